@@ -1,0 +1,9 @@
+//! pealet: a kubelet and a container runtime in one small static binary.
+//!
+//! This crate holds the wire types and manifest reader (`spec`) and the command line
+//! (`cli`). See ARCHITECTURE.md for the map and the invariants.
+
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod spec;

@@ -1,0 +1,169 @@
+//! The byte format on the wire and on disk: a two-byte envelope (format version, message
+//! kind) followed by the postcard encoding of the message.
+//!
+//! Decoding is bounded: the payload size is checked first, and every list and string is
+//! checked against its limit before anything is allocated for it (see `bounded`).
+//! Nothing here panics on any input. docs/wire-format.md describes the bytes.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::bounded::{LimitHit, LimitKind, MAX_PAYLOAD, take_limit_hit};
+use super::{Event, NodeStatus, Pod, PodStatus};
+
+/// The format version every message starts with. Golden-byte tests pin the encoding of
+/// this version: a change of format means a new number here.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// What a message is: its second byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Pod = 1,
+    PodStatus = 2,
+    NodeStatus = 3,
+    Event = 4,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Pod, Kind::PodStatus, Kind::NodeStatus, Kind::Event];
+
+    pub fn from_byte(b: u8) -> Option<Kind> {
+        Self::ALL.into_iter().find(|k| *k as u8 == b)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::PodStatus => "PodStatus",
+            Kind::NodeStatus => "NodeStatus",
+            Kind::Event => "Event",
+        }
+    }
+}
+
+/// A type that travels in an envelope.
+pub trait Message: Serialize + DeserializeOwned {
+    const KIND: Kind;
+}
+
+impl Message for Pod {
+    const KIND: Kind = Kind::Pod;
+}
+impl Message for PodStatus {
+    const KIND: Kind = Kind::PodStatus;
+}
+impl Message for NodeStatus {
+    const KIND: Kind = Kind::NodeStatus;
+}
+impl Message for Event {
+    const KIND: Kind = Kind::Event;
+}
+
+/// Any message, as told by its envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyMessage {
+    Pod(Pod),
+    PodStatus(PodStatus),
+    NodeStatus(NodeStatus),
+    Event(Event),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty payload")]
+    Empty,
+    #[error("payload of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge { len: usize, max: usize },
+    #[error("unsupported format version {0} (this pealet reads version {FORMAT_VERSION})")]
+    UnsupportedVersion(u8),
+    #[error("unknown message kind {0}")]
+    UnknownKind(u8),
+    #[error("expected a {expected} message, got a {got}", expected = expected.as_str(), got = got.as_str())]
+    WrongKind { expected: Kind, got: Kind },
+    #[error("a list has {got} items, more than the limit of {max}")]
+    TooManyItems { max: usize, got: usize },
+    #[error("a string has {got} bytes, more than the limit of {max}")]
+    StringTooLong { max: usize, got: usize },
+    #[error("payload ends in the middle of a {0} message")]
+    Truncated(&'static str),
+    #[error("malformed {kind} message: {what}", kind = kind.as_str())]
+    Malformed { kind: Kind, what: &'static str },
+    #[error("{0} bytes left over after the message")]
+    TrailingBytes(usize),
+}
+
+/// Encodes `msg` in its envelope.
+pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION, M::KIND as u8];
+    // Serializing into a Vec only fails on an allocation failure, which aborts anyway.
+    let body = postcard::to_allocvec(msg).unwrap_or_default();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a message of type `M`, with the default payload limit.
+pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, DecodeError> {
+    decode_limited(bytes, MAX_PAYLOAD)
+}
+
+/// Decodes a message of type `M` no longer than `max` bytes.
+pub fn decode_limited<M: Message>(bytes: &[u8], max: usize) -> Result<M, DecodeError> {
+    let (kind, body) = envelope(bytes, max)?;
+    if kind != M::KIND {
+        return Err(DecodeError::WrongKind { expected: M::KIND, got: kind });
+    }
+    body_of(kind, body)
+}
+
+/// Decodes whatever message `bytes` holds.
+pub fn decode_any(bytes: &[u8]) -> Result<AnyMessage, DecodeError> {
+    let (kind, body) = envelope(bytes, MAX_PAYLOAD)?;
+    Ok(match kind {
+        Kind::Pod => AnyMessage::Pod(body_of(kind, body)?),
+        Kind::PodStatus => AnyMessage::PodStatus(body_of(kind, body)?),
+        Kind::NodeStatus => AnyMessage::NodeStatus(body_of(kind, body)?),
+        Kind::Event => AnyMessage::Event(body_of(kind, body)?),
+    })
+}
+
+fn envelope(bytes: &[u8], max: usize) -> Result<(Kind, &[u8]), DecodeError> {
+    if bytes.len() > max {
+        return Err(DecodeError::TooLarge { len: bytes.len(), max });
+    }
+    let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    let (&kind, body) = rest.split_first().ok_or(DecodeError::Truncated("envelope"))?;
+    let kind = Kind::from_byte(kind).ok_or(DecodeError::UnknownKind(kind))?;
+    Ok((kind, body))
+}
+
+fn body_of<M: Message>(kind: Kind, body: &[u8]) -> Result<M, DecodeError> {
+    take_limit_hit();
+    match postcard::take_from_bytes::<M>(body) {
+        Ok((msg, [])) => Ok(msg),
+        Ok((_, rest)) => Err(DecodeError::TrailingBytes(rest.len())),
+        Err(e) => Err(match take_limit_hit() {
+            Some(LimitHit { what: LimitKind::Items, max, got }) => DecodeError::TooManyItems { max, got },
+            Some(LimitHit { what: LimitKind::Bytes, max, got }) => DecodeError::StringTooLong { max, got },
+            None => postcard_error(kind, e),
+        }),
+    }
+}
+
+fn postcard_error(kind: Kind, e: postcard::Error) -> DecodeError {
+    use postcard::Error as P;
+    let what = match e {
+        P::DeserializeUnexpectedEnd => return DecodeError::Truncated(kind.as_str()),
+        P::DeserializeBadVarint => "bad varint",
+        P::DeserializeBadBool => "bad bool",
+        P::DeserializeBadChar => "bad char",
+        P::DeserializeBadUtf8 => "string is not UTF-8",
+        P::DeserializeBadOption => "bad option tag",
+        P::DeserializeBadEnum => "unknown enum variant",
+        P::DeserializeBadEncoding => "bad encoding",
+        _ => "invalid value",
+    };
+    DecodeError::Malformed { kind, what }
+}
