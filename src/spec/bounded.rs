@@ -284,8 +284,10 @@ mod tests {
         let bytes = [0xff, 0xff, 0xff, 0xff, 0x0f];
         let r: Result<BoundedVec<u64, 16>, _> = postcard::from_bytes(&bytes);
         assert!(r.is_err());
-        // A length just over the limit is refused by the bound, with nothing after it.
-        let r: Result<BoundedVec<u64, 16>, _> = postcard::from_bytes(&[17]);
+        // A length just over the limit is refused by the bound.
+        let mut bytes = vec![17u8];
+        bytes.extend([0u8; 17]);
+        let r: Result<BoundedVec<u64, 16>, _> = postcard::from_bytes(&bytes);
         assert!(r.is_err());
         assert_eq!(take_limit_hit().map(|h| h.got), Some(17));
     }
