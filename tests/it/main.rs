@@ -1,0 +1,5 @@
+//! The single integration-test binary: the `pealet` command as a user runs it, the wire
+//! format's guarantees, and the repository's invariants.
+
+mod cli;
+mod tidy;
