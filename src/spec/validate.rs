@@ -510,3 +510,193 @@ fn is_label_name(s: &str) -> bool {
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::bounded::{BoundedVec, name};
+    use crate::spec::manifest::read::read_pod;
+    use crate::spec::{
+        ContainerPort, ContainerRestartPolicy, EnvVar, HostAlias, HostPathType, Key, Protocol,
+        ResourceField, ResourceFieldRef, Volume,
+    };
+
+    const POD: &str = "
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  initContainers:
+  - {name: side, image: busybox, restartPolicy: Always,
+     startupProbe: {exec: {command: [x]}}, readinessProbe: {tcpSocket: {port: 1}, successThreshold: 3}}
+  containers:
+  - {name: c, image: busybox, ports: [{containerPort: 80, name: http}]}
+";
+
+    fn pod() -> Pod {
+        read_pod(POD).unwrap().pod
+    }
+
+    fn messages(pod: &Pod) -> Vec<String> {
+        validate(pod).iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn a_valid_pod_has_no_errors() {
+        assert_eq!(messages(&pod()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn rules_the_reader_cannot_break_are_checked() {
+        let mut p = pod();
+        p.spec.active_deadline_seconds = Some(0);
+        p.spec.host.network = true;
+        p.spec.security_context = Some(crate::spec::PodSecurityContext {
+            run_as_user: Some(u32::MAX),
+            ..Default::default()
+        });
+        let hostnames = BoundedVec::new();
+        let alias = HostAlias {
+            ip: "127.0.0.1".parse().unwrap(),
+            hostnames,
+        };
+        p.spec.host_aliases = BoundedVec::try_from(vec![alias]).unwrap();
+        let host_path = VolumeSource::HostPath {
+            path: "rel".try_into().unwrap(),
+            kind: HostPathType::Unset,
+        };
+        let vol = || Volume {
+            name: name("v").unwrap(),
+            source: host_path.clone(),
+        };
+        p.spec.volumes = BoundedVec::try_from(vec![vol(), vol()]).unwrap();
+        let c = &mut p.spec.containers.as_mut_slice()[0];
+        let port = ContainerPort {
+            name: None,
+            container_port: 0,
+            host_port: Some(8080),
+            protocol: Protocol::Udp,
+        };
+        let _ = c.ports.push(port);
+        let r = ResourceFieldRef {
+            container_name: Some(name("nope").unwrap()),
+            resource: ResourceField::LimitsCpu,
+            divisor: Some(500),
+        };
+        let _ = c.env.push(EnvVar {
+            name: Default::default(),
+            value: EnvValue::ResourceFieldRef(r),
+        });
+        let side = &mut p.spec.init_containers.as_mut_slice()[0];
+        side.startup_probe.as_mut().unwrap().period_seconds = 0;
+        side.restart_policy = None;
+        let key = Key::try_from("Bad.Prefix/ok").unwrap();
+        p.labels = BoundedVec::try_from(vec![(key, "v".try_into().unwrap())]).unwrap();
+        let want = [
+            "metadata.labels[Bad.Prefix/ok]: invalid value \"Bad.Prefix\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            "spec.volumes[0].hostPath.path: must be an absolute path",
+            "spec.volumes[1].name: duplicate value \"v\"",
+            "spec.volumes[1].hostPath.path: must be an absolute path",
+            "spec.initContainers[0].readinessProbe: may not be set for init containers without restartPolicy=Always",
+            "spec.initContainers[0].startupProbe: may not be set for init containers without restartPolicy=Always",
+            "spec.containers[0].ports[1].containerPort: must be between 1 and 65535, inclusive",
+            "spec.containers[0].ports[1].hostPort: must match containerPort when hostNetwork is true",
+            "spec.containers[0].env[0].name: required value",
+            "spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName: not found \"nope\"",
+            "spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor: only divisor's values 1m and 1 are supported with the cpu resource",
+            "spec.hostAliases[0].hostnames: required value",
+            "spec.activeDeadlineSeconds: must be >= 1",
+            "spec.securityContext.runAsUser: must be <= 2147483647",
+        ];
+        assert_eq!(messages(&p), want);
+    }
+
+    #[test]
+    fn probes_are_checked_on_sidecars_and_app_containers() {
+        let mut p = pod();
+        let side = &mut p.spec.init_containers.as_mut_slice()[0];
+        assert_eq!(side.restart_policy, Some(ContainerRestartPolicy::Always));
+        let probe = side.startup_probe.as_mut().unwrap();
+        probe.period_seconds = 0;
+        probe.timeout_seconds = 0;
+        probe.success_threshold = 2;
+        probe.failure_threshold = 0;
+        probe.termination_grace_period_seconds = Some(0);
+        side.readiness_probe
+            .as_mut()
+            .unwrap()
+            .termination_grace_period_seconds = Some(5);
+        p.spec.containers.as_mut_slice()[0].restart_policy = Some(ContainerRestartPolicy::Always);
+        let want = [
+            "spec.initContainers[0].readinessProbe.terminationGracePeriodSeconds: must not be set for readinessProbes",
+            "spec.initContainers[0].startupProbe.periodSeconds: must be >= 1",
+            "spec.initContainers[0].startupProbe.timeoutSeconds: must be >= 1",
+            "spec.initContainers[0].startupProbe.failureThreshold: must be >= 1",
+            "spec.initContainers[0].startupProbe.successThreshold: must be 1",
+            "spec.initContainers[0].startupProbe.terminationGracePeriodSeconds: must be >= 1",
+            "spec.containers[0].restartPolicy: may not be set for non-init containers",
+        ];
+        assert_eq!(messages(&p), want);
+    }
+
+    #[test]
+    fn names_follow_kubernetes_syntax() {
+        for ok in ["a", "a-1", "0", &"a".repeat(63)] {
+            assert!(is_dns_label(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+        let mut v = Validator::default();
+        for ok in ["http", "web-1", "h2c", "a1b2c3d4e5f6g7h"] {
+            v.port_name("p", ok);
+        }
+        assert!(v.errors.is_empty(), "{:?}", v.errors);
+        for bad in ["80", "-a", "a-", "a--b", "Http", "a1b2c3d4e5f6g7h8"] {
+            v.port_name(bad, bad);
+        }
+        assert_eq!(v.errors.len(), 6);
+        let mut v = Validator::default();
+        for ok in ["app", "app.kubernetes.io/name", "A_b.c", "x/y"] {
+            v.qualified_name("k", ok);
+        }
+        for ok in ["", "v1.0", "A-b_c"] {
+            v.label_value("v", ok);
+        }
+        assert!(v.errors.is_empty(), "{:?}", v.errors);
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "-a",
+            "a b",
+            "a/b/c",
+            &format!("{}/a", "b".repeat(254)),
+        ] {
+            v.qualified_name(bad, bad);
+        }
+        for bad in ["-", "a ", &"a".repeat(64)] {
+            v.label_value(bad, bad);
+        }
+        assert_eq!(v.errors.len(), 10, "{:?}", v.errors);
+    }
+
+    #[test]
+    fn an_empty_pod_says_what_is_required() {
+        let p = Pod {
+            name: Default::default(),
+            namespace: None,
+            uid: None,
+            labels: BoundedVec::new(),
+            annotations: BoundedVec::new(),
+            spec: Default::default(),
+        };
+        assert_eq!(
+            messages(&p),
+            [
+                "metadata.name: required value",
+                "spec.containers: required value"
+            ]
+        );
+    }
+}
