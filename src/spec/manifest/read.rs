@@ -697,4 +697,15 @@ spec:
         let dup = format!("{MINIMAL}  hostNetwork: true\n  hostNetwork: false\n");
         assert_eq!(errors(&dup), ["line 9: duplicate key \"hostNetwork\""]);
     }
+
+    #[test]
+    fn every_prefix_of_every_example_reads_or_fails_without_panic() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/k8s-examples");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for (i, _) in text.char_indices() {
+                let _ = read_pods(&text[..i]);
+            }
+        }
+    }
 }
