@@ -129,7 +129,10 @@ impl<T, const MAX: usize> TryFrom<Vec<T>> for BoundedVec<T, MAX> {
     type Error = TooLong;
     fn try_from(v: Vec<T>) -> Result<Self, TooLong> {
         if v.len() > MAX {
-            return Err(TooLong { max: MAX, got: v.len() });
+            return Err(TooLong {
+                max: MAX,
+                got: v.len(),
+            });
         }
         Ok(Self(v))
     }
@@ -161,13 +164,21 @@ impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for BoundedVec
                 // The length prefix is checked before anything is allocated for it.
                 let hint = seq.size_hint().unwrap_or(0);
                 if hint > MAX {
-                    record_hit(LimitHit { what: LimitKind::Items, max: MAX, got: hint });
+                    record_hit(LimitHit {
+                        what: LimitKind::Items,
+                        max: MAX,
+                        got: hint,
+                    });
                     return Err(de::Error::invalid_length(hint, &self));
                 }
                 let mut v = Vec::with_capacity(hint);
                 while let Some(item) = seq.next_element()? {
                     if v.len() == MAX {
-                        record_hit(LimitHit { what: LimitKind::Items, max: MAX, got: MAX + 1 });
+                        record_hit(LimitHit {
+                            what: LimitKind::Items,
+                            max: MAX,
+                            got: MAX + 1,
+                        });
                         return Err(de::Error::invalid_length(MAX + 1, &self));
                     }
                     v.push(item);
@@ -218,7 +229,10 @@ impl<const MAX: usize> TryFrom<String> for BoundedString<MAX> {
     type Error = TooLong;
     fn try_from(s: String) -> Result<Self, TooLong> {
         if s.len() > MAX {
-            return Err(TooLong { max: MAX, got: s.len() });
+            return Err(TooLong {
+                max: MAX,
+                got: s.len(),
+            });
         }
         Ok(Self(s))
     }
@@ -247,7 +261,11 @@ impl<'de, const MAX: usize> Deserialize<'de> for BoundedString<MAX> {
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
                 if s.len() > MAX {
-                    record_hit(LimitHit { what: LimitKind::Bytes, max: MAX, got: s.len() });
+                    record_hit(LimitHit {
+                        what: LimitKind::Bytes,
+                        max: MAX,
+                        got: s.len(),
+                    });
                     return Err(E::invalid_length(s.len(), &self));
                 }
                 Ok(BoundedString(s.to_owned()))
@@ -260,7 +278,10 @@ impl<'de, const MAX: usize> Deserialize<'de> for BoundedString<MAX> {
 /// Makes a [`Name`] from `s`, or says how long it was.
 pub fn name(s: &str) -> Result<Name, TooLong> {
     let mut n = Name::new();
-    n.push_str(s).map_err(|()| TooLong { max: 63, got: s.len() })?;
+    n.push_str(s).map_err(|()| TooLong {
+        max: 63,
+        got: s.len(),
+    })?;
     Ok(n)
 }
 
@@ -273,7 +294,14 @@ mod tests {
         let bytes = postcard::to_allocvec(&vec![1u8, 2, 3]).unwrap();
         let r: Result<BoundedVec<u8, 2>, _> = postcard::from_bytes(&bytes);
         assert!(r.is_err());
-        assert_eq!(take_limit_hit(), Some(LimitHit { what: LimitKind::Items, max: 2, got: 3 }));
+        assert_eq!(
+            take_limit_hit(),
+            Some(LimitHit {
+                what: LimitKind::Items,
+                max: 2,
+                got: 3
+            })
+        );
         let ok: BoundedVec<u8, 3> = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(&*ok, &[1, 2, 3]);
     }
@@ -296,7 +324,14 @@ mod tests {
     fn string_refuses_too_long_on_decode() {
         let bytes = postcard::to_allocvec("hello").unwrap();
         assert!(postcard::from_bytes::<BoundedString<4>>(&bytes).is_err());
-        assert_eq!(take_limit_hit(), Some(LimitHit { what: LimitKind::Bytes, max: 4, got: 5 }));
+        assert_eq!(
+            take_limit_hit(),
+            Some(LimitHit {
+                what: LimitKind::Bytes,
+                max: 4,
+                got: 5
+            })
+        );
         let s: BoundedString<5> = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(&*s, "hello");
     }

@@ -110,7 +110,10 @@ pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, DecodeError> {
 pub fn decode_limited<M: Message>(bytes: &[u8], max: usize) -> Result<M, DecodeError> {
     let (kind, body) = envelope(bytes, max)?;
     if kind != M::KIND {
-        return Err(DecodeError::WrongKind { expected: M::KIND, got: kind });
+        return Err(DecodeError::WrongKind {
+            expected: M::KIND,
+            got: kind,
+        });
     }
     body_of(kind, body)
 }
@@ -128,13 +131,18 @@ pub fn decode_any(bytes: &[u8]) -> Result<AnyMessage, DecodeError> {
 
 fn envelope(bytes: &[u8], max: usize) -> Result<(Kind, &[u8]), DecodeError> {
     if bytes.len() > max {
-        return Err(DecodeError::TooLarge { len: bytes.len(), max });
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
     }
     let (&version, rest) = bytes.split_first().ok_or(DecodeError::Empty)?;
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnsupportedVersion(version));
     }
-    let (&kind, body) = rest.split_first().ok_or(DecodeError::Truncated("envelope"))?;
+    let (&kind, body) = rest
+        .split_first()
+        .ok_or(DecodeError::Truncated("envelope"))?;
     let kind = Kind::from_byte(kind).ok_or(DecodeError::UnknownKind(kind))?;
     Ok((kind, body))
 }
@@ -145,8 +153,16 @@ fn body_of<M: Message>(kind: Kind, body: &[u8]) -> Result<M, DecodeError> {
         Ok((msg, [])) => Ok(msg),
         Ok((_, rest)) => Err(DecodeError::TrailingBytes(rest.len())),
         Err(e) => Err(match take_limit_hit() {
-            Some(LimitHit { what: LimitKind::Items, max, got }) => DecodeError::TooManyItems { max, got },
-            Some(LimitHit { what: LimitKind::Bytes, max, got }) => DecodeError::StringTooLong { max, got },
+            Some(LimitHit {
+                what: LimitKind::Items,
+                max,
+                got,
+            }) => DecodeError::TooManyItems { max, got },
+            Some(LimitHit {
+                what: LimitKind::Bytes,
+                max,
+                got,
+            }) => DecodeError::StringTooLong { max, got },
             None => postcard_error(kind, e),
         }),
     }

@@ -51,8 +51,12 @@ pub struct Key(BoundedString<MAX_KEY>);
 
 impl Key {
     /// Index 0 is "no known prefix". Append only: indexes are part of the format.
-    pub const PREFIXES: [&'static str; 4] =
-        ["", "app.kubernetes.io/", "kubernetes.io/", "kubectl.kubernetes.io/"];
+    pub const PREFIXES: [&'static str; 4] = [
+        "",
+        "app.kubernetes.io/",
+        "kubernetes.io/",
+        "kubectl.kubernetes.io/",
+    ];
 
     pub fn as_str(&self) -> &str {
         &self.0
@@ -96,7 +100,9 @@ impl<'de> Deserialize<'de> for Key {
             .get(usize::from(prefix))
             .ok_or_else(|| D::Error::custom("unknown key prefix"))?;
         let key = format!("{prefix}{rest}");
-        BoundedString::try_from(key).map(Key).map_err(|_| D::Error::custom("key too long"))
+        BoundedString::try_from(key)
+            .map(Key)
+            .map_err(|_| D::Error::custom("key too long"))
     }
 }
 
@@ -119,7 +125,8 @@ pub struct PodSpec {
 
 impl PodSpec {
     pub fn termination_grace_period_seconds(&self) -> u64 {
-        self.termination_grace_period_seconds.unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS)
+        self.termination_grace_period_seconds
+            .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS)
     }
 
     /// Init containers then app containers, in spec order.
@@ -165,7 +172,11 @@ impl HostNamespaces {
     ];
 
     fn to_bits(self) -> u8 {
-        Self::BITS.iter().filter(|(_, get)| get(&self)).map(|(bit, _)| bit).sum()
+        Self::BITS
+            .iter()
+            .filter(|(_, get)| get(&self))
+            .map(|(bit, _)| bit)
+            .sum()
     }
 
     fn from_bits(b: u8) -> Option<Self> {
@@ -648,7 +659,11 @@ mod tests {
 
     #[test]
     fn host_namespaces_round_trip_as_one_byte() {
-        let h = HostNamespaces { network: true, ipc: true, ..Default::default() };
+        let h = HostNamespaces {
+            network: true,
+            ipc: true,
+            ..Default::default()
+        };
         let bytes = postcard::to_allocvec(&h).unwrap();
         assert_eq!(bytes, [5]);
         assert_eq!(postcard::from_bytes::<HostNamespaces>(&bytes).unwrap(), h);

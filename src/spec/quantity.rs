@@ -8,7 +8,9 @@
 pub enum QuantityError {
     #[error("quantity is empty")]
     Empty,
-    #[error("quantity {0:?} must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")]
+    #[error(
+        "quantity {0:?} must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    )]
     Syntax(String),
     #[error("quantity {0:?} must not be negative")]
     Negative(String),
@@ -26,12 +28,16 @@ struct Parsed {
 
 /// Parses a CPU quantity into millicores, rounding up ("0.1m" is 1m).
 pub fn parse_cpu(s: &str) -> Result<u64, QuantityError> {
-    parse(s)?.scaled(3).ok_or_else(|| QuantityError::TooLarge(s.to_owned()))
+    parse(s)?
+        .scaled(3)
+        .ok_or_else(|| QuantityError::TooLarge(s.to_owned()))
 }
 
 /// Parses a memory or storage quantity into bytes, rounding up.
 pub fn parse_bytes(s: &str) -> Result<u64, QuantityError> {
-    parse(s)?.scaled(0).ok_or_else(|| QuantityError::TooLarge(s.to_owned()))
+    parse(s)?
+        .scaled(0)
+        .ok_or_else(|| QuantityError::TooLarge(s.to_owned()))
 }
 
 /// Millicores in canonical form: "2", "250m".
@@ -79,7 +85,10 @@ fn parse(s: &str) -> Result<Parsed, QuantityError> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let number_len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+    let number_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
     let (number, suffix) = rest.split_at(number_len);
     let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
     if (int_part.is_empty() && frac_part.is_empty()) || frac_part.contains('.') {
@@ -118,7 +127,9 @@ fn parse(s: &str) -> Result<Parsed, QuantityError> {
             if digits_only.is_empty() || !digits_only.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(syntax());
             }
-            let e: i32 = exp.parse().map_err(|_| QuantityError::TooLarge(s.to_owned()))?;
+            let e: i32 = exp
+                .parse()
+                .map_err(|_| QuantityError::TooLarge(s.to_owned()))?;
             if e.abs() > 40 {
                 return Err(QuantityError::TooLarge(s.to_owned()));
             }
@@ -128,7 +139,11 @@ fn parse(s: &str) -> Result<Parsed, QuantityError> {
     if negative && digits != 0 {
         return Err(QuantityError::Negative(s.to_owned()));
     }
-    Ok(Parsed { digits, scale, binary })
+    Ok(Parsed {
+        digits,
+        scale,
+        binary,
+    })
 }
 
 impl Parsed {
@@ -197,13 +212,24 @@ mod tests {
 
     #[test]
     fn rejects_bad_syntax_negative_and_overflow() {
-        for s in ["", "Mi", "1.2.3", "1x", "1e", "1e+", "abc", "1 Mi", "1mi", "0x10", "1KiB"] {
+        for s in [
+            "", "Mi", "1.2.3", "1x", "1e", "1e+", "abc", "1 Mi", "1mi", "0x10", "1KiB",
+        ] {
             assert!(parse_bytes(s).is_err(), "{s:?} accepted");
         }
         assert_eq!(parse_cpu("-1"), Err(QuantityError::Negative("-1".into())));
-        assert!(matches!(parse_bytes("100Ei"), Err(QuantityError::TooLarge(_))));
-        assert!(matches!(parse_bytes("1e300"), Err(QuantityError::TooLarge(_))));
-        assert!(matches!(parse_cpu("99999999999999999999"), Err(QuantityError::TooLarge(_))));
+        assert!(matches!(
+            parse_bytes("100Ei"),
+            Err(QuantityError::TooLarge(_))
+        ));
+        assert!(matches!(
+            parse_bytes("1e300"),
+            Err(QuantityError::TooLarge(_))
+        ));
+        assert!(matches!(
+            parse_cpu("99999999999999999999"),
+            Err(QuantityError::TooLarge(_))
+        ));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::bounded::{BoundedVec, MAX_CONTAINERS, Name, Short, Text};
 
 /// Seconds since the Unix epoch, UTC.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Time(pub u64);
 
 impl Time {
@@ -414,7 +416,10 @@ impl Controllers {
     ];
 
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Self::NAMES.into_iter().filter(move |(b, _)| self.0 & b != 0).map(|(_, n)| n)
+        Self::NAMES
+            .into_iter()
+            .filter(move |(b, _)| self.0 & b != 0)
+            .map(|(_, n)| n)
     }
 }
 
@@ -499,7 +504,10 @@ mod tests {
         for r in Reason::KNOWN {
             assert_eq!(Reason::parse(r.as_str()), Some(r.clone()));
         }
-        assert_eq!(Reason::parse("Custom"), Some(Reason::Other(Short::try_from("Custom").unwrap())));
+        assert_eq!(
+            Reason::parse("Custom"),
+            Some(Reason::Other(Short::try_from("Custom").unwrap()))
+        );
     }
 
     #[test]
