@@ -164,19 +164,11 @@ pub struct HostNamespaces {
 }
 
 impl HostNamespaces {
-    const BITS: [(u8, fn(&Self) -> bool); 4] = [
-        (1, |h| h.network),
-        (2, |h| h.pid),
-        (4, |h| h.ipc),
-        (8, |h| h.share_process_namespace),
-    ];
-
     fn to_bits(self) -> u8 {
-        Self::BITS
-            .iter()
-            .filter(|(_, get)| get(&self))
-            .map(|(bit, _)| bit)
-            .sum()
+        u8::from(self.network)
+            | u8::from(self.pid) << 1
+            | u8::from(self.ipc) << 2
+            | u8::from(self.share_process_namespace) << 3
     }
 
     fn from_bits(b: u8) -> Option<Self> {
