@@ -339,16 +339,15 @@ fn is_reserved_word(s: &str) -> bool {
 }
 
 /// Anything a YAML reader could take for a number, date or time: a digit (or a sign or
-/// dot and a digit) first, then only digits, letters, spaces and `.:_+-`.
+/// dot and a digit) first, then only digits, spaces, `.:_+-` and the letters of hex,
+/// octal, binary, exponent and timestamp forms. `500m` and `64Mi` stay plain.
 fn looks_numeric(s: &str) -> bool {
     let b = s.as_bytes();
     let digit_at = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
     let starts = digit_at(0)
         || (matches!(b[0], b'+' | b'-' | b'.')
             && (digit_at(1) || (b.get(1) == Some(&b'.') && digit_at(2))));
-    starts
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b".:_+- ".contains(c))
+    starts && b.iter().all(|c| c.is_ascii_hexdigit() || b".:_+- xXoObBtTzZ".contains(c))
 }
 
 /// Core-schema float syntax (`1.5`, `.5`, `-1e3`, `.inf`, `.NaN`).

@@ -93,8 +93,12 @@ fn round_trips(node: &Node) {
     assert_eq!(&parse(&json), node, "json:\n{json}");
 }
 
-const TRICKY: [&str; 52] = [
+const TRICKY: [&str; 56] = [
     "80",
+    "0b101",
+    "1e+3",
+    "-.5",
+    "2001-12-14 21:59:43.10 -5",
     "0",
     "-1",
     "+1",
@@ -163,8 +167,12 @@ const TRICKY_TEXT: [&str; 12] = [
     "bom\u{feff}",
 ];
 
-const PLAIN: [&str; 13] = [
-    "é ✓ 🐧", "back\\slash \"quoted\"",
+const PLAIN: [&str; 16] = [
+    "é ✓ 🐧",
+    "back\\slash \"quoted\"",
+    "500m",
+    "64Mi",
+    "6.6.51+rpt-rpi-v8",
     "alpine:latest",
     "echo",
     "Hello World!",
