@@ -136,8 +136,13 @@ fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn push_indent(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+fn push_indent(out: &mut String, mut n: usize) {
+    const SPACES: &str = "                                                                ";
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
 }
 
 /// Block-style YAML with a 2-space indent, lists at their key's indent (as kubectl).
@@ -333,6 +338,9 @@ fn is_reserved_word(s: &str) -> bool {
     const WORDS: [&str; 11] = [
         "null", "true", "false", "yes", "no", "on", "off", "y", "n", "nan", "inf",
     ];
+    if s.len() > 7 {
+        return false;
+    }
     let lower = s.to_ascii_lowercase();
     let lower = lower.trim_start_matches(['.', '+', '-']);
     WORDS.contains(&lower)
