@@ -1,11 +1,14 @@
 //! Wire types to a [`Node`] tree in Kubernetes field names, as `kubectl get -o yaml`
-//! shows them: a pod becomes a Pod manifest with its defaults written out.
+//! shows them: a pod becomes a Pod manifest that reads back into the same [`Pod`].
 //!
-//! Defaults shown explicitly (a reader folds them back): `metadata.namespace: default`,
-//! `terminationGracePeriodSeconds: 30`, `terminationMessagePath: /dev/termination-log`
-//! with `terminationMessagePolicy: File`, `httpGet.path: /`. Optional parts that are
-//! absent are left out; present but empty ones print as `{}`. Statuses, nodes and
-//! events use Kubernetes names where Kubernetes has one; times print as RFC 3339.
+//! Defaults that the wire types hold as plain values print as Kubernetes shows them
+//! (`imagePullPolicy`, `protocol: TCP`, probe timings and thresholds, `scheme: HTTP`,
+//! `hostPath.type: ""`), and so do `terminationMessagePath`/`Policy`, which a reader folds
+//! back. Optional fields print only when set (`namespace`, `terminationGracePeriodSeconds`,
+//! `httpGet.path`): printing their default would read back as a different, explicit
+//! value. Absent optional parts are left out, present but empty ones print as `{}`.
+//! Statuses, nodes and events use Kubernetes names where Kubernetes has one; times print
+//! as RFC 3339.
 
 use super::node::{Node, Value};
 use crate::spec::codec::AnyMessage;
@@ -29,7 +32,7 @@ pub fn message(m: &AnyMessage) -> Node {
 pub fn pod(pod: &Pod) -> Node {
     let metadata = Map::new()
         .put("name", s(&pod.name))
-        .put("namespace", s(pod.namespace()))
+        .opt("namespace", pod.namespace.as_deref().map(s))
         .opt("uid", pod.uid.as_deref().map(s))
         .some("labels", !pod.labels.is_empty(), || key_map(&pod.labels))
         .some("annotations", !pod.annotations.is_empty(), || {
@@ -59,9 +62,9 @@ fn pod_spec(spec: &PodSpec) -> Node {
             list(&spec.volumes, volume)
         })
         .put("restartPolicy", s(spec.restart_policy.as_str()))
-        .put(
+        .opt(
             "terminationGracePeriodSeconds",
-            uint(spec.termination_grace_period_seconds()),
+            spec.termination_grace_period_seconds.map(uint),
         )
         .opt(
             "activeDeadlineSeconds",

@@ -50,7 +50,7 @@ fn exec(command: &[Text]) -> Node {
 
 fn http_get(h: &HttpGet) -> Node {
     Map::new()
-        .put("path", s(h.path.as_deref().unwrap_or("/")))
+        .opt("path", h.path.as_deref().map(s))
         .put("port", port_ref(&h.port))
         .opt("host", h.host.as_deref().map(s))
         .put("scheme", s(h.scheme.as_str()))

@@ -54,7 +54,6 @@ apiVersion: v1
 kind: Pod
 metadata:
   name: test
-  namespace: default
   labels:
     app.kubernetes.io/name: test
 spec:
@@ -68,7 +67,6 @@ spec:
     terminationMessagePolicy: File
     imagePullPolicy: Always
   restartPolicy: Never
-  terminationGracePeriodSeconds: 30
 ";
     assert_eq!(to_yaml(&pod(&seed())), want);
     let json = to_json(&message(&AnyMessage::Pod(seed())));
@@ -122,7 +120,7 @@ fn pod_parts_use_kubernetes_shapes() {
     for want in [
         "      valueFrom:\n        fieldRef:\n          apiVersion: v1\n          fieldPath: metadata.annotations['x/y']\n",
         "        resourceFieldRef:\n          resource: requests.cpu\n          divisor: \"1\"\n",
-        "      httpGet:\n        path: /\n        port: 8080\n        scheme: HTTPS\n",
+        "      httpGet:\n        port: 8080\n        scheme: HTTPS\n",
         "    resources: {}\n",
         "  volumes:\n  - name: v\n    emptyDir: {}\n",
         "  hostNetwork: true\n",
