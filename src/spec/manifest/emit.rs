@@ -355,7 +355,9 @@ fn looks_numeric(s: &str) -> bool {
     let starts = digit_at(0)
         || (matches!(b[0], b'+' | b'-' | b'.')
             && (digit_at(1) || (b.get(1) == Some(&b'.') && digit_at(2))));
-    starts && b.iter().all(|c| c.is_ascii_hexdigit() || b".:_+- xXoObBtTzZ".contains(c))
+    starts
+        && b.iter()
+            .all(|c| c.is_ascii_hexdigit() || b".:_+- xXoObBtTzZ".contains(c))
 }
 
 /// Core-schema float syntax (`1.5`, `.5`, `-1e3`, `.inf`, `.NaN`).
