@@ -116,7 +116,7 @@ pub struct PodStatus {
 impl PodStatus {
     /// The absolute time of an offset in this status.
     pub fn at(&self, since: Since) -> Time {
-        Time(self.start_time.0 + u64::from(since.0))
+        Time(self.start_time.0.saturating_add(u64::from(since.0)))
     }
 }
 
