@@ -40,12 +40,19 @@ pub fn display(path: &str) -> &str {
 
 /// Decodes hex text (whitespace ignored); `None` when it is not hex.
 pub fn from_hex(text: &[u8]) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = text.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let digits: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     if digits.is_empty() || digits.len() % 2 != 0 {
         return None;
     }
     let val = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    digits.chunks(2).map(|p| Some(val(p[0])? << 4 | val(p[1])?)).collect()
+    digits
+        .chunks(2)
+        .map(|p| Some(val(p[0])? << 4 | val(p[1])?))
+        .collect()
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {

@@ -86,7 +86,10 @@ fn general_help() -> String {
     for c in COMMANDS {
         s.push_str(&format!("  {:<10} {}\n", c.name, c.summary));
     }
-    s.push_str(&format!("  {:<10} {}\n", "help", "show help for pealet or for one command"));
+    s.push_str(&format!(
+        "  {:<10} {}\n",
+        "help", "show help for pealet or for one command"
+    ));
     s.push_str(
         "\nRun 'pealet <command> --help' for the options of a command.\n\
          Logging: set PEALET_LOG (e.g. PEALET_LOG=debug) to see what pealet does.\n",
@@ -101,7 +104,8 @@ fn find(name: &str) -> Option<&'static Command> {
 fn run(args: Vec<OsString>) -> Result<(), CliError> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next()? {
+    // Global options come first; the first free word is the command.
+    if let Some(arg) = parser.next()? {
         match arg {
             Short('V') | Long("version") => {
                 println!("{Version}");

@@ -73,7 +73,11 @@ pub fn validate(mut args: lexopt::Parser) -> Result<(), CliError> {
             Err(lines) => problems.extend(lines),
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(CliError::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Invalid(problems))
+    }
 }
 
 pub fn encode(mut args: lexopt::Parser) -> Result<(), CliError> {
@@ -148,7 +152,11 @@ pub fn decode(mut args: lexopt::Parser) -> Result<(), CliError> {
     let msg = spec::decode_any(&bytes)
         .map_err(|e| CliError::Invalid(vec![format!("{}: {e}", input::display(&file))]))?;
     let node = write::message(&msg);
-    let text = if json { emit::to_json(&node) } else { emit::to_yaml(&node) };
+    let text = if json {
+        emit::to_json(&node)
+    } else {
+        emit::to_yaml(&node)
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

@@ -54,7 +54,13 @@ fn version_names_the_wire_format() {
     let o = pealet(&["--version"]);
     assert!(o.status.success());
     let out = stdout(&o);
-    assert!(out.starts_with(&format!("pealet {} (wire format 1", env!("CARGO_PKG_VERSION"))), "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "pealet {} (wire format 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{out}"
+    );
 }
 
 #[test]
@@ -67,7 +73,10 @@ fn help_lists_every_command_and_each_has_its_own() {
         for form in [vec!["help", cmd], vec![cmd, "--help"], vec![cmd, "-h"]] {
             let o = pealet(&form);
             assert!(o.status.success(), "{form:?}");
-            assert!(stdout(&o).starts_with(&format!("Usage: pealet {cmd}")), "{form:?}");
+            assert!(
+                stdout(&o).starts_with(&format!("Usage: pealet {cmd}")),
+                "{form:?}"
+            );
         }
     }
     assert_eq!(stdout(&pealet(&["--help"])), general);
@@ -99,12 +108,16 @@ fn every_kubernetes_example_validates() {
 
 #[test]
 fn ignored_fields_are_named_in_one_warning() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/k8s-examples/init-containers.yaml");
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/k8s-examples/init-containers.yaml");
     let o = pealet(&["validate", file.to_str().unwrap()]);
     assert!(o.status.success());
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("warning: ") && err.contains("spec.dnsPolicy"), "{err}");
+    assert!(
+        err.starts_with("warning: ") && err.contains("spec.dnsPolicy"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -113,13 +126,21 @@ fn encode_decode_round_trips_every_example() {
         let path = file.to_str().unwrap();
         let enc = pealet(&["encode", path]);
         assert!(enc.status.success(), "{path}: {}", stderr(&enc));
-        assert_eq!(&enc.stdout[..2], &[1, 1], "{path}: envelope is version 1, kind Pod");
+        assert_eq!(
+            &enc.stdout[..2],
+            &[1, 1],
+            "{path}: envelope is version 1, kind Pod"
+        );
         for format in ["yaml", "json"] {
             let dec = pealet_with_stdin(&["decode", "-o", format, "-"], &enc.stdout);
             assert!(dec.status.success(), "{path}: {}", stderr(&dec));
             // What decode prints is itself a manifest that encodes to the same bytes.
             let again = pealet_with_stdin(&["encode", "-"], &dec.stdout);
-            assert!(again.status.success(), "{path} as {format}: {}", stderr(&again));
+            assert!(
+                again.status.success(),
+                "{path} as {format}: {}",
+                stderr(&again)
+            );
             assert_eq!(again.stdout, enc.stdout, "{path} via {format}");
         }
     }
@@ -135,7 +156,10 @@ fn hex_output_decodes_too() {
     let dec = pealet_with_stdin(&["decode", "-"], hex.as_bytes());
     assert!(dec.status.success(), "{}", stderr(&dec));
     let yaml = stdout(&dec);
-    assert!(yaml.contains("name: redis") && yaml.contains("mountPath: /data/redis"), "{yaml}");
+    assert!(
+        yaml.contains("name: redis") && yaml.contains("mountPath: /data/redis"),
+        "{yaml}"
+    );
 }
 
 #[test]
@@ -183,7 +207,11 @@ spec:
 fn garbage_does_not_decode_and_says_why() {
     let o = pealet_with_stdin(&["decode", "-"], &[9, 1, 2, 3]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unsupported format version 9"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unsupported format version 9"),
+        "{}",
+        stderr(&o)
+    );
     let o = pealet_with_stdin(&["decode", "-"], &[1, 1, 4]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("<stdin>: "), "{}", stderr(&o));
@@ -197,5 +225,9 @@ fn oversized_input_is_refused() {
     let big = vec![b'#'; 2 * 1024 * 1024];
     let o = pealet_with_stdin(&["validate", "-"], &big);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("larger than the limit"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("larger than the limit"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -30,7 +30,10 @@ fn sources() -> Vec<(String, String)> {
 #[test]
 fn every_module_says_what_it_does() {
     for (path, text) in sources() {
-        assert!(text.starts_with("//! "), "{path} must start with a //! line saying what it does");
+        assert!(
+            text.starts_with("//! "),
+            "{path} must start with a //! line saying what it does"
+        );
     }
 }
 
@@ -57,13 +60,16 @@ fn only_mqtt_names_the_mqtt_client() {
         if path == "src/mqtt.rs" || path.starts_with("src/mqtt/") {
             continue;
         }
-        assert!(!text.contains("rumqttc"), "{path} names rumqttc; only src/mqtt.rs may");
+        assert!(
+            !text.contains("rumqttc"),
+            "{path} names rumqttc; only src/mqtt.rs may"
+        );
     }
 }
 
 #[test]
 fn crate_root_denies_unsafe_code() {
-    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
-        .unwrap();
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
     assert!(lib.contains("#![deny(unsafe_code)]"));
 }
