@@ -36,6 +36,14 @@ declare -A QEMU=(
     [armv7-unknown-linux-gnueabihf]=qemu-arm-static
 )
 
+# The oldest core of the boards each target is for (exported as QEMU_CPU by
+# arm-test.sh): qemu's default CPU has every optional feature and would hide an
+# instruction the Pi 3's Cortex-A53 or the Pi 2's Cortex-A7 lacks (LSE atomics, ...).
+declare -A QEMU_CPU_MODEL=(
+    [aarch64-unknown-linux-gnu]=cortex-a53
+    [armv7-unknown-linux-gnueabihf]=cortex-a7
+)
+
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 step() { printf '\n--> %s\n' "$*"; }

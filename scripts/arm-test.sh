@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests the ARM binaries that scripts/arm-build.sh built (run it first), under qemu user
-# emulation, for every target it lists in target/arm/built-targets (aarch64 at least):
+# emulation, for every target it lists in target/arm/built-targets (aarch64 at least),
+# emulating the oldest core of its boards (Cortex-A53 for aarch64, Cortex-A7 for armv7):
 #   1. 'pealet --version' runs;
 #   2. every tests/data/k8s-examples/*.yaml is encoded by the x86_64 build and by the ARM
 #      build: same exit status, same bytes; and both builds decode those bytes
@@ -100,12 +101,14 @@ for t in "${TARGETS[@]}"; do
     qemu=${QEMU[$t]}
     [[ -x $bin ]] || die "$bin missing: run scripts/arm-build.sh"
     command -v "$qemu" >/dev/null || die "$qemu missing (Debian package qemu-user-static; arm-build.sh installs it)"
+    # qemu-user reads the CPU model from QEMU_CPU; cargo's runner inherits it too.
+    export QEMU_CPU=${QEMU_CPU_MODEL[$t]}
 
     if [[ $SKIP_CLI == 1 ]]; then
         step "$t: --version and examples SKIPPED (ARM_TEST_SKIP_CLI=1)"
         summary+=("$t --version and examples: SKIPPED")
     else
-        step "$t: pealet --version under $qemu"
+        step "$t: pealet --version under $qemu (QEMU_CPU=$QEMU_CPU)"
         capture version "$qemu" "$bin" --version
         if [[ $(<"$WORK/version.rc") == 0 && -s $WORK/version.out ]]; then
             cat "$WORK/version.out"
@@ -119,7 +122,7 @@ for t in "${TARGETS[@]}"; do
         compare_examples "$t" "$bin" "$qemu"
     fi
 
-    step "$t: library unit tests under $qemu (Debian rustc, private sysroot)"
+    step "$t: library unit tests under $qemu, QEMU_CPU=$QEMU_CPU (Debian rustc, private sysroot)"
     # The runner makes cargo start each test binary as '$qemu <binary>'.
     arm_cargo_env "$t"
     start=$(date +%s)
