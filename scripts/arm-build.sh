@@ -136,8 +136,10 @@ fetch_std() {
     tmp=$(mktemp -d) || die "mktemp failed"
     dpkg-deb -x "$deb" "$tmp" || die "cannot unpack $deb"
     [[ -d $tmp/usr/lib/rustlib/$target/lib ]] || die "$deb has no usr/lib/rustlib/$target/lib"
-    rm -rf "$dest" && mv "$tmp/usr/lib/rustlib/$target" "$dest" && rm -rf "$tmp" \
-        && echo "$RUST_DEB_VERSION" >"$stamp" || die "cannot install the $target std in $dest"
+    if ! { rm -rf "$dest" && mv "$tmp/usr/lib/rustlib/$target" "$dest" && rm -rf "$tmp" \
+        && echo "$RUST_DEB_VERSION" >"$stamp"; }; then
+        die "cannot install the $target std in $dest"
+    fi
     echo "$target: unpacked $(find "$dest/lib" -name '*.rlib' | wc -l) rlibs"
 }
 
@@ -146,8 +148,8 @@ for t in "${TARGETS[@]}"; do
     if fetch_std "$t"; then
         available+=("$t")
     elif [[ $t == "$REQUIRED_TARGET" ]]; then
-        cat "$APT_LOG" >&2
-        die "cannot fetch libstd-rust-web-dev:${DEB_ARCH[$t]}=$RUST_DEB_VERSION from the Debian mirror"
+        tail -n 5 "$APT_LOG" >&2
+        die "cannot fetch libstd-rust-web-dev:${DEB_ARCH[$t]}=$RUST_DEB_VERSION, the version of the installed rustc-web: the std must match rustc exactly. If the mirror has moved on: apt-get update && apt-get install --only-upgrade rustc-web cargo-web libstd-rust-web-dev (full log: $APT_LOG)"
     else
         warn "$t SKIPPED: cannot fetch libstd-rust-web-dev:${DEB_ARCH[$t]}=$RUST_DEB_VERSION (see $APT_LOG)"
     fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables here are used by the scripts that source it
 # Shared by scripts/arm-build.sh and scripts/arm-test.sh (sourced, not run).
 #
 # The docker-free ARM build uses Debian 12's own Rust toolchain (packages rustc-web and
