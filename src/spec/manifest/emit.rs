@@ -10,6 +10,17 @@ use super::node::{Node, Value};
 
 /// Pretty JSON with a 4-space indent and a final newline.
 pub fn to_json(node: &Node) -> String {
+    let mut out = json(node, true);
+    out.push('\n');
+    out
+}
+
+/// JSON without any whitespace, as sent over the wire by Kubernetes API servers.
+pub fn to_json_compact(node: &Node) -> String {
+    json(node, false)
+}
+
+fn json(node: &Node, pretty: bool) -> String {
     enum Frame<'a> {
         Map(std::slice::Iter<'a, (String, Node)>, usize, bool),
         Seq(std::slice::Iter<'a, Node>, usize, bool),
@@ -49,23 +60,29 @@ pub fn to_json(node: &Node) -> String {
         };
         match item {
             Some((key, value)) => {
-                out.push_str(if first { "\n" } else { ",\n" });
-                push_indent(&mut out, indent * 4);
+                if !first {
+                    out.push(',');
+                }
+                if pretty {
+                    out.push('\n');
+                    push_indent(&mut out, indent * 4);
+                }
                 if let Some(key) = key {
                     json_string(&mut out, key);
-                    out.push_str(": ");
+                    out.push_str(if pretty { ": " } else { ":" });
                 }
                 next = Some(value);
             }
             None => {
                 stack.pop();
-                out.push('\n');
-                push_indent(&mut out, (indent - 1) * 4);
+                if pretty {
+                    out.push('\n');
+                    push_indent(&mut out, (indent - 1) * 4);
+                }
                 out.push(close);
             }
         }
     }
-    out.push('\n');
     out
 }
 

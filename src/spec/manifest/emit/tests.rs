@@ -273,6 +273,8 @@ flags:
     );
     assert_eq!(to_json(&map(vec![])), "{}\n");
     assert_eq!(to_yaml(&seq(vec![])), "[]\n");
+    let tree = map(vec![("a", seq(vec![s("x"), map(vec![])])), ("b", s("c d"))]);
+    assert_eq!(to_json_compact(&tree), r#"{"a":["x",{}],"b":"c d"}"#);
 }
 
 #[test]
