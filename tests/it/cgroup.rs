@@ -196,3 +196,39 @@ fn a_process_over_its_memory_limit_is_oom_killed_and_counted() {
     cg.remove(&pod).unwrap();
     assert_gone(&parent("oom"));
 }
+
+/// The v2 code on a real cgroup2 filesystem: a hybrid host mounts one, without
+/// controllers, at `<root>/unified`. Grouping, cgroup.kill and removal work there.
+#[test]
+fn v2_on_the_unified_mount_of_a_hybrid_host() {
+    if !privileged("v2_on_the_unified_mount_of_a_hybrid_host") {
+        return;
+    }
+    let root = Path::new(ROOT).join("unified");
+    if !root.join("cgroup.controllers").exists()
+        || Path::new(ROOT).join("cgroup.controllers").exists()
+    {
+        eprintln!("NOT APPLICABLE v2_on_the_unified_mount_of_a_hybrid_host: not a hybrid host");
+        return;
+    }
+    let parent = parent("unified");
+    assert!(!root.join(&parent).exists());
+    let cg = cgroup::open(&root, &parent).unwrap();
+    assert_eq!(cg.info(), cgroup::detect(&root));
+    assert_eq!(cg.info().version, 2);
+    let pod = cg.create_pod("pod-u", &Limits::default()).unwrap();
+    let c = cg.create_container(&pod, "c", &Limits::default()).unwrap();
+    let mut child = held("exec sleep 1000");
+    cg.add_pid(&c, child.id()).unwrap();
+    release(&mut child);
+    assert_eq!(cg.pids(&pod).unwrap(), vec![child.id()]);
+    cg.kill_all(&pod).unwrap();
+    cg.remove(&pod).unwrap();
+    assert!(
+        !root.join(&parent).exists(),
+        "nothing left under {}",
+        root.display()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+}
