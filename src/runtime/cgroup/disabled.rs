@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(cg.oom_kills(&c).unwrap(), 0);
         cg.kill_all(&pod).unwrap();
         cg.remove(&pod).unwrap();
-        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(&*root).unwrap().count(), 0);
     }
 
     #[test]

@@ -213,14 +213,31 @@ pub(super) mod fake {
     //! Temp-dir hierarchies laid out like the kernel's, for unit tests.
 
     use std::fs;
+    use std::ops::Deref;
     use std::path::{Path, PathBuf};
 
+    /// A temp directory that is removed again when the test is done with it.
+    pub struct Root(PathBuf);
+
+    impl Deref for Root {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
     /// A fresh empty directory for one test.
-    pub fn root(test: &str) -> PathBuf {
+    pub fn root(test: &str) -> Root {
         let dir = std::env::temp_dir().join(format!("pealet-cg-{}-{test}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        dir
+        Root(dir)
     }
 
     /// Create `path` (below `root`) with the given files and contents, as the kernel would.

@@ -152,6 +152,12 @@ impl Limits {
     /// and sidecars, or the largest init container plus the sidecars if that is more. A
     /// memory or CPU limit exists only when every container has one.
     pub fn pod(spec: &PodSpec, pids: Option<u64>) -> Limits {
+        if spec.containers.is_empty() {
+            return Limits {
+                pids,
+                ..Limits::default()
+            };
+        }
         let of = |c: &crate::spec::pod::Container| Limits::container(c.resources.as_ref());
         let sidecars: Vec<Limits> = spec
             .init_containers

@@ -107,6 +107,14 @@ fn container_request_defaults_to_its_limit() {
 #[test]
 fn pod_limits_sum_app_containers_and_cover_init_containers() {
     let mut spec = PodSpec::default();
+    let empty = Limits::pod(&spec, Some(5));
+    assert_eq!(
+        empty,
+        Limits {
+            pids: Some(5),
+            ..Limits::default()
+        }
+    );
     spec.containers
         .push(container("a", Some(resources(Some(100), Some(100)))))
         .unwrap();

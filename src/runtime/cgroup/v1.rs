@@ -228,7 +228,7 @@ mod tests {
 
     /// A hybrid host as the build machines: cpu and cpuacct mounted apart, a
     /// `cpu,cpuacct` elsewhere would do as well; no `cgroup.controllers` at the root.
-    fn host(test: &str, mounts: &[&str]) -> PathBuf {
+    fn host(test: &str, mounts: &[&str]) -> fake::Root {
         let root = fake::root(test);
         for mount in mounts {
             let marker = match *mount {

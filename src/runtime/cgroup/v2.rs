@@ -216,7 +216,7 @@ mod tests {
 
     const ALL: &str = "cpuset cpu io memory hugetlb pids rdma misc";
 
-    fn host(test: &str, controllers: &str) -> PathBuf {
+    fn host(test: &str, controllers: &str) -> fake::Root {
         let root = fake::root(test);
         fake::cgroup(
             &root,
