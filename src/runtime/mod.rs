@@ -1,0 +1,3 @@
+//! The container runtime: namespaces, rootfs, cgroups, the shim.
+
+pub mod cgroup;
