@@ -6,4 +6,6 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod runtime;
 pub mod spec;
+pub mod sys;
