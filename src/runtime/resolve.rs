@@ -1,6 +1,9 @@
 //! Resolve a path from a spec inside a root directory, as if that directory were `/`:
 //! `..` stops at the root and symlinks (absolute or relative) are followed inside it.
 //!
+//! [`resolve_beneath`] is the strict form for a volume's subPath: instead of clamping,
+//! it refuses any `..` or symlink that would leave the root (openat2's RESOLVE_BENEATH).
+//!
 //! Each component is opened with `openat(O_PATH | O_NOFOLLOW)` relative to the
 //! directory before it, so the walk never leaves the root through the host's view of a
 //! link. Components that do not exist are appended as they are (they cannot be links);
@@ -28,6 +31,8 @@ pub enum ResolveError {
     TooManyLinks { path: PathBuf },
     #[error("resolve {path}: not a directory")]
     NotADirectory { path: PathBuf },
+    #[error("resolve {path}: leaves its root through `..` or a symlink")]
+    Escape { path: PathBuf },
 }
 
 impl ResolveError {
@@ -39,6 +44,7 @@ impl ResolveError {
             | ResolveError::Readlink { errno, .. } => *errno,
             ResolveError::TooManyLinks { .. } => Errno::LOOP,
             ResolveError::NotADirectory { .. } => Errno::NOTDIR,
+            ResolveError::Escape { .. } => Errno::XDEV,
         }
     }
 }
@@ -46,6 +52,22 @@ impl ResolveError {
 /// `root` joined with `path` resolved inside `root`; the result always starts with
 /// `root` and names no symlink except possibly a missing tail.
 pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, ResolveError> {
+    walk(root, path, false)
+}
+
+/// Like [`resolve_in_root`], but a `..` above the root or an absolute symlink is an
+/// [`ResolveError::Escape`] instead of being clamped to the root.
+pub fn resolve_beneath(root: &Path, path: &Path) -> Result<PathBuf, ResolveError> {
+    walk(root, path, true)
+}
+
+fn walk(root: &Path, path: &Path, strict: bool) -> Result<PathBuf, ResolveError> {
+    let escape = || ResolveError::Escape {
+        path: root.join(path),
+    };
+    if strict && path.is_absolute() {
+        return Err(escape());
+    }
     let open = |p: &Path| {
         rustix::fs::open(
             p,
@@ -65,6 +87,9 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, ResolveError
     let mut links = 0;
     while let Some(name) = todo.pop() {
         if name.as_os_str() == ".." {
+            if strict && done.is_empty() {
+                return Err(escape());
+            }
             done.pop();
             dirs.pop();
             continue;
@@ -79,6 +104,9 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, ResolveError
                 done.push(name);
                 while let Some(rest) = todo.pop() {
                     if rest.as_os_str() == ".." {
+                        if strict && done.is_empty() {
+                            return Err(escape());
+                        }
                         done.pop();
                     } else {
                         done.push(rest);
@@ -108,6 +136,9 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, ResolveError
                     std::os::unix::ffi::OsStringExt::from_vec(target.into_bytes());
                 let target = PathBuf::from(target);
                 if target.is_absolute() {
+                    if strict {
+                        return Err(escape());
+                    }
                     done.clear();
                     dirs.clear();
                 }
@@ -203,6 +234,23 @@ mod tests {
             resolve_in_root(&root, Path::new("loop")),
             Err(ResolveError::TooManyLinks { .. })
         ));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn beneath_refuses_what_in_root_clamps() {
+        let d = tmp("beneath");
+        let root = d.join("root");
+        symlink("/etc", root.join("abs")).unwrap();
+        symlink("../..", root.join("a/up")).unwrap();
+        symlink("../b", root.join("a/b/sib")).unwrap();
+        let escapes = ["../x", "a/../../x", "abs/passwd", "a/up/x", "/a"];
+        for p in escapes {
+            let r = resolve_beneath(&root, Path::new(p));
+            assert!(matches!(r, Err(ResolveError::Escape { .. })), "{p}: {r:?}");
+        }
+        let ok = resolve_beneath(&root, Path::new("a/b/sib/new")).unwrap();
+        assert_eq!(ok, root.join("a/b/new"));
         std::fs::remove_dir_all(d).unwrap();
     }
 

@@ -10,7 +10,7 @@ use rustix::mount::{MountFlags, UnmountFlags};
 
 use super::{StepResult, failed};
 use crate::runtime::config::{ContainerConfig, Mount, MountKind, Step};
-use crate::runtime::resolve::resolve_in_root;
+use crate::runtime::resolve::{resolve_beneath, resolve_in_root};
 
 /// Device nodes bound from the host into the container's /dev (runc's default set).
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
@@ -164,7 +164,8 @@ fn volume_source(mount: &Mount) -> StepResult<PathBuf> {
     match &mount.sub_path {
         None => Ok(base.to_path_buf()),
         Some(sub) => {
-            let path = resolve(base, sub)?;
+            let path = resolve_beneath(base, Path::new(sub))
+                .map_err(|e| failed(Step::ResolvePath, format_args!("{sub}: {e}"))(e.errno()))?;
             if !path.exists() {
                 mkdirs(&path)?;
             }
