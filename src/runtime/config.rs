@@ -154,6 +154,7 @@ pub enum Step {
     DropBounding,
     SetIds,
     SetCapabilities,
+    DieWithWaiter,
     NoNewPrivs,
     Exec,
 }
@@ -184,6 +185,7 @@ impl fmt::Display for Step {
             Step::DropBounding => "drop bounding set: prctl",
             Step::SetIds => "set ids: setgroups/setgid/setuid",
             Step::SetCapabilities => "capset",
+            Step::DieWithWaiter => "prctl(PR_SET_PDEATHSIG)",
             Step::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Step::Exec => "execve",
         })

@@ -87,7 +87,7 @@ fn set_capabilities(caps: CapabilitySet) -> Result<(), SetupFailed> {
 
 fn die_with_waiter() -> Result<(), SetupFailed> {
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(failed(Step::SetCapabilities, "PR_SET_PDEATHSIG"))
+        .map_err(failed(Step::DieWithWaiter, "SIGKILL"))
 }
 
 fn no_new_privs(set: bool) -> Result<(), SetupFailed> {
