@@ -4,6 +4,7 @@
 //! usage error. Each command lives in its own module; this one only dispatches.
 
 mod input;
+mod runtime_cmds;
 mod spec_cmds;
 
 use std::ffi::OsString;
@@ -40,6 +41,8 @@ struct Command {
     name: &'static str,
     summary: &'static str,
     usage: &'static str,
+    /// Internal commands that the runtime re-executes; not listed in the help.
+    hidden: bool,
     run: fn(lexopt::Parser) -> Result<(), CliError>,
 }
 
@@ -48,19 +51,36 @@ const COMMANDS: &[Command] = &[
         name: "validate",
         summary: "check Kubernetes Pod manifests, reporting every problem at once",
         usage: spec_cmds::VALIDATE_HELP,
+        hidden: false,
         run: spec_cmds::validate,
     },
     Command {
         name: "encode",
         summary: "convert a Pod manifest to the compact spec that devices receive",
         usage: spec_cmds::ENCODE_HELP,
+        hidden: false,
         run: spec_cmds::encode,
     },
     Command {
         name: "decode",
         summary: "show an encoded pod, status, node status or event as YAML or JSON",
         usage: spec_cmds::DECODE_HELP,
+        hidden: false,
         run: spec_cmds::decode,
+    },
+    Command {
+        name: "init",
+        summary: "internal: set up one container process and execute its program",
+        usage: runtime_cmds::INIT_HELP,
+        hidden: true,
+        run: runtime_cmds::init,
+    },
+    Command {
+        name: "sandbox",
+        summary: "internal: create and hold a pod sandbox",
+        usage: runtime_cmds::SANDBOX_HELP,
+        hidden: true,
+        run: runtime_cmds::sandbox,
     },
 ];
 
@@ -83,7 +103,7 @@ fn general_help() -> String {
         "pealet: a kubelet and container runtime in one small binary, managed over MQTT\n\n\
          Usage: pealet [--version] [--help] <command> [options]\n\nCommands:\n",
     );
-    for c in COMMANDS {
+    for c in COMMANDS.iter().filter(|c| !c.hidden) {
         s.push_str(&format!("  {:<10} {}\n", c.name, c.summary));
     }
     s.push_str(&format!(

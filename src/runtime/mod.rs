@@ -1,3 +1,8 @@
-//! The container runtime: namespaces, rootfs, cgroups, the shim.
+//! The container runtime: pod sandboxes, container processes and their set-up, cgroups.
 
+pub mod caps;
 pub mod cgroup;
+pub mod config;
+pub mod init;
+pub mod resolve;
+pub mod sandbox;

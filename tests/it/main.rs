@@ -3,5 +3,6 @@
 
 mod cgroup;
 mod cli;
+mod runtime;
 mod tidy;
 mod wire;

@@ -1,0 +1,265 @@
+//! `pealet init`: one container process, set up step by step from a [`ContainerConfig`]
+//! and then replaced by the user's program; and [`spawn`], how a parent starts it.
+//!
+//! The parent (the shim, or a test) runs `pealet init --fd 3` with fork+exec, fd 3
+//! being its end of a `SOCK_SEQPACKET` socket pair. It sends one config frame and reads
+//! [`InitReport`] frames until end of stream. In the init process:
+//!
+//! 1. read the config; enter the container's cgroups (before the cgroup namespace, so
+//!    that its root is the container's cgroup);
+//! 2. join the pod's namespaces, unshare mount + cgroup + PID (+ UTS when private);
+//! 3. make `/` rslave so no mount of ours reaches the host;
+//! 4. fork: the child is PID 1 of the new PID namespace (a PID namespace applies to
+//!    children only). The parent stays as a tiny waiter: it reports `Started { pid }`,
+//!    closes the socket and exits with the child's status (128 + signal when killed),
+//!    so the shim reaps an ordinary child. The child gets SIGKILL if the waiter dies;
+//!    signal the reported pid for a graceful stop;
+//! 5. the child assembles the root file system ([`rootfs`]), pivots into it, takes on
+//!    the user's identity ([`process`]) and execs. The socket is close-on-exec, so end
+//!    of stream after `Started` and without `SetupFailed` means the program runs.
+//!
+//! Any failing step sends `SetupFailed { step, arg, errno }` and exits 127.
+
+mod process;
+mod rootfs;
+
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::process::{Child, Command, ExitStatus};
+
+use rustix::io::{Errno, FdFlags};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::process::WaitOptions;
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
+
+use crate::runtime::config::{self, ContainerConfig, FrameError, InitReport, Namespace};
+use crate::runtime::config::{SetupFailed, Step};
+use crate::sys::{self, Forked};
+
+/// The fd number of the report socket in `pealet init`.
+pub const INIT_FD: RawFd = 3;
+
+/// Exit status of an init process whose set-up failed.
+pub const SETUP_FAILED_EXIT: u8 = 127;
+
+/// A step's result: the typed failure that goes back to the parent.
+pub type StepResult<T = ()> = Result<T, SetupFailed>;
+
+/// Map an errno to the failure of `step` on `arg`.
+pub fn failed(step: Step, arg: impl std::fmt::Display) -> impl FnOnce(Errno) -> SetupFailed {
+    move |errno| SetupFailed {
+        step,
+        arg: arg.to_string(),
+        errno: errno.raw_os_error(),
+    }
+}
+
+/// A container whose program runs.
+#[derive(Debug)]
+pub struct Started {
+    /// The init process (the waiter): wait on it for the container's exit status.
+    pub child: Child,
+    /// The container's PID 1 in the caller's PID namespace: send signals here.
+    pub pid: u32,
+}
+
+/// How starting a container can fail on the parent's side.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("socketpair(AF_UNIX, SOCK_SEQPACKET): {0}")]
+    Socketpair(Errno),
+    #[error("spawn pealet init: {0}")]
+    Spawn(std::io::Error),
+    #[error("send config to pealet init: {0}")]
+    SendConfig(FrameError),
+    #[error("read report of pealet init: {0}")]
+    Report(FrameError),
+    #[error("container set-up failed: {0}")]
+    Setup(SetupFailed),
+    #[error("pealet init exited ({0}) without a report")]
+    NoReport(ExitStatus),
+    #[error("wait for pealet init: {0}")]
+    Wait(std::io::Error),
+}
+
+/// Start a container: `cmd` is `pealet` (stdio set by the caller), `init --fd 3` is added.
+pub fn spawn(mut cmd: Command, config: &ContainerConfig) -> Result<Started, SpawnError> {
+    let (ours, theirs) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(SpawnError::Socketpair)?;
+    cmd.arg("init").arg("--fd").arg(INIT_FD.to_string());
+    sys::keep_fd_across_exec(&mut cmd, theirs.as_fd(), INIT_FD);
+    let mut child = cmd.spawn().map_err(SpawnError::Spawn)?;
+    drop(theirs);
+    let mut pid = None;
+    let mut setup = None;
+    let result = config::send(&ours, config)
+        .map_err(SpawnError::SendConfig)
+        .and_then(|()| {
+            loop {
+                match config::recv::<InitReport>(&ours) {
+                    Ok(Some(InitReport::Started { pid: p })) => pid = Some(p),
+                    Ok(Some(InitReport::SetupFailed(f))) => setup = Some(f),
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(SpawnError::Report(e)),
+                }
+            }
+        });
+    let failure = match (result, setup, pid) {
+        (Err(e), _, _) => e,
+        (Ok(()), Some(f), _) => SpawnError::Setup(f),
+        (Ok(()), None, Some(pid)) => return Ok(Started { child, pid }),
+        (Ok(()), None, None) => match child.wait() {
+            Ok(status) => return Err(SpawnError::NoReport(status)),
+            Err(e) => return Err(SpawnError::Wait(e)),
+        },
+    };
+    // The init process exits on its own after a failure; reap it.
+    let _ = child.wait();
+    Err(failure)
+}
+
+/// `pealet init --fd N`: never returns on success (the program replaced us).
+pub fn main(fd: RawFd) -> u8 {
+    let socket = match sys::take_inherited_fd(fd) {
+        Ok(socket) => socket,
+        Err(errno) => {
+            eprintln!("pealet init: fd {fd}: {errno}");
+            return SETUP_FAILED_EXIT;
+        }
+    };
+    match run(&socket) {
+        Ok(pid) => {
+            let started = InitReport::Started {
+                pid: pid.as_raw_nonzero().get() as u32,
+            };
+            let _ = config::send(&socket, &started);
+            // Close our end here, or the parent would never see end of stream.
+            drop(socket);
+            wait_for(pid)
+        }
+        Err(failure) => {
+            // If even the report cannot be sent, the exit status still tells.
+            let _ = config::send(&socket, &InitReport::SetupFailed(failure));
+            SETUP_FAILED_EXIT
+        }
+    }
+}
+
+/// The recipe up to the fork; see the module documentation for the order. Returns in
+/// the waiter only: the child either execs or fails.
+fn run(socket: &OwnedFd) -> StepResult<rustix::process::Pid> {
+    rustix::io::fcntl_setfd(socket, FdFlags::CLOEXEC).map_err(failed(Step::ReadConfig, "fd"))?;
+    let config = read_config(socket)?;
+    enter_cgroups(&config)?;
+    join_namespaces(&config)?;
+    unshare_namespaces(&config)?;
+    set_hostname(&config)?;
+    make_root_rslave()?;
+    match sys::fork().map_err(failed(Step::Fork, "container"))? {
+        Forked::Parent(pid) => Ok(pid),
+        Forked::Child => Err(container(&config)),
+    }
+}
+
+/// PID 1 of the container: the file system, then the process, then exec, which
+/// returns only when it fails.
+fn container(config: &ContainerConfig) -> SetupFailed {
+    if let Err(failure) = rootfs::assemble(config) {
+        return failure;
+    }
+    process::become_program(config)
+}
+
+fn read_config(socket: &OwnedFd) -> StepResult<ContainerConfig> {
+    match config::recv(socket) {
+        Ok(Some(config)) => Ok(config),
+        Ok(None) => Err(failed(Step::ReadConfig, "end of stream")(Errno::PIPE)),
+        Err(e) => Err(failed(Step::ReadConfig, e)(Errno::INVAL)),
+    }
+}
+
+fn enter_cgroups(config: &ContainerConfig) -> StepResult {
+    let pid = std::process::id().to_string();
+    for path in &config.cgroup_procs {
+        std::fs::write(path, &pid).map_err(|e| failed(Step::EnterCgroup, path)(io_errno(&e)))?;
+    }
+    Ok(())
+}
+
+fn join_namespaces(config: &ContainerConfig) -> StepResult {
+    for join in &config.join {
+        let kind = match join.kind {
+            Namespace::Net => LinkNameSpaceType::Network,
+            Namespace::Ipc => LinkNameSpaceType::InterProcessCommunication,
+            Namespace::Uts => LinkNameSpaceType::HostNameAndNISDomainName,
+            Namespace::Pid => LinkNameSpaceType::ProcessID,
+        };
+        let open = rustix::fs::open(
+            join.path.as_str(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        );
+        let fd = open.map_err(failed(Step::JoinNamespace, &join.path))?;
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(kind))
+            .map_err(failed(Step::JoinNamespace, &join.path))?;
+    }
+    Ok(())
+}
+
+fn joins(config: &ContainerConfig, kind: Namespace) -> bool {
+    config.join.iter().any(|j| j.kind == kind)
+}
+
+fn unshare_namespaces(config: &ContainerConfig) -> StepResult {
+    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWCGROUP;
+    if !joins(config, Namespace::Pid) {
+        flags |= UnshareFlags::NEWPID;
+    }
+    if config.hostname.is_some() && !joins(config, Namespace::Uts) {
+        flags |= UnshareFlags::NEWUTS;
+    }
+    sys::unshare(flags).map_err(failed(Step::Unshare, format_args!("{flags:?}")))
+}
+
+fn set_hostname(config: &ContainerConfig) -> StepResult {
+    match &config.hostname {
+        Some(name) if !joins(config, Namespace::Uts) => {
+            rustix::system::sethostname(name.as_bytes()).map_err(failed(Step::SetHostname, name))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Ordering: before any mount, or the overlay and /proc would propagate to the host.
+fn make_root_rslave() -> StepResult {
+    use rustix::mount::MountPropagationFlags as P;
+    rustix::mount::mount_change("/", P::DOWNSTREAM | P::REC)
+        .map_err(failed(Step::MakeRootSlave, "/"))
+}
+
+/// The waiter: pass on the container's exit status.
+fn wait_for(pid: rustix::process::Pid) -> u8 {
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Err(Errno::INTR) => continue,
+            Err(_) => return SETUP_FAILED_EXIT,
+            Ok(None) => continue,
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return code as u8;
+                }
+                if let Some(signal) = status.terminating_signal() {
+                    return (128 + signal) as u8;
+                }
+            }
+        }
+    }
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_io_error(e).unwrap_or(Errno::IO)
+}

@@ -1,0 +1,252 @@
+//! The container's root file system, one mount per step: overlayfs over the image
+//! layers, /proc, /dev, /dev/shm, /sys, the volumes, pivot_root, then masked and
+//! read-only paths. Runs in PID 1 of the container, in its own mount namespace.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::mount::{MountFlags, UnmountFlags};
+
+use super::{StepResult, failed};
+use crate::runtime::config::{ContainerConfig, Mount, MountKind, Step};
+use crate::runtime::resolve::{resolve_beneath, resolve_in_root};
+
+/// Device nodes bound from the host into the container's /dev (runc's default set).
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// The recipe; the order matters only where a comment says so.
+pub fn assemble(config: &ContainerConfig) -> StepResult {
+    let root = Path::new(&config.rootfs);
+    mount_overlay(config)?;
+    mount_proc(root)?;
+    mount_dev(root)?;
+    for dev in DEVICES {
+        bind_device(root, dev)?;
+    }
+    mount_devpts(root)?;
+    mount_shm(root, config.shm.as_deref())?;
+    mount_sys(root)?;
+    // Volumes after the defaults, so a volume may cover one of them.
+    for mount in &config.mounts {
+        mount_volume(root, mount)?;
+    }
+    pivot_root(root)?;
+    // Masked and read-only paths name the container's /proc and /sys: after pivot_root.
+    for path in &config.masked_paths {
+        mask_path(path)?;
+    }
+    for path in &config.readonly_paths {
+        readonly_path(path)?;
+    }
+    if config.readonly_rootfs {
+        readonly_root()?;
+    }
+    Ok(())
+}
+
+fn mount_overlay(config: &ContainerConfig) -> StepResult {
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        config.layers.join(":"),
+        config.upper,
+        config.work
+    );
+    let data = c_string(&data, Step::MountOverlay)?;
+    let target = config.rootfs.as_str();
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        MountFlags::empty(),
+        data.as_c_str(),
+    )
+    .map_err(failed(Step::MountOverlay, target))
+}
+
+fn mount_proc(root: &Path) -> StepResult {
+    let target = dir_in_root(root, "/proc")?;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    rustix::mount::mount("proc", &target, "proc", flags, None)
+        .map_err(failed(Step::MountProc, target.display()))
+}
+
+fn mount_dev(root: &Path) -> StepResult {
+    let target = dir_in_root(root, "/dev")?;
+    let flags = MountFlags::NOSUID | MountFlags::STRICTATIME;
+    rustix::mount::mount("tmpfs", &target, "tmpfs", flags, c"mode=755,size=65536k")
+        .map_err(failed(Step::MountDev, target.display()))?;
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        std::os::unix::fs::symlink(to, target.join(link))
+            .map_err(|e| failed(Step::MountDev, target.join(link).display())(errno(&e)))?;
+    }
+    Ok(())
+}
+
+/// Bind rather than mknod: it also works where mknod is not allowed.
+fn bind_device(root: &Path, name: &str) -> StepResult {
+    let host = Path::new("/dev").join(name);
+    let target = root.join("dev").join(name);
+    touch(&target, Step::MountDevice)?;
+    rustix::mount::mount_bind(&host, &target).map_err(failed(Step::MountDevice, host.display()))
+}
+
+fn mount_devpts(root: &Path) -> StepResult {
+    let target = dir_in_root(root, "/dev/pts")?;
+    let flags = MountFlags::NOSUID | MountFlags::NOEXEC;
+    let data = c"newinstance,ptmxmode=0666,mode=0620";
+    rustix::mount::mount("devpts", &target, "devpts", flags, data)
+        .map_err(failed(Step::MountDev, target.display()))
+}
+
+/// The pod's shm tmpfs when there is one (shared IPC), else a private one.
+fn mount_shm(root: &Path, pod_shm: Option<&str>) -> StepResult {
+    let target = dir_in_root(root, "/dev/shm")?;
+    let result = match pod_shm {
+        Some(shm) => rustix::mount::mount_bind(shm, &target),
+        None => {
+            let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+            rustix::mount::mount("shm", &target, "tmpfs", flags, c"mode=1777,size=65536k")
+        }
+    };
+    result.map_err(failed(Step::MountShm, target.display()))
+}
+
+fn mount_sys(root: &Path) -> StepResult {
+    let target = dir_in_root(root, "/sys")?;
+    let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    rustix::mount::mount("sysfs", &target, "sysfs", flags, None)
+        .map_err(failed(Step::MountSys, target.display()))
+}
+
+/// A bind mount (source and subPath resolved inside the volume) or a tmpfs.
+fn mount_volume(root: &Path, mount: &Mount) -> StepResult {
+    match mount.kind {
+        MountKind::Tmpfs { size } => {
+            let target = dir_in_root(root, &mount.destination)?;
+            let data = match size {
+                Some(size) => format!("mode=1777,size={size}"),
+                None => "mode=1777".to_string(),
+            };
+            let data = c_string(&data, Step::MountVolume)?;
+            let flags = MountFlags::NOSUID | MountFlags::NODEV;
+            rustix::mount::mount("tmpfs", &target, "tmpfs", flags, data.as_c_str())
+                .map_err(failed(Step::MountVolume, target.display()))?;
+        }
+        MountKind::Bind => {
+            let source = volume_source(mount)?;
+            let target = if source.is_dir() {
+                dir_in_root(root, &mount.destination)?
+            } else {
+                file_in_root(root, &mount.destination)?
+            };
+            rustix::mount::mount_bind_recursive(&source, &target)
+                .map_err(failed(Step::MountVolume, target.display()))?;
+        }
+    }
+    if mount.readonly {
+        let target = resolve(root, &mount.destination)?;
+        rustix::mount::mount_remount(&target, MountFlags::BIND | MountFlags::RDONLY, "")
+            .map_err(failed(Step::MountVolume, target.display()))?;
+    }
+    Ok(())
+}
+
+/// The volume's directory, or its subPath resolved inside it (created when missing).
+fn volume_source(mount: &Mount) -> StepResult<PathBuf> {
+    let base = Path::new(&mount.source);
+    match &mount.sub_path {
+        None => Ok(base.to_path_buf()),
+        Some(sub) => {
+            let path = resolve_beneath(base, Path::new(sub))
+                .map_err(|e| failed(Step::ResolvePath, format_args!("{sub}: {e}"))(e.errno()))?;
+            if !path.exists() {
+                mkdirs(&path)?;
+            }
+            Ok(path)
+        }
+    }
+}
+
+/// pivot_root(".", "."): the old root ends up on top of the new one and is detached,
+/// so no directory for it is needed (as in runc).
+fn pivot_root(root: &Path) -> StepResult {
+    rustix::process::chdir(root).map_err(failed(Step::PivotRoot, root.display()))?;
+    rustix::process::pivot_root(".", ".").map_err(failed(Step::PivotRoot, root.display()))?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(failed(Step::PivotRoot, "old /"))?;
+    rustix::process::chdir("/").map_err(failed(Step::PivotRoot, "/"))
+}
+
+/// A directory becomes an empty read-only tmpfs, a file /dev/null; missing is fine.
+fn mask_path(path: &str) -> StepResult {
+    let result = match std::fs::metadata(path) {
+        Err(_) => return Ok(()),
+        Ok(meta) if meta.is_dir() => {
+            rustix::mount::mount("tmpfs", path, "tmpfs", MountFlags::RDONLY, None)
+        }
+        Ok(_) => rustix::mount::mount_bind("/dev/null", path),
+    };
+    result.map_err(failed(Step::MaskPath, path))
+}
+
+/// Bind a path onto itself and remount that read-only; missing is fine.
+fn readonly_path(path: &str) -> StepResult {
+    match rustix::mount::mount_bind_recursive(path, path) {
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        other => other.map_err(failed(Step::ReadonlyPath, path))?,
+    }
+    rustix::mount::mount_remount(path, MountFlags::BIND | MountFlags::RDONLY, "")
+        .map_err(failed(Step::ReadonlyPath, path))
+}
+
+fn readonly_root() -> StepResult {
+    rustix::mount::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, "")
+        .map_err(failed(Step::ReadonlyRoot, "/"))
+}
+
+fn resolve(root: &Path, path: &str) -> StepResult<PathBuf> {
+    resolve_in_root(root, Path::new(path))
+        .map_err(|e| failed(Step::ResolvePath, format_args!("{path}: {e}"))(e.errno()))
+}
+
+/// `path` resolved inside `root`, created as a directory when missing.
+fn dir_in_root(root: &Path, path: &str) -> StepResult<PathBuf> {
+    let target = resolve(root, path)?;
+    mkdirs(&target)?;
+    Ok(target)
+}
+
+/// `path` resolved inside `root`, created as an empty file when missing.
+fn file_in_root(root: &Path, path: &str) -> StepResult<PathBuf> {
+    let target = resolve(root, path)?;
+    if let Some(parent) = target.parent() {
+        mkdirs(parent)?;
+    }
+    touch(&target, Step::MountVolume)?;
+    Ok(target)
+}
+
+fn mkdirs(path: &Path) -> StepResult {
+    std::fs::create_dir_all(path).map_err(|e| failed(Step::ResolvePath, path.display())(errno(&e)))
+}
+
+fn touch(path: &Path, step: Step) -> StepResult {
+    let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    rustix::fs::open(path, flags, Mode::from_raw_mode(0o644))
+        .map(drop)
+        .map_err(failed(step, path.display()))
+}
+
+fn c_string(s: &str, step: Step) -> StepResult<CString> {
+    CString::new(s).map_err(|_| failed(step, s)(rustix::io::Errno::INVAL))
+}
+
+fn errno(e: &std::io::Error) -> rustix::io::Errno {
+    rustix::io::Errno::from_io_error(e).unwrap_or(rustix::io::Errno::IO)
+}

@@ -1,0 +1,124 @@
+//! The only module allowed `unsafe`: thin wrappers for the few calls rustix marks
+//! unsafe or does not offer (fork, unshare, an fd kept across exec, SIOCSIFFLAGS).
+//!
+//! Every wrapper is small, documents why it is sound, and returns `rustix::io::Result`
+//! so callers handle errno the same way as for every safe rustix call.
+
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use rustix::io::{Errno, Result};
+use rustix::process::Pid;
+use rustix::thread::UnshareFlags;
+
+/// Which side of a [`fork`] we are on.
+pub enum Forked {
+    /// The parent, with the child's pid.
+    Parent(Pid),
+    /// The new child process.
+    Child,
+}
+
+/// `fork()`.
+///
+/// Only call this from a single-threaded process (`pealet init`, the shim): the child
+/// then goes on running Rust code, which is only sound when no other thread could
+/// have held a lock at the time of the fork (STYLE.md 3).
+pub fn fork() -> Result<Forked> {
+    // SAFETY: fork has no memory-safety preconditions of its own; the soundness of
+    // running Rust code in the child rests on the caller being single-threaded, which
+    // is this function's documented contract. libc's fork runs its atfork handlers so
+    // that libc's own state stays consistent in the child.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(last_errno()),
+        0 => Ok(Forked::Child),
+        // A positive pid from fork is never zero.
+        pid => Ok(Forked::Parent(Pid::from_raw(pid).ok_or(Errno::INVAL)?)),
+    }
+}
+
+/// `unshare(flags)`, without `CLONE_FILES`.
+///
+/// Namespaces are per thread: call it from a single-threaded process, or the other
+/// threads stay where they were.
+pub fn unshare(flags: UnshareFlags) -> Result<()> {
+    if flags.contains(UnshareFlags::FILES) {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: the only unsound case rustix warns about is CLONE_FILES (threads seeing
+    // fds of a different table); it is refused above.
+    unsafe { rustix::thread::unshare_unsafe(flags) }
+}
+
+/// Make `fd` appear as `target` in the program `cmd` executes, without close-on-exec.
+///
+/// The hook runs between fork and exec of a possibly multithreaded parent, so it makes
+/// one async-signal-safe call (`dup2`) and neither allocates nor logs. `fd` must stay
+/// open until the command is spawned.
+pub fn keep_fd_across_exec(cmd: &mut Command, fd: BorrowedFd<'_>, target: RawFd) {
+    let raw = fd.as_raw_fd();
+    // SAFETY: the closure calls only dup2 (async-signal-safe) on integers it owns by
+    // copy; it touches no lock and no allocator. When raw == target, dup2 would leave
+    // close-on-exec set, so fcntl clears it instead, also async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = if raw == target {
+                libc::fcntl(raw, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, target)
+            };
+            if r == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Set `IFF_UP` on the interface `name` (e.g. "lo") through `SIOCSIFFLAGS` on `socket`,
+/// an `AF_INET` datagram socket of the network namespace to change.
+pub fn interface_up(socket: BorrowedFd<'_>, name: &str) -> Result<()> {
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.len() >= req.ifr_name.len() || name.as_bytes().contains(&0) {
+        return Err(Errno::INVAL);
+    }
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name and writes the flags union
+    // member of the ifreq we own, which lives for the whole call.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) } == -1 {
+        return Err(last_errno());
+    }
+    // SAFETY: SIOCGIFFLAGS succeeded, so ifru_flags is the initialised union member.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above; SIOCSIFFLAGS only reads the ifreq.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) } == -1 {
+        return Err(last_errno());
+    }
+    Ok(())
+}
+
+fn last_errno() -> Errno {
+    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
+}
+
+/// Take ownership of a file descriptor this process inherited by number.
+///
+/// Call it once per number, for a descriptor nothing else in the process uses (such as
+/// the one `pealet init` gets from its parent through [`keep_fd_across_exec`]).
+pub fn take_inherited_fd(fd: RawFd) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_GETFD only reads descriptor flags; it fails with EBADF on a closed fd.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(Errno::BADF);
+    }
+    // SAFETY: the descriptor is open (checked above), and by this function's contract
+    // nothing else in the process owns it, so the OwnedFd is its only owner.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
