@@ -207,8 +207,8 @@ pub enum FrameError {
     Decode(postcard::Error),
 }
 
-/// Send one frame: a u32 little-endian length, then the postcard bytes, in one packet.
-pub fn send<T: Serialize>(fd: impl AsFd, msg: &T) -> Result<(), FrameError> {
+/// One frame's bytes: a u32 little-endian length, then the postcard bytes.
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
     let mut buf = vec![0u8; 4];
     buf = postcard::to_extend(msg, buf).map_err(FrameError::Decode)?;
     if buf.len() > MAX_FRAME {
@@ -216,6 +216,28 @@ pub fn send<T: Serialize>(fd: impl AsFd, msg: &T) -> Result<(), FrameError> {
     }
     let len = (buf.len() - 4) as u32;
     buf[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(buf)
+}
+
+/// The message in one whole frame (length prefix included), checked against its prefix.
+pub fn decode_frame<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameError> {
+    let n = frame.len();
+    if n > MAX_FRAME {
+        return Err(FrameError::TooLarge(n));
+    }
+    if n < 4 {
+        return Err(FrameError::Truncated(n));
+    }
+    let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+    if len != n - 4 {
+        return Err(FrameError::Truncated(n));
+    }
+    postcard::from_bytes(&frame[4..]).map_err(FrameError::Decode)
+}
+
+/// Send one frame in one packet.
+pub fn send<T: Serialize>(fd: impl AsFd, msg: &T) -> Result<(), FrameError> {
+    let buf = encode_frame(msg)?;
     let sent = rustix::net::send(fd, &buf, SendFlags::NOSIGNAL).map_err(FrameError::Send)?;
     if sent != buf.len() {
         return Err(FrameError::Truncated(sent));
@@ -235,14 +257,5 @@ pub fn recv<T: for<'de> Deserialize<'de>>(fd: impl AsFd) -> Result<Option<T>, Fr
     if n == 0 {
         return Ok(None);
     }
-    if n < 4 {
-        return Err(FrameError::Truncated(n));
-    }
-    let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    if len != n - 4 {
-        return Err(FrameError::Truncated(n));
-    }
-    postcard::from_bytes(&buf[4..n])
-        .map(Some)
-        .map_err(FrameError::Decode)
+    decode_frame(&buf[..n]).map(Some)
 }

@@ -122,3 +122,62 @@ pub fn take_inherited_fd(fd: RawFd) -> Result<std::os::fd::OwnedFd> {
     // nothing else in the process owns it, so the OwnedFd is its only owner.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
+
+/// Start the program `cmd` executes in a new session (`setsid`), so that it has no
+/// controlling terminal and no signal sent to the caller's process group reaches it.
+///
+/// Like [`keep_fd_across_exec`], the hook makes one async-signal-safe call.
+pub fn new_session(cmd: &mut Command) {
+    // SAFETY: the closure calls only setsid (async-signal-safe), takes no lock and
+    // does not allocate; it runs in the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Block `signals` for this thread and return a `signalfd` that reads them, close-on-exec
+/// and non-blocking. Read one 128-byte `signalfd_siginfo` per signal; its first four bytes
+/// are the signal number ([`signal_number`]).
+///
+/// Call it from a single-threaded process (other threads keep the signals unblocked).
+/// `std::process::Command` clears the signal mask in its children, so nothing it starts
+/// inherits the blocked signals.
+pub fn signal_fd(signals: &[i32]) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: sigset_t is plain old data; sigemptyset initialises it before any use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, exclusively borrowed sigset_t for both calls.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for &signal in signals {
+            if libc::sigaddset(&mut set, signal) == -1 {
+                return Err(Errno::INVAL);
+            }
+        }
+    }
+    // SAFETY: `set` is initialised; the old mask is not requested (null).
+    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: -1 asks for a new descriptor; `set` is initialised and only read.
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd == -1 {
+        return Err(last_errno());
+    }
+    // SAFETY: signalfd returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// The size of one record read from a [`signal_fd`].
+pub const SIGINFO_SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+
+/// The signal number of one `signalfd_siginfo` record (its first field, `ssi_signo`).
+pub fn signal_number(record: &[u8]) -> Option<i32> {
+    let bytes: [u8; 4] = record.get(..4)?.try_into().ok()?;
+    Some(u32::from_ne_bytes(bytes) as i32)
+}

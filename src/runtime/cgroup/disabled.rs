@@ -42,6 +42,10 @@ impl Cgroups for Disabled {
         Ok(())
     }
 
+    fn procs_files(&self, _cg: &CgroupPath) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
     fn pids(&self, _cg: &CgroupPath) -> Result<Vec<u32>, CgroupError> {
         Ok(Vec::new())
     }

@@ -245,6 +245,9 @@ pub trait Cgroups: fmt::Debug + Send + Sync {
     fn apply(&self, cg: &CgroupPath, limits: &Limits) -> Result<(), CgroupError>;
     /// Move a process into `cg`, which must be a leaf.
     fn add_pid(&self, cg: &CgroupPath, pid: u32) -> Result<(), CgroupError>;
+    /// The `cgroup.procs` files a process writes its own pid to in order to join `cg`
+    /// (what `pealet init` does before it creates its cgroup namespace).
+    fn procs_files(&self, cg: &CgroupPath) -> Vec<PathBuf>;
     /// Processes in `cg` and below.
     fn pids(&self, cg: &CgroupPath) -> Result<Vec<u32>, CgroupError>;
     /// How many processes in `cg` and below the OOM killer has killed (0 when the memory

@@ -182,6 +182,10 @@ impl Cgroups for V1 {
             .try_for_each(|dir| write(&dir.join("cgroup.procs"), &pid.to_string()))
     }
 
+    fn procs_files(&self, cg: &CgroupPath) -> Vec<PathBuf> {
+        self.all(cg).map(|dir| dir.join("cgroup.procs")).collect()
+    }
+
     fn pids(&self, cg: &CgroupPath) -> Result<Vec<u32>, CgroupError> {
         let mut pids = Vec::new();
         for dir in self.all(cg) {

@@ -175,6 +175,10 @@ impl Cgroups for V2 {
         write(&self.dir(cg).join("cgroup.procs"), &pid.to_string())
     }
 
+    fn procs_files(&self, cg: &CgroupPath) -> Vec<PathBuf> {
+        vec![self.dir(cg).join("cgroup.procs")]
+    }
+
     fn pids(&self, cg: &CgroupPath) -> Result<Vec<u32>, CgroupError> {
         files::procs_below(&self.dir(cg))
     }
