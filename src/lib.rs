@@ -7,5 +7,6 @@
 
 pub mod cli;
 pub mod runtime;
+pub mod shim;
 pub mod spec;
 pub mod sys;

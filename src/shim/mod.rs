@@ -1,0 +1,4 @@
+//! The per-pod shim.
+
+pub mod event;
+pub mod policy;
