@@ -1,4 +1,8 @@
 //! The per-pod shim.
 
+pub mod env;
 pub mod event;
+pub mod logs;
 pub mod policy;
+pub mod proto;
+pub mod state;
