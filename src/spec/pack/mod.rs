@@ -15,9 +15,15 @@
 //! use. An adaptive range coder then spends about 5 bits on a letter and 10 to 20 on a
 //! copy, where a byte-aligned LZ4-like format would spend 8 and 16 to 24; for inputs this
 //! small, that is most of the gain. The adaptive models need no trained tables: they
-//! start at 1/2 and the literal models are warmed on the dictionary text itself, so the
-//! whole stage costs one small dictionary and about 15 KiB of code. Measured on the
-//! Kubernetes examples (examples/wire-sizes.rs), see docs/wire-format.md.
+//! start at 1/2 and the literal models are warmed on the dictionary text itself.
+//!
+//! Measured (examples/wire-sizes.rs; the 14 Kubernetes examples, 6 007 bytes of minified
+//! JSON, 3 102 of postcard): 1 381 bytes, 23% of the JSON, the worst file at 36%. Without
+//! the dictionary and its literal training: 32%, the worst at 47%. Three literal context
+//! bits were best by a hair (1 to 4 bits are within 1%). The seed pod goes from 126 to
+//! 62 bytes. Costs: about 21 KiB of the x86-64 release binary, dictionary included;
+//! on the build machine (x86-64, opt-level "s") a 531-byte body compresses in 33 us and
+//! decompresses in 11 us, a 63 KB one in 7 ms and 1.8 ms.
 //!
 //! Decoding is bounded: the stated length is checked against the caller's maximum before
 //! anything is allocated, every distance is checked against the window and every length
