@@ -309,3 +309,11 @@ fn dictionary_is_not_cut_from_the_benchmark_examples() {
         }
     }
 }
+
+#[test]
+fn spec_hash_of_a_pod_ignores_compression() {
+    let pod = samples::seed_pod();
+    let raw = pealet::spec::codec::encode_uncompressed(&pod);
+    assert_ne!(raw, encode(&pod), "the seed pod is sent compressed");
+    assert_eq!(SpecHash::of_pod(&pod), SpecHash::of(&raw));
+}
