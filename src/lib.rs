@@ -6,4 +6,5 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod images;
 pub mod spec;
