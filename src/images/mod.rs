@@ -3,6 +3,7 @@
 //! Registry pulls and garbage collection come later; see ARCHITECTURE.md.
 
 pub mod digest;
+pub mod extract;
 pub mod reference;
 pub mod tar;
 pub mod tar_write;
