@@ -3,6 +3,7 @@
 //! Exit status: 0 on success, 1 when the input is invalid or a command fails, 2 on a
 //! usage error. Each command lives in its own module; this one only dispatches.
 
+mod image_cmds;
 mod input;
 mod spec_cmds;
 
@@ -61,6 +62,12 @@ const COMMANDS: &[Command] = &[
         summary: "show an encoded pod, status, node status or event as YAML or JSON",
         usage: spec_cmds::DECODE_HELP,
         run: spec_cmds::decode,
+    },
+    Command {
+        name: "image",
+        summary: "import, list and remove images in the local store",
+        usage: image_cmds::IMAGE_HELP,
+        run: image_cmds::image,
     },
 ];
 
