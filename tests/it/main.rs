@@ -2,5 +2,6 @@
 //! format's guarantees, and the repository's invariants.
 
 mod cli;
+mod images;
 mod tidy;
 mod wire;
