@@ -14,10 +14,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::paths::{PathProblem, components, symlink_escapes};
 use super::tar::{Archive, Entry, Kind};
+use meta::{set_xattr, times};
 
 /// The prefix of an OCI whiteout file name, and the name that makes a directory opaque.
 const WHITEOUT: &[u8] = b".wh.";
@@ -77,49 +79,6 @@ pub enum ExtractError {
     Write { entry: String, source: io::Error },
     #[error("entry {entry:?}: cannot replace the existing entry: {source}")]
     Replace { entry: String, source: io::Error },
-}
-
-/// Why an entry path is refused; see [`components`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathProblem {
-    Absolute,
-    DotDot,
-}
-
-/// The components of an archive path, without `.` and empty ones; the layer root is `[]`.
-pub fn components(path: &[u8]) -> Result<Vec<&[u8]>, PathProblem> {
-    if path.starts_with(b"/") {
-        return Err(PathProblem::Absolute);
-    }
-    let mut out = Vec::new();
-    for c in path.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => return Err(PathProblem::DotDot),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
-}
-
-/// Whether a symlink at `entry` (its components) pointing to `target` would resolve
-/// outside the layer root. Absolute targets are taken from the layer root, as they
-/// resolve inside the container; `/..` is refused as well, as no image needs it.
-pub fn symlink_escapes(entry: &[&[u8]], target: &[u8]) -> bool {
-    let mut depth = if target.starts_with(b"/") {
-        0
-    } else {
-        entry.len().saturating_sub(1)
-    };
-    for c in target.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." if depth == 0 => return true,
-            b".." => depth -= 1,
-            _ => depth += 1,
-        }
-    }
-    false
 }
 
 /// What an extraction did.
@@ -359,79 +318,11 @@ impl Extractor<'_> {
             Err(source) => Err(step(entry, "unlinkat")(source)),
         }
     }
-
-    fn mode(&self, e: &Entry) -> Mode {
-        let mut mode = e.mode & 0o7777;
-        if self.opts.strip_setuid && e.kind != Kind::Directory {
-            mode &= !0o6000;
-        }
-        Mode::from_raw_mode(mode)
-    }
-
-    /// Owner first, then mode: changing the owner clears the setuid bit.
-    fn set_meta(&self, fd: &impl AsFd, e: &Entry, name: &str) -> Result<(), ExtractError> {
-        if self.opts.preserve_owner {
-            let (uid, gid) = (Uid::from_raw(e.uid), Gid::from_raw(e.gid));
-            rfs::fchown(fd, Some(uid), Some(gid)).map_err(step(name, "fchown"))?;
-        }
-        rfs::fchmod(fd, self.mode(e)).map_err(step(name, "fchmod"))
-    }
-
-    /// For entries that cannot be opened (symlinks, devices, fifos); `chmod` only for the
-    /// latter, as symlinks have no mode of their own.
-    fn set_meta_at(
-        &self,
-        parent: &OwnedFd,
-        last: &[u8],
-        e: &Entry,
-        name: &str,
-        chmod: bool,
-    ) -> Result<(), ExtractError> {
-        if self.opts.preserve_owner {
-            let (uid, gid) = (Uid::from_raw(e.uid), Gid::from_raw(e.gid));
-            rfs::chownat(
-                parent,
-                last,
-                Some(uid),
-                Some(gid),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(step(name, "fchownat"))?;
-        }
-        if chmod {
-            // Just created by mknodat in our own directory: not a symlink.
-            rfs::chmodat(parent, last, self.mode(e), AtFlags::empty())
-                .map_err(step(name, "fchmodat"))?;
-        }
-        rfs::utimensat(parent, last, &times(e.mtime), AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(step(name, "utimensat"))
-    }
-
-    fn set_dir_time(&self, entry: &str, path: &[u8], mtime: i64) -> Result<(), ExtractError> {
-        let comps = components(path).map_err(|p| problem(p, entry))?;
-        let fd = self.open_dir(&comps, entry, false)?;
-        rfs::futimens(&fd, &times(mtime)).map_err(step(entry, "futimens"))
-    }
 }
 
 fn open_nofollow(dir: &impl AsFd, name: &[u8], extra: OFlags) -> Result<OwnedFd, Errno> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | extra;
     rfs::openat(dir, name, flags, Mode::empty())
-}
-
-fn set_xattr(fd: &impl AsFd, key: &str, value: &[u8], name: &str) -> Result<(), ExtractError> {
-    rfs::fsetxattr(fd, key, value, rfs::XattrFlags::empty()).map_err(step(name, "fsetxattr"))
-}
-
-fn times(mtime: i64) -> Timestamps {
-    let t = Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
-    }
 }
 
 fn step<'a>(entry: &'a str, step: &'static str) -> impl Fn(Errno) -> ExtractError + 'a {
@@ -457,6 +348,8 @@ fn escape(entry: &str, what: &'static str, target: &[u8]) -> ExtractError {
         target: String::from_utf8_lossy(target).into_owned(),
     }
 }
+
+mod meta;
 
 #[cfg(test)]
 #[path = "extract_tests.rs"]

@@ -22,6 +22,9 @@ use super::store::{ImageConfig, ImageRecord, Lock, Store, StoreError, now};
 use super::tar::Archive;
 use super::tar_write;
 
+mod plans;
+use plans::{Plan, docker_plans, oci_plans};
+
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
@@ -86,22 +89,6 @@ pub struct Imported {
     pub layers: Vec<(Digest, bool)>,
 }
 
-/// An image found in a source, not yet imported.
-struct Plan {
-    what: String,
-    names: Vec<String>,
-    manifest: Option<Vec<u8>>,
-    config: Vec<u8>,
-    image_config: ImageConfig,
-    layers: Vec<PlanLayer>,
-}
-
-struct PlanLayer {
-    source: String,
-    blob: Option<Digest>,
-    diff_id: Digest,
-}
-
 /// Imports every image found at `path`.
 pub fn import(
     store: &Store,
@@ -144,138 +131,6 @@ pub fn import(
         }
     }
     ctx.import_rootfs_tar(path).map(|i| vec![i])
-}
-
-fn blob_name(d: &Digest) -> String {
-    format!("blobs/sha256/{}", d.hex())
-}
-
-fn read_verified(src: &Source, d: &Digest, what: &'static str) -> Result<Vec<u8>, ImportError> {
-    let bytes = src.read_small(&blob_name(d))?;
-    let actual = Digest::of(&bytes);
-    if actual != *d {
-        return Err(ImportError::DigestMismatch {
-            what,
-            name: blob_name(d),
-            expected: *d,
-            actual,
-        });
-    }
-    Ok(bytes)
-}
-
-/// The images of an OCI layout: every entry of `index.json`, nested indexes resolved to
-/// this machine's platform. An index whose entries only differ by platform is one image.
-fn oci_plans(src: &Source) -> Result<Vec<Plan>, ImportError> {
-    let index = oci::parse(&src.read_small("index.json")?, "index.json")?;
-    let mut descs = oci::index_manifests(&index, "index.json")?;
-    let mut names: Vec<&str> = descs.iter().filter_map(|d| d.name()).collect();
-    names.dedup();
-    if descs.len() > 1 && names.len() <= 1 && descs.iter().all(|d| d.platform.is_some()) {
-        let name = descs.iter().find_map(|d| d.name().map(str::to_string));
-        let mut chosen = pick_platform(src, &descs)?;
-        if let (Some(n), true) = (name, chosen.name().is_none()) {
-            chosen
-                .annotations
-                .push((oci::NAME_ANNOTATIONS[0].to_string(), n));
-        }
-        descs = vec![chosen];
-    }
-    let mut plans = Vec::new();
-    for (i, outer) in descs.iter().enumerate() {
-        let mut desc = outer.clone();
-        if desc.is_index() {
-            let what = blob_name(&desc.digest);
-            let nested = oci::parse(&read_verified(src, &desc.digest, "index")?, &what)?;
-            desc = pick_platform(src, &oci::index_manifests(&nested, &what)?)?;
-        }
-        let what = blob_name(&desc.digest);
-        let manifest = read_verified(src, &desc.digest, "manifest")?;
-        let (config_desc, layers) = oci::manifest(&oci::parse(&manifest, &what)?, &what)?;
-        let config = read_verified(src, &config_desc.digest, "config")?;
-        let (image_config, diff_ids) = oci::config(
-            &oci::parse(&config, &blob_name(&config_desc.digest))?,
-            &what,
-        )?;
-        if layers.len() != diff_ids.len() {
-            return Err(ImportError::LayerCount {
-                what,
-                layers: layers.len(),
-                diff_ids: diff_ids.len(),
-            });
-        }
-        plans.push(Plan {
-            what: format!("image {} of index.json", i + 1),
-            names: outer.name().map(str::to_string).into_iter().collect(),
-            manifest: Some(manifest),
-            config,
-            image_config,
-            layers: layers
-                .iter()
-                .zip(diff_ids)
-                .map(|(l, diff_id)| PlanLayer {
-                    source: blob_name(&l.digest),
-                    blob: Some(l.digest),
-                    diff_id,
-                })
-                .collect(),
-        });
-    }
-    Ok(plans)
-}
-
-fn pick_platform(src: &Source, descs: &[oci::Descriptor]) -> Result<oci::Descriptor, ImportError> {
-    let arch = oci::host_architecture();
-    descs
-        .iter()
-        .find(|d| match &d.platform {
-            Some((os, a)) => os == "linux" && a == arch,
-            None => descs.len() == 1,
-        })
-        .cloned()
-        .ok_or_else(|| ImportError::NoPlatform {
-            path: src.path().to_path_buf(),
-            arch,
-        })
-}
-
-/// The images of a `docker save` archive, named by their RepoTags.
-fn docker_plans(src: &Source) -> Result<Vec<Plan>, ImportError> {
-    let images = oci::docker_manifest(
-        &oci::parse(&src.read_small("manifest.json")?, "manifest.json")?,
-        "manifest.json",
-    )?;
-    let mut plans = Vec::new();
-    for img in images {
-        let config = src.read_small(&img.config)?;
-        let (image_config, diff_ids) =
-            oci::config(&oci::parse(&config, &img.config)?, &img.config)?;
-        if img.layers.len() != diff_ids.len() {
-            return Err(ImportError::LayerCount {
-                what: img.config,
-                layers: img.layers.len(),
-                diff_ids: diff_ids.len(),
-            });
-        }
-        plans.push(Plan {
-            what: format!("image {}", img.config),
-            names: img.repo_tags,
-            manifest: None,
-            config,
-            image_config,
-            layers: img
-                .layers
-                .into_iter()
-                .zip(diff_ids)
-                .map(|(source, diff_id)| PlanLayer {
-                    source,
-                    blob: None,
-                    diff_id,
-                })
-                .collect(),
-        });
-    }
-    Ok(plans)
 }
 
 struct Ctx<'a> {

@@ -8,7 +8,9 @@
 pub mod digest;
 pub mod extract;
 pub mod import;
+pub mod index;
 pub mod oci;
+pub mod paths;
 pub mod reference;
 pub mod source;
 pub mod store;

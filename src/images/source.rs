@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::extract::components;
+use super::paths::components;
 use super::tar::{Archive, Kind, TarError};
 
 /// Largest JSON document read from a source.

@@ -19,14 +19,12 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
-use serde::{Deserialize, Serialize};
-
 use super::digest::Digest;
+use super::index::Index;
+pub use super::index::{ImageConfig, ImageRecord};
 use super::reference::{Reference, ReferenceError};
+use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
 
-/// First byte of the index file; bump it when [`Index`] changes.
-const INDEX_VERSION: u8 = 1;
 /// Largest index accepted.
 const MAX_INDEX: u64 = 16 * 1024 * 1024;
 /// `last_used` is only rewritten when older than this (seconds): SD cards wear out.
@@ -57,42 +55,6 @@ pub enum StoreError {
     NotFound(String),
     #[error("image {image}: layer {layer} is missing from the store")]
     LayerMissing { image: String, layer: Digest },
-}
-
-/// What the runtime needs from an image's config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageConfig {
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub env: Vec<String>,
-    pub working_dir: String,
-    pub user: String,
-}
-
-/// One image in the index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRecord {
-    /// Normalised, e.g. `docker.io/library/busybox:latest`.
-    pub reference: String,
-    pub manifest: Digest,
-    pub config_digest: Digest,
-    pub config: ImageConfig,
-    /// Layer diffids, base layer first, with their uncompressed tar sizes.
-    pub layers: Vec<(Digest, u64)>,
-    /// Seconds since the epoch; `last_used` is 0 until a container uses the image.
-    pub imported: u64,
-    pub last_used: u64,
-}
-
-impl ImageRecord {
-    pub fn size(&self) -> u64 {
-        self.layers.iter().map(|(_, s)| s).sum()
-    }
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Index {
-    images: Vec<ImageRecord>,
 }
 
 /// An image ready to run: its config and its unpacked layers, base layer first (reverse
@@ -350,18 +312,11 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Index::default()),
             Err(source) => return Err(StoreError::Read { path, source }),
         };
-        match bytes.split_first() {
-            Some((&INDEX_VERSION, body)) => {
-                postcard::from_bytes(body).map_err(|_| StoreError::CorruptIndex { path })
-            }
-            _ => Err(StoreError::CorruptIndex { path }),
-        }
+        Index::decode(&bytes).ok_or(StoreError::CorruptIndex { path })
     }
 
     fn save(&self, index: &Index) -> Result<(), StoreError> {
-        let mut bytes = vec![INDEX_VERSION];
-        bytes.extend(postcard::to_allocvec(index).expect("index serialises"));
-        self.write_atomic(&self.index_path(), &bytes)
+        self.write_atomic(&self.index_path(), &index.encode())
     }
 
     /// Write to a temporary file, fsync, rename over `path`, fsync the directory.
