@@ -204,19 +204,20 @@ fn rm(a: &Args) -> Result<(), CliError> {
     }
 }
 
+/// Decimal units with one digit after the point, as `docker images` shows them.
 fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
-    let mut v = bytes as f64;
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes}B");
+    }
+    let mut scale = 1000u64;
     let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
+    while bytes >= scale * 1000 && unit < UNITS.len() - 1 {
+        scale *= 1000;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{v:.1}{}", UNITS[unit])
-    }
+    let tenths = (bytes * 10 + scale / 2) / scale;
+    format!("{}.{}{}", tenths / 10, tenths % 10, UNITS[unit])
 }
 
 fn ago(now: u64, then: u64) -> String {
@@ -240,6 +241,8 @@ mod tests {
     fn sizes_and_ages() {
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(1_500_000), "1.5MB");
+        assert_eq!(human_size(2_049_000), "2.0MB");
+        assert_eq!(human_size(999_999), "1000.0kB");
         assert_eq!(ago(100, 0), "never");
         assert_eq!(ago(1000, 990), "just now");
         assert_eq!(ago(10_000, 10_000 - 7200), "2 hours ago");

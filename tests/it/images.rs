@@ -25,7 +25,9 @@ fn privileged(test: &str) -> bool {
         return true;
     }
     if std::env::var("PEALET_SKIP_PRIVILEGED").as_deref() == Ok("1") {
-        eprintln!("SKIPPED {test}: needs root (PEALET_SKIP_PRIVILEGED=1)");
+        // Straight to the stream, not eprintln!: the harness would swallow it.
+        let msg = format!("SKIPPED {test}: needs root (PEALET_SKIP_PRIVILEGED=1)\n");
+        let _ = std::io::stderr().write_all(msg.as_bytes());
         return false;
     }
     panic!("{test} needs root; run as root or set PEALET_SKIP_PRIVILEGED=1 to skip it");

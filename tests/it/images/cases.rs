@@ -331,3 +331,39 @@ fn digest_mismatch_fails_and_keeps_nothing() {
     assert!(tmp_is_empty(&root));
     assert_eq!(ok(&pealet(&root, &["ls"])).lines().count(), 1);
 }
+
+/// Usage errors need no root: exit 2 and a message naming the problem.
+#[test]
+fn usage_errors_and_an_empty_store() {
+    let d = Dir::new("usage");
+    let root = d.0.join("root");
+    let code = |args: &[&str]| {
+        let o = pealet(&root, args);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (c, err) = code(&[]);
+    assert_eq!(c, Some(2));
+    assert!(err.contains("image needs a subcommand"), "{err}");
+    let (c, err) = code(&["frob"]);
+    assert_eq!(c, Some(2));
+    assert!(err.contains("unknown image subcommand \"frob\""), "{err}");
+    assert_eq!(code(&["ls", "--name", "x"]).0, Some(2));
+    assert_eq!(code(&["import"]).0, Some(2));
+    assert_eq!(code(&["rm"]).0, Some(2));
+    let (c, err) = code(&["rm", "Bad:Name!"]);
+    assert_eq!(c, Some(1));
+    assert!(
+        err.contains("invalid tag") || err.contains("lower case"),
+        "{err}"
+    );
+    let ls = ok(&pealet(&root, &["ls"]));
+    assert_eq!(ls.trim(), "REF  DIGEST  SIZE  LAYERS  LAST USED");
+    let help = Command::new(env!("CARGO_BIN_EXE_pealet"))
+        .args(["help", "image"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).starts_with("Usage: pealet image"));
+}
