@@ -290,3 +290,80 @@ pub fn host_architecture() -> &'static str {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn reads_index_manifest_and_config() {
+        // Tab-indented, as Go's MarshalIndent writes it, with unicode escapes.
+        let index = format!(
+            "{{\n\t\"schemaVersion\": 2,\n\t\"manifests\": [\n\t\t{{\"mediaType\": \"{MEDIA_OCI_INDEX}\",\
+             \"digest\": \"{D}\", \"size\": 7, \"platform\": {{\"os\": \"linux\", \"architecture\": \"arm64\"}},\
+             \"annotations\": {{\"org.opencontainers.image.ref.name\": \"a\\u0062c:1\"}}}}\n\t]\n}}\n"
+        );
+        let n = parse(index.as_bytes(), "index.json").unwrap();
+        let m = index_manifests(&n, "index.json").unwrap();
+        assert_eq!(m.len(), 1);
+        assert!(m[0].is_index());
+        assert_eq!(m[0].name(), Some("abc:1"));
+        assert_eq!(m[0].platform, Some(("linux".into(), "arm64".into())));
+
+        let manifest = format!(
+            "{{\"config\":{{\"digest\":\"{D}\",\"size\":2}},\"layers\":[{{\"digest\":\"{D}\",\"size\":3}}]}}"
+        );
+        let (c, l) = manifest_of(&manifest);
+        assert_eq!((c.size, l.len(), l[0].size), (2, 1, 3));
+
+        let config = format!(
+            "{{\"config\":{{\"Entrypoint\":null,\"Cmd\":[\"sh\"],\"Env\":[\"A=1\"],\"User\":\"1000\"}},\
+             \"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[\"{D}\"]}}}}"
+        );
+        let (cfg, ids) = config_of(&config);
+        assert!(cfg.entrypoint.is_empty());
+        assert_eq!(cfg.cmd, ["sh"]);
+        assert_eq!(cfg.user, "1000");
+        assert_eq!(ids.len(), 1);
+    }
+
+    fn manifest_of(s: &str) -> (Descriptor, Vec<Descriptor>) {
+        manifest(&parse(s.as_bytes(), "m").unwrap(), "m").unwrap()
+    }
+
+    fn config_of(s: &str) -> (ImageConfig, Vec<Digest>) {
+        config(&parse(s.as_bytes(), "c").unwrap(), "c").unwrap()
+    }
+
+    #[test]
+    fn refuses_bad_documents() {
+        assert!(matches!(parse(b"{", "x"), Err(OciError::Json { .. })));
+        let n = parse(
+            b"{\"manifests\":[{\"digest\":\"sha256:00\",\"size\":1}]}",
+            "x",
+        )
+        .unwrap();
+        assert!(matches!(
+            index_manifests(&n, "x"),
+            Err(OciError::Digest { .. })
+        ));
+        let n = parse(b"{\"config\":{}}", "x").unwrap();
+        assert_eq!(
+            config(&n, "x").unwrap_err().to_string(),
+            "x: field rootfs is missing or of the wrong type"
+        );
+    }
+
+    #[test]
+    fn generated_documents_read_back() {
+        let d = Digest::parse(D).unwrap();
+        let c = rootfs_config(&d);
+        assert_eq!(config_of(std::str::from_utf8(&c).unwrap()).1, vec![d]);
+        let m = synth_manifest(&d, 10, &[(d, 20)]);
+        let (cd, layers) = manifest_of(std::str::from_utf8(&m).unwrap());
+        assert_eq!((cd.digest, cd.size), (d, 10));
+        assert_eq!(layers[0].media_type, MEDIA_OCI_LAYER);
+    }
+}

@@ -128,6 +128,7 @@ pub fn docker_plans(src: &Source) -> Result<Vec<Plan>, ImportError> {
     let mut plans = Vec::new();
     for img in images {
         let config = src.read_small(&img.config)?;
+        verify_named(&img.config, &config)?;
         let (image_config, diff_ids) =
             oci::config(&oci::parse(&config, &img.config)?, &img.config)?;
         if img.layers.len() != diff_ids.len() {
@@ -156,4 +157,23 @@ pub fn docker_plans(src: &Source) -> Result<Vec<Plan>, ImportError> {
         });
     }
     Ok(plans)
+}
+
+/// `docker save` names a config `<hex>.json` (or `blobs/sha256/<hex>`) after its digest:
+/// when the name is a digest, the content must match it.
+fn verify_named(name: &str, bytes: &[u8]) -> Result<(), ImportError> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let Some(expected) = Digest::from_hex(base.trim_end_matches(".json")) else {
+        return Ok(());
+    };
+    let actual = Digest::of(bytes);
+    if actual != expected {
+        return Err(ImportError::DigestMismatch {
+            what: "config",
+            name: name.to_string(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
 }
