@@ -17,7 +17,7 @@ use super::digest::{Digest, HashReader};
 use super::extract::{self, ExtractError};
 use super::oci::{self, OciError};
 use super::reference::{Reference, ReferenceError};
-use super::source::{Source, SourceError};
+use super::source::{self, Source, SourceError};
 use super::store::{ImageConfig, ImageRecord, Lock, Store, StoreError, now};
 use super::tar::Archive;
 use super::tar_write;
@@ -121,16 +121,20 @@ pub fn import(
     let n = File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .map_err(stat)?;
-    if !head[..n].starts_with(GZIP_MAGIC) {
-        let src = Source::index_tar(path)?;
-        if src.exists("oci-layout") && src.exists("index.json") {
-            return ctx.import_plans(&src, oci_plans(&src)?);
+    if head[..n].starts_with(GZIP_MAGIC) {
+        if !source::gzip_holds_image(path)? {
+            return ctx.import_rootfs_tar(path).map(|i| vec![i]);
         }
-        if src.exists("manifest.json") {
-            return ctx.import_plans(&src, docker_plans(&src)?);
-        }
+        // A compressed image archive (`docker save | gzip`): archives are read with
+        // seeks, so it is decompressed into the store's work directory first.
+        let plain = store.tmp_path("archive.tar");
+        let result = source::gunzip(path, &plain)
+            .map_err(ImportError::from)
+            .and_then(|()| ctx.import_archive(&plain));
+        let _ = fs::remove_file(&plain);
+        return result;
     }
-    ctx.import_rootfs_tar(path).map(|i| vec![i])
+    ctx.import_archive(path)
 }
 
 struct Ctx<'a> {
@@ -142,6 +146,18 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// An uncompressed tar: an OCI archive, a `docker save` archive, or a root filesystem.
+    fn import_archive(&mut self, path: &Path) -> Result<Vec<Imported>, ImportError> {
+        let src = Source::index_tar(path)?;
+        if src.exists("oci-layout") && src.exists("index.json") {
+            return self.import_plans(&src, oci_plans(&src)?);
+        }
+        if src.exists("manifest.json") {
+            return self.import_plans(&src, docker_plans(&src)?);
+        }
+        self.import_rootfs_tar(path).map(|i| vec![i])
+    }
+
     fn import_plans(
         &mut self,
         src: &Source,

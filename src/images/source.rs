@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use flate2::read::MultiGzDecoder;
+
 use super::paths::components;
 use super::tar::{Archive, Kind, TarError};
 
@@ -195,6 +197,43 @@ impl Source {
         }
         Ok(buf)
     }
+}
+
+/// Whether a gzip'd tar is an image archive rather than a root filesystem: one
+/// decompression pass over its headers, nothing written.
+pub fn gzip_holds_image(path: &Path) -> Result<bool, SourceError> {
+    let file = File::open(path).map_err(|source| SourceError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut archive = Archive::new(MultiGzDecoder::new(BufReader::new(file)));
+    let tar_err = |source| SourceError::Tar {
+        path: path.to_path_buf(),
+        source,
+    };
+    while let Some(e) = archive.next_entry().map_err(tar_err)? {
+        let name = e.path.strip_prefix(b"./").unwrap_or(&e.path);
+        if name == b"oci-layout" || name == b"manifest.json" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Decompresses a gzip'd archive so that it can be read with seeks.
+pub fn gunzip(from: &Path, to: &Path) -> Result<(), SourceError> {
+    let file = File::open(from).map_err(|source| SourceError::Open {
+        path: from.to_path_buf(),
+        source,
+    })?;
+    let mut input = MultiGzDecoder::new(BufReader::new(file));
+    File::create(to)
+        .and_then(|mut out| io::copy(&mut input, &mut out))
+        .map(drop)
+        .map_err(|source| SourceError::Read {
+            path: from.to_path_buf(),
+            source,
+        })
 }
 
 /// Resolves `..` in a link target lexically, refusing to climb above the archive root.

@@ -43,6 +43,16 @@ fn oci_layout_archive_and_docker_save_share_layers() {
         "{out}"
     );
     assert!(out.contains("0 unpacked, 2 already stored"), "{out}");
+    // `docker save | gzip` is recognised as an image archive, not taken for a rootfs.
+    let gz = d.0.join("save.tar.gz");
+    let images = [("test/busybox:gz", vec![busybox_layer(), top_layer()])];
+    std::fs::write(&gz, gzip(&docker_save(&images))).unwrap();
+    let out = ok(&pealet(&root, &["import", gz.to_str().unwrap()]));
+    assert!(
+        out.contains("imported docker.io/test/busybox:gz ("),
+        "{out}"
+    );
+    assert!(out.contains("0 unpacked, 2 already stored"), "{out}");
 
     // The OCI layout as a tar archive, renamed with --name.
     let mut t = Tar::default();
@@ -76,7 +86,7 @@ fn oci_layout_archive_and_docker_save_share_layers() {
 
     let ls = ok(&pealet(&root, &["ls"]));
     let lines: Vec<&str> = ls.lines().collect();
-    assert_eq!(lines.len(), 4, "{ls}");
+    assert_eq!(lines.len(), 5, "{ls}");
     assert!(
         lines[0].starts_with("REF") && lines[0].contains("LAST USED"),
         "{ls}"
