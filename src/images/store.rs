@@ -388,3 +388,7 @@ fn sync_fs(dir: &Path) -> Result<(), StoreError> {
         source: e.into(),
     })
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
