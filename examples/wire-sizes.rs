@@ -1,6 +1,7 @@
 //! Prints markdown tables of encoded sizes (for docs/benchmarks.md): the sample messages of
 //! the golden-byte tests, the seed pod beside the object a kubelet receives from an API
-//! server, and every Kubernetes example manifest beside its minified JSON.
+//! server, and every Kubernetes example manifest beside its minified JSON. "pealet" is
+//! what `encode` sends (compressed when smaller), "postcard" the uncompressed form.
 //!
 //! Run: `cargo run --release --example wire-sizes`.
 
@@ -10,37 +11,32 @@ mod samples;
 
 use std::path::Path;
 
+use pealet::spec::codec::encode_uncompressed;
 use pealet::spec::encode;
 use pealet::spec::manifest::{emit, read, write, yaml};
 
 fn main() {
-    let rows = [
-        (
-            "seed pod (`test`, alpine, `echo Hello World!`)",
-            encode(&samples::seed_pod()),
-        ),
-        (
-            "full pod (probes, env, resources, volumes, security)",
-            encode(&samples::full_pod()),
-        ),
-        (
-            "status: running, two containers",
-            encode(&samples::running_status()),
-        ),
-        (
-            "status: CrashLoopBackOff",
-            encode(&samples::crashloop_status()),
-        ),
-        ("node status", encode(&samples::node_status())),
-        ("event", encode(&samples::event())),
+    let names = [
+        "seed pod (`test`, alpine, `echo Hello World!`)",
+        "full pod (probes, env, resources, volumes, security)",
+        "status: running, two containers",
+        "status: CrashLoopBackOff",
+        "node status",
+        "event",
     ];
-    println!("| message | postcard bytes | as YAML | as JSON |");
-    println!("|---|---:|---:|---:|");
-    for (name, bytes) in rows {
+    let packed = samples::all_encoded();
+    let raw = samples::all_uncompressed();
+    println!("| message | pealet bytes | postcard bytes | as YAML | as JSON |");
+    println!("|---|---:|---:|---:|---:|");
+    for ((name, (_, bytes)), (_, raw)) in names.into_iter().zip(packed).zip(raw) {
         let msg = pealet::spec::decode_any(&bytes).expect("a sample decodes");
         let tree = write::message(&msg);
         let (yaml, json) = (emit::to_yaml(&tree).len(), emit::to_json(&tree).len());
-        println!("| {name} | {} | {yaml} | {json} |", bytes.len());
+        println!(
+            "| {name} | {} | {} | {yaml} | {json} |",
+            bytes.len(),
+            raw.len()
+        );
     }
     println!();
     seed_beside_api_server();
@@ -66,7 +62,11 @@ fn seed_beside_api_server() {
     let api_min = minified_json(&api).len();
     println!("| seed pod as | bytes |");
     println!("|---|---:|");
-    println!("| pealet wire format (postcard, envelope included) | {seed} |");
+    println!("| pealet wire format (envelope included) | {seed} |");
+    println!(
+        "| pealet wire format, uncompressed postcard | {} |",
+        encode_uncompressed(&samples::seed_pod()).len()
+    );
     println!("| from an API server, minified JSON (as a kubelet receives it) | {api_min} |");
     println!(
         "| from an API server, `kubectl get -o json` | {} |",
@@ -86,25 +86,27 @@ fn kubernetes_examples() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    println!("| Kubernetes example | file | minified JSON | pealet | pealet / JSON |");
-    println!("|---|---:|---:|---:|---:|");
-    let (mut sum_json, mut sum_wire) = (0, 0);
+    println!("| Kubernetes example | file | minified JSON | postcard | pealet | pealet / JSON |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let (mut sum_json, mut sum_raw, mut sum_wire) = (0, 0, 0);
     for file in files {
         let text = std::fs::read_to_string(&file).expect("read example");
         let pod = read::read_pod(&text).expect("the example reads").pod;
         let wire = encode(&pod).len();
+        let raw = encode_uncompressed(&pod).len();
         let json = minified_json(&text).len();
         sum_json += json;
+        sum_raw += raw;
         sum_wire += wire;
         let name = file.file_name().unwrap_or_default().to_string_lossy();
         println!(
-            "| {name} | {} | {json} | {wire} | {:.0}% |",
+            "| {name} | {} | {json} | {raw} | {wire} | {:.0}% |",
             text.len(),
             100.0 * wire as f64 / json as f64
         );
     }
     println!(
-        "| all 14 | | {sum_json} | {sum_wire} | {:.0}% |",
+        "| all 14 | | {sum_json} | {sum_raw} | {sum_wire} | {:.0}% |",
         100.0 * sum_wire as f64 / sum_json as f64
     );
 }

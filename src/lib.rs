@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod images;
 pub mod runtime;
 pub mod shim;
 pub mod spec;

@@ -3,6 +3,7 @@
 //! Exit status: 0 on success, 1 when the input is invalid or a command fails, 2 on a
 //! usage error. Each command lives in its own module; this one only dispatches.
 
+mod image_cmds;
 mod input;
 mod runtime_cmds;
 mod spec_cmds;
@@ -81,6 +82,13 @@ const COMMANDS: &[Command] = &[
         usage: runtime_cmds::SANDBOX_HELP,
         hidden: true,
         run: runtime_cmds::sandbox,
+    },
+    Command {
+        name: "image",
+        summary: "import, list and remove images in the local store",
+        usage: image_cmds::IMAGE_HELP,
+        hidden: false,
+        run: image_cmds::image,
     },
 ];
 

@@ -1,21 +1,29 @@
 //! The byte format on the wire and on disk: a two-byte envelope (format version, message
-//! kind) followed by the postcard encoding of the message.
+//! kind) followed by the postcard encoding of the message, compressed (`pack`) when that
+//! makes it smaller; the high bit of the kind byte says so.
 //!
-//! Decoding is bounded: the payload size is checked first, and every list and string is
-//! checked against its limit before anything is allocated for it (see `bounded`).
+//! Decoding is bounded: the payload size is checked first, a compressed body may not
+//! expand beyond the same limit, and every list and string is checked against its limit
+//! before anything is allocated for it (see `bounded`).
 //! Nothing here panics on any input. docs/wire-format.md describes the bytes.
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::bounded::{LimitHit, LimitKind, MAX_PAYLOAD, take_limit_hit};
+use super::pack;
 use super::{Event, NodeStatus, Pod, PodStatus};
 
 /// The format version every message starts with. Golden-byte tests pin the encoding of
 /// this version: a change of format means a new number here.
 pub const FORMAT_VERSION: u8 = 1;
 
-/// What a message is: its second byte.
+/// Set in the kind byte when the body is compressed.
+pub const COMPRESSED: u8 = 0x80;
+
+/// What a message is: its second byte, without the [`COMPRESSED`] bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Pod = 1,
@@ -90,15 +98,31 @@ pub enum DecodeError {
     Malformed { kind: Kind, what: &'static str },
     #[error("{0} bytes left over after the message")]
     TrailingBytes(usize),
+    #[error("compressed {kind} body expands to {len} bytes, over the limit of {max} bytes", kind = kind.as_str())]
+    ExpandsTooFar { kind: Kind, len: usize, max: usize },
+    #[error("corrupt compressed {kind} body: {what}", kind = kind.as_str())]
+    Corrupt { kind: Kind, what: &'static str },
 }
 
-/// Encodes `msg` in its envelope.
+/// Encodes `msg` in its envelope, compressed when that is smaller.
 pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION, M::KIND as u8];
-    // Serializing into a Vec only fails on an allocation failure, which aborts anyway.
-    let body = postcard::to_allocvec(msg).unwrap_or_default();
-    out.extend_from_slice(&body);
+    let raw = encode_uncompressed(msg);
+    let packed = pack::compress(&raw[2..]);
+    if packed.len() >= raw.len() - 2 {
+        return raw;
+    }
+    let mut out = Vec::with_capacity(2 + packed.len());
+    out.extend_from_slice(&[FORMAT_VERSION, M::KIND as u8 | COMPRESSED]);
+    out.extend_from_slice(&packed);
     out
+}
+
+/// Encodes `msg` in its envelope without compression: what `encode` falls back to, and
+/// the layout that docs/wire-format.md describes field by field.
+pub fn encode_uncompressed<M: Message>(msg: &M) -> Vec<u8> {
+    let out = vec![FORMAT_VERSION, M::KIND as u8];
+    // Serializing into a Vec only fails on an allocation failure, which aborts anyway.
+    postcard::to_extend(msg, out).unwrap_or_else(|_| vec![FORMAT_VERSION, M::KIND as u8])
 }
 
 /// Decodes a message of type `M`, with the default payload limit.
@@ -115,12 +139,13 @@ pub fn decode_limited<M: Message>(bytes: &[u8], max: usize) -> Result<M, DecodeE
             got: kind,
         });
     }
-    body_of(kind, body)
+    body_of(kind, &body)
 }
 
 /// Decodes whatever message `bytes` holds.
 pub fn decode_any(bytes: &[u8]) -> Result<AnyMessage, DecodeError> {
     let (kind, body) = envelope(bytes, MAX_PAYLOAD)?;
+    let body = &*body;
     Ok(match kind {
         Kind::Pod => AnyMessage::Pod(body_of(kind, body)?),
         Kind::PodStatus => AnyMessage::PodStatus(body_of(kind, body)?),
@@ -129,7 +154,9 @@ pub fn decode_any(bytes: &[u8]) -> Result<AnyMessage, DecodeError> {
     })
 }
 
-fn envelope(bytes: &[u8], max: usize) -> Result<(Kind, &[u8]), DecodeError> {
+/// Reads the envelope; returns the kind and the postcard body, decompressed if need be
+/// (to at most `max` bytes with the envelope, the size of an uncompressed message).
+fn envelope(bytes: &[u8], max: usize) -> Result<(Kind, Cow<'_, [u8]>), DecodeError> {
     if bytes.len() > max {
         return Err(DecodeError::TooLarge {
             len: bytes.len(),
@@ -143,8 +170,20 @@ fn envelope(bytes: &[u8], max: usize) -> Result<(Kind, &[u8]), DecodeError> {
     let (&kind, body) = rest
         .split_first()
         .ok_or(DecodeError::Truncated("envelope"))?;
-    let kind = Kind::from_byte(kind).ok_or(DecodeError::UnknownKind(kind))?;
-    Ok((kind, body))
+    let compressed = kind & COMPRESSED != 0;
+    let kind = Kind::from_byte(kind & !COMPRESSED).ok_or(DecodeError::UnknownKind(kind))?;
+    if !compressed {
+        return Ok((kind, Cow::Borrowed(body)));
+    }
+    match pack::decompress(body, max.saturating_sub(2)) {
+        Ok(body) => Ok((kind, Cow::Owned(body))),
+        Err(e) => Err(match e {
+            pack::Error::Truncated => DecodeError::Truncated(kind.as_str()),
+            pack::Error::TooLarge { len, max } => DecodeError::ExpandsTooFar { kind, len, max },
+            pack::Error::Corrupt(what) => DecodeError::Corrupt { kind, what },
+            pack::Error::Trailing(n) => DecodeError::TrailingBytes(n),
+        }),
+    }
 }
 
 fn body_of<M: Message>(kind: Kind, body: &[u8]) -> Result<M, DecodeError> {

@@ -7,6 +7,7 @@
 pub mod bounded;
 pub mod codec;
 pub mod manifest;
+pub mod pack;
 pub mod pod;
 pub mod quantity;
 pub mod status;

@@ -66,11 +66,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Since(pub u32);
 
-/// Identifies the exact spec a status describes: FNV-1a 64 of the encoded pod.
+/// Identifies the exact spec a status describes: FNV-1a 64 of the pod's uncompressed
+/// encoding (see [`SpecHash::of_pod`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SpecHash(pub [u8; 8]);
 
 impl SpecHash {
+    /// The hash of `pod`'s uncompressed encoding: stable whatever the compressor does.
+    pub fn of_pod(pod: &super::Pod) -> SpecHash {
+        SpecHash::of(&super::codec::encode_uncompressed(pod))
+    }
+
+    /// FNV-1a 64 of `bytes`.
     pub fn of(encoded_pod: &[u8]) -> SpecHash {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in encoded_pod {

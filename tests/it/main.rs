@@ -3,6 +3,7 @@
 
 mod cgroup;
 mod cli;
+mod images;
 mod runtime;
 mod tidy;
 mod wire;

@@ -98,12 +98,15 @@ fn read_document(doc: &Node) -> Result<ReadPod, Vec<FieldError>> {
     }
 }
 
-/// Whether reading error `e` is on the field of validation error `v` or above it.
+/// Whether reading error `e` is on the field of validation error `v` or above it, or on
+/// an item of the list `v` is about (an unreadable item leaves the list short).
 fn covers(e: &FieldError, v: &FieldError) -> bool {
-    match v.path.strip_prefix(e.path.as_str()) {
-        Some(rest) => rest.is_empty() || rest.starts_with(['.', '[']),
-        None => false,
+    if let Some(rest) = v.path.strip_prefix(e.path.as_str()) {
+        return rest.is_empty() || rest.starts_with(['.', '[']);
     }
+    e.path
+        .strip_prefix(v.path.as_str())
+        .is_some_and(|rest| rest.starts_with('['))
 }
 
 /// `path.key`.
@@ -342,6 +345,15 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/k8s-examples/");
         let text = std::fs::read_to_string(format!("{dir}{name}")).unwrap();
         read_pod(&text).unwrap_or_else(|e| panic!("{name}: {e:?}"))
+    }
+
+    #[test]
+    fn an_unreadable_list_item_is_reported_once() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    livenessProbe: {exec: {command: [true]}}\n";
+        assert_eq!(
+            errors(text),
+            ["spec.containers[0].livenessProbe.exec.command[0]: must be a string"]
+        );
     }
 
     fn errors(text: &str) -> Vec<String> {

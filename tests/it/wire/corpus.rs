@@ -1,6 +1,6 @@
 //! Hostile input: a deterministic corpus of over 200k payloads (random bytes, every
-//! truncation, bit flip and byte substitution of the golden messages, and random varints
-//! spliced where length prefixes sit). Decoding never panics, and whatever decodes
+//! truncation, bit flip and byte substitution of the golden messages, compressed and
+//! uncompressed, and random varints spliced where length prefixes sit). Decoding never panics, and whatever decodes
 //! re-encodes, decodes to the same value and prints as a manifest.
 
 use pealet::spec::bounded::{MAX_LABELS, MAX_PAYLOAD, MAX_SHORT};
@@ -93,14 +93,23 @@ fn check(bytes: &[u8], print: bool) -> bool {
 
 #[test]
 fn hostile_payloads_never_panic() {
-    let goldens: Vec<Vec<u8>> = samples::all_encoded().into_iter().map(|(_, b)| b).collect();
+    // Compressed (what `encode` sends) and uncompressed: mutations of the first exercise
+    // the decompressor, of the second the postcard decoder behind it.
+    let goldens: Vec<Vec<u8>> = samples::all_encoded()
+        .into_iter()
+        .chain(samples::all_uncompressed())
+        .map(|(_, b)| b)
+        .collect();
+    assert!(goldens[..6].iter().all(|g| g[1] & codec::COMPRESSED != 0));
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
-    // (payloads tried, payloads that decoded)
-    let mut n = (0usize, 0usize);
-    let run = |n: &mut (usize, usize), bytes: &[u8]| {
+    // (payloads tried, payloads that decoded, compressed payloads that decoded)
+    let mut n = (0usize, 0usize, 0usize);
+    let run = |n: &mut (usize, usize, usize), bytes: &[u8]| {
         n.0 += 1;
         // Printing is slow in a debug build: a quarter of the payloads is plenty.
-        n.1 += usize::from(check(bytes, n.0 % 4 == 0));
+        let ok = check(bytes, n.0 % 4 == 0);
+        n.1 += usize::from(ok);
+        n.2 += usize::from(ok && bytes.get(1).is_some_and(|k| k & codec::COMPRESSED != 0));
     };
     for g in &goldens {
         assert!(check(g, true));
@@ -154,11 +163,19 @@ fn hostile_payloads_never_panic() {
         if m.len() >= 2 && rng.below(4) != 0 {
             m[0] = codec::FORMAT_VERSION;
             m[1] = 1 + rng.below(4) as u8;
+            if rng.below(2) == 0 {
+                m[1] |= codec::COMPRESSED;
+            }
         }
         run(&mut n, &m);
     }
-    let (total, decoded) = n;
+    let (total, decoded, compressed) = n;
+    eprintln!("{total} payloads, {decoded} decoded, {compressed} of them compressed");
     assert!(total >= 200_000);
+    assert!(
+        compressed > 100,
+        "only {compressed} compressed payloads decoded: the corpus misses the decompressor"
+    );
     assert!(
         decoded > 10_000,
         "only {decoded} of {total} payloads decoded: the corpus is too shallow"

@@ -412,3 +412,16 @@ pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
         ("event", encode(&event())),
     ]
 }
+
+/// Every sample uncompressed: the envelope with the compressed bit clear, then postcard.
+pub fn all_uncompressed() -> Vec<(&'static str, Vec<u8>)> {
+    use pealet::spec::codec::encode_uncompressed as raw;
+    vec![
+        ("seed pod", raw(&seed_pod())),
+        ("full pod", raw(&full_pod())),
+        ("running status", raw(&running_status())),
+        ("crash-loop status", raw(&crashloop_status())),
+        ("node status", raw(&node_status())),
+        ("event", raw(&event())),
+    ]
+}

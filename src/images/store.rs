@@ -1,0 +1,394 @@
+//! The image store on disk: verified blobs, layers unpacked once, and the image index.
+//!
+//! ```text
+//! <root>/blobs/sha256/<hex>          manifests and configs, content-addressed, verified
+//! <root>/layers/sha256/<diffid>/     one unpacked layer, shared by every image using it
+//! <root>/images/index                the index: reference -> manifest, config, layers
+//! <root>/images/lock                 flock: one writer at a time (CLI and agent)
+//! <root>/images/tmp/                 work in progress; emptied when the store is opened
+//! ```
+//!
+//! Every write is atomic: files are written to `tmp/`, synced and renamed; layers are
+//! unpacked into `tmp/`, synced and renamed, so a crash never leaves a half file or a half
+//! layer where it could be used. Layer tarballs are not kept once unpacked (SD cards
+//! are small). Registry pulls and garbage collection will build on this module.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::digest::Digest;
+use super::index::Index;
+pub use super::index::{ImageConfig, ImageRecord};
+use super::reference::{Reference, ReferenceError};
+use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+
+/// Largest index accepted.
+const MAX_INDEX: u64 = 16 * 1024 * 1024;
+/// `last_used` is only rewritten when older than this (seconds): SD cards wear out.
+const LAST_USED_GRANULARITY: u64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the store directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("cannot lock the image store {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: rustix::io::Errno,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot remove {path}: {source}")]
+    Remove { path: PathBuf, source: io::Error },
+    #[error("image index {path} is corrupt or of an unknown version")]
+    CorruptIndex { path: PathBuf },
+    #[error("blob digest mismatch: expected {expected}, got {actual}; nothing was stored")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("no image {0}")]
+    NotFound(String),
+    #[error("image {image}: layer {layer} is missing from the store")]
+    LayerMissing { image: String, layer: Digest },
+}
+
+/// An image ready to run: its config and its unpacked layers, base layer first (reverse
+/// the list for overlayfs `lowerdir`, which names the top layer first).
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub reference: String,
+    pub manifest: Digest,
+    pub config: ImageConfig,
+    pub layers: Vec<PathBuf>,
+}
+
+/// What `remove` deleted.
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub layers_removed: usize,
+    pub layers_kept: usize,
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Holds the store's lock until dropped.
+pub struct Lock(#[allow(dead_code)] OwnedFd);
+
+impl Store {
+    /// Opens (creating if needed) the store under `root` and clears leftovers of
+    /// interrupted work.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let store = Store {
+            root: root.to_path_buf(),
+        };
+        for dir in ["blobs/sha256", "layers/sha256", "images/tmp"] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(|source| StoreError::CreateDir { path, source })?;
+        }
+        let _lock = store.lock()?;
+        let tmp = store.tmp_root();
+        let entries = fs::read_dir(&tmp).map_err(|source| StoreError::Read {
+            path: tmp.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            remove_any(&entry.path())?;
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Takes the store's exclusive lock (blocking). Every change happens under it.
+    pub fn lock(&self) -> Result<Lock, StoreError> {
+        let path = self.root.join("images/lock");
+        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        let fd = rfs::open(&path, flags, Mode::from_raw_mode(0o600))
+            .and_then(|fd| rfs::flock(&fd, FlockOperation::LockExclusive).map(|()| fd))
+            .map_err(|source| StoreError::Lock { path, source })?;
+        Ok(Lock(fd))
+    }
+
+    fn tmp_root(&self) -> PathBuf {
+        self.root.join("images/tmp")
+    }
+
+    /// A fresh path under `tmp/` (not created).
+    pub fn tmp_path(&self, what: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        self.tmp_root()
+            .join(format!("{what}-{}-{n}", std::process::id()))
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(d.hex())
+    }
+
+    pub fn layer_dir(&self, diffid: &Digest) -> PathBuf {
+        self.root.join("layers/sha256").join(diffid.hex())
+    }
+
+    pub fn has_layer(&self, diffid: &Digest) -> bool {
+        self.layer_dir(diffid).is_dir()
+    }
+
+    /// Stores `bytes` as a blob after checking them against `expected`.
+    pub fn write_blob(
+        &self,
+        bytes: &[u8],
+        expected: Option<&Digest>,
+    ) -> Result<Digest, StoreError> {
+        let actual = Digest::of(bytes);
+        if let Some(e) = expected {
+            if *e != actual {
+                return Err(StoreError::DigestMismatch {
+                    expected: *e,
+                    actual,
+                });
+            }
+        }
+        let path = self.blob_path(&actual);
+        if !path.exists() {
+            self.write_atomic(&path, bytes)?;
+        }
+        Ok(actual)
+    }
+
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(d);
+        fs::read(&path).map_err(|source| StoreError::Read { path, source })
+    }
+
+    /// Moves an unpacked layer from `tmp` into place. Returns false when the layer was
+    /// already there (then `tmp` is removed).
+    pub fn commit_layer(&self, tmp: &Path, diffid: &Digest) -> Result<bool, StoreError> {
+        let dest = self.layer_dir(diffid);
+        if dest.exists() {
+            remove_any(tmp)?;
+            return Ok(false);
+        }
+        // Data before name: the layer's files reach the disk before it becomes visible.
+        sync_fs(tmp)?;
+        fs::rename(tmp, &dest).map_err(|source| StoreError::Write {
+            path: dest.clone(),
+            source,
+        })?;
+        sync_dir(dest.parent().expect("layers/sha256"))?;
+        Ok(true)
+    }
+
+    /// Every image, sorted by reference.
+    pub fn list(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        let mut images = self.load()?.images;
+        images.sort_by(|a, b| a.reference.cmp(&b.reference));
+        Ok(images)
+    }
+
+    /// Adds or replaces the image with the same reference. The caller holds the lock.
+    pub fn put(&self, _lock: &Lock, record: ImageRecord) -> Result<(), StoreError> {
+        let mut index = self.load()?;
+        index.images.retain(|r| r.reference != record.reference);
+        index.images.push(record);
+        self.save(&index)
+    }
+
+    /// The size recorded for a layer by any image that has it, if one does.
+    pub fn layer_size(&self, diffid: &Digest) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .load()?
+            .images
+            .iter()
+            .flat_map(|r| r.layers.iter())
+            .find(|(d, _)| d == diffid)
+            .map(|(_, s)| *s))
+    }
+
+    /// The image's unpacked layers and config, for a container about to start; records
+    /// the time of use.
+    pub fn resolve(&self, reference: &str) -> Result<Resolved, StoreError> {
+        let _lock = self.lock()?;
+        let mut index = self.load()?;
+        let i = find(&index, reference)?;
+        let now = now();
+        let record = &mut index.images[i];
+        if now.saturating_sub(record.last_used) >= LAST_USED_GRANULARITY {
+            record.last_used = now;
+        }
+        let record = record.clone();
+        let mut layers = Vec::new();
+        for (diffid, _) in &record.layers {
+            let dir = self.layer_dir(diffid);
+            if !dir.is_dir() {
+                return Err(StoreError::LayerMissing {
+                    image: record.reference.clone(),
+                    layer: *diffid,
+                });
+            }
+            layers.push(dir);
+        }
+        if record.last_used == now {
+            self.save(&index)?;
+        }
+        Ok(Resolved {
+            reference: record.reference,
+            manifest: record.manifest,
+            config: record.config,
+            layers,
+        })
+    }
+
+    /// Removes an image, then the layers and blobs no other image uses. The index is
+    /// written first: a crash later leaves only unreferenced files, never a broken image.
+    pub fn remove(&self, reference: &str) -> Result<Removed, StoreError> {
+        let _lock = self.lock()?;
+        let mut index = self.load()?;
+        let i = find(&index, reference)?;
+        let gone = index.images.remove(i);
+        self.save(&index)?;
+        let mut removed = Removed::default();
+        let used = |d: &Digest| {
+            index
+                .images
+                .iter()
+                .any(|r| r.layers.iter().any(|(l, _)| l == d))
+        };
+        for (diffid, _) in &gone.layers {
+            if used(diffid) {
+                removed.layers_kept += 1;
+                continue;
+            }
+            // Rename first, so no half-deleted layer is ever visible under its name.
+            let dir = self.layer_dir(diffid);
+            let doomed = self.tmp_path("rm");
+            match fs::rename(&dir, &doomed) {
+                Ok(()) => {
+                    remove_any(&doomed)?;
+                    removed.layers_removed += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(StoreError::Remove { path: dir, source }),
+            }
+        }
+        for blob in [gone.manifest, gone.config_digest] {
+            let in_use = index
+                .images
+                .iter()
+                .any(|r| r.manifest == blob || r.config_digest == blob);
+            if !in_use {
+                let _ = fs::remove_file(self.blob_path(&blob));
+            }
+        }
+        Ok(removed)
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("images/index")
+    }
+
+    fn load(&self) -> Result<Index, StoreError> {
+        let path = self.index_path();
+        let bytes = match File::open(&path) {
+            Ok(f) => {
+                let mut buf = Vec::new();
+                io::Read::read_to_end(&mut io::Read::take(f, MAX_INDEX), &mut buf).map_err(
+                    |source| StoreError::Read {
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
+                buf
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Index::default()),
+            Err(source) => return Err(StoreError::Read { path, source }),
+        };
+        Index::decode(&bytes).ok_or(StoreError::CorruptIndex { path })
+    }
+
+    fn save(&self, index: &Index) -> Result<(), StoreError> {
+        self.write_atomic(&self.index_path(), &index.encode())
+    }
+
+    /// Write to a temporary file, fsync, rename over `path`, fsync the directory.
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let tmp = self.tmp_path("write");
+        let err = |source| StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut f = File::create(&tmp).map_err(err)?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(err)?;
+        fs::rename(&tmp, path).map_err(err)?;
+        sync_dir(path.parent().expect("store files live in directories"))
+    }
+}
+
+/// Finds an image by reference (normalised) or by manifest digest.
+fn find(index: &Index, reference: &str) -> Result<usize, StoreError> {
+    let by_digest = Digest::parse(reference).ok();
+    let wanted = match by_digest {
+        Some(_) => String::new(),
+        None => Reference::parse(reference)?.to_string(),
+    };
+    index
+        .images
+        .iter()
+        .position(|r| Some(r.manifest) == by_digest || r.reference == wanted)
+        .ok_or_else(|| StoreError::NotFound(reference.to_string()))
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn remove_any(path: &Path) -> Result<(), StoreError> {
+    let r = match fs::symlink_metadata(path) {
+        Ok(md) if md.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    r.map_err(|source| StoreError::Remove {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| StoreError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// One `syncfs` flushes a whole unpacked layer instead of an fsync per file.
+fn sync_fs(dir: &Path) -> Result<(), StoreError> {
+    let f = File::open(dir).map_err(|source| StoreError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    rfs::syncfs(&f).map_err(|e| StoreError::Write {
+        path: dir.to_path_buf(),
+        source: e.into(),
+    })
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
