@@ -1,0 +1,297 @@
+//! From a pod spec and an image to what `pealet init` is told: the pod's volumes
+//! ([`prepare_volumes`]: emptyDir on disk or tmpfs, hostPath with its type checks,
+//! fsGroup) and each container's [`ContainerConfig`] ([`container_config`]).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::io::Errno;
+use rustix::mount::MountFlags;
+
+use super::env::{self, Node};
+use super::state::PodDirs;
+use super::user::{self, UserError};
+use crate::images::ImageConfig;
+use crate::runtime::caps::{self, CapsError};
+use crate::runtime::config::{
+    ContainerConfig, Join, MASKED_PATHS, Mount, MountKind, READONLY_PATHS,
+};
+use crate::spec::{Container, HostPathType, Pod, StorageMedium, VolumeSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("create volume directory {path}: {source}")]
+    CreateVolume {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("mount tmpfs for volume on {path}: {errno}")]
+    MountTmpfs { path: PathBuf, errno: Errno },
+    #[error("hostPath {path}: {problem}")]
+    HostPath { path: PathBuf, problem: String },
+    #[error("set fsGroup {gid} on {path}: {source}")]
+    FsGroup {
+        path: PathBuf,
+        gid: u32,
+        source: std::io::Error,
+    },
+    #[error("volumeMount {name:?}: no volume of that name")]
+    NoSuchVolume { name: String },
+    #[error("user: {0}")]
+    User(#[from] UserError),
+    #[error("capabilities: {0}")]
+    Caps(#[from] CapsError),
+}
+
+/// Create every volume of the pod before any container starts. Memory volumes are
+/// tmpfs mounts in the calling process's (the shim's private) mount namespace.
+pub fn prepare_volumes(pod: &Pod, dirs: &PodDirs) -> Result<(), BuildError> {
+    let fs_group = pod.spec.security_context.as_ref().and_then(|s| s.fs_group);
+    for volume in pod.spec.volumes.iter() {
+        match &volume.source {
+            VolumeSource::EmptyDir { medium, size_limit } => {
+                let path = match medium {
+                    StorageMedium::Default => dirs.disk_volume(&volume.name),
+                    StorageMedium::Memory => dirs.memory_volume(&volume.name),
+                };
+                create_dir(&path)?;
+                if *medium == StorageMedium::Memory {
+                    mount_tmpfs(&path, *size_limit)?;
+                }
+                empty_dir_mode(&path, fs_group)?;
+            }
+            VolumeSource::HostPath { path, kind } => check_host_path(Path::new(&**path), *kind)?,
+        }
+    }
+    Ok(())
+}
+
+fn create_dir(path: &Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(path).map_err(|source| BuildError::CreateVolume {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn mount_tmpfs(path: &Path, size: Option<u64>) -> Result<(), BuildError> {
+    let data = match size {
+        Some(size) => format!("mode=0777,size={size}"),
+        None => "mode=0777".to_string(),
+    };
+    let data = std::ffi::CString::new(data).expect("no NUL in a formatted number");
+    let flags = MountFlags::NOSUID | MountFlags::NODEV;
+    rustix::mount::mount("tmpfs", path, "tmpfs", flags, data.as_c_str()).map_err(|errno| {
+        BuildError::MountTmpfs {
+            path: path.to_path_buf(),
+            errno,
+        }
+    })
+}
+
+/// 0777 as the kubelet makes an emptyDir; with fsGroup, group-owned by it and setgid so
+/// that new files inherit the group.
+fn empty_dir_mode(path: &Path, fs_group: Option<u32>) -> Result<(), BuildError> {
+    let err = |gid, source| BuildError::FsGroup {
+        path: path.to_path_buf(),
+        gid,
+        source,
+    };
+    let mode = match fs_group {
+        None => 0o777,
+        Some(gid) => {
+            std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| err(gid, e))?;
+            0o2777
+        }
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| err(fs_group.unwrap_or(0), e))
+}
+
+/// hostPath `type` checks, creating what the `...OrCreate` types ask for.
+pub fn check_host_path(path: &Path, kind: HostPathType) -> Result<(), BuildError> {
+    let problem = |p: &str| BuildError::HostPath {
+        path: path.to_path_buf(),
+        problem: p.to_string(),
+    };
+    let create = |r: std::io::Result<()>| r.map_err(|e| problem(&format!("create: {e}")));
+    match kind {
+        HostPathType::DirectoryOrCreate if !path.exists() => {
+            create(std::fs::create_dir_all(path))?;
+            create(std::fs::set_permissions(
+                path,
+                std::fs::Permissions::from_mode(0o755),
+            ))?;
+        }
+        HostPathType::FileOrCreate if !path.exists() => {
+            if let Some(parent) = path.parent() {
+                create(std::fs::create_dir_all(parent))?;
+            }
+            create(std::fs::File::create(path).map(drop))?;
+        }
+        _ => {}
+    }
+    if kind == HostPathType::Unset {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(path).map_err(|e| problem(&e.to_string()))?;
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let (ok, want) = match kind {
+        HostPathType::Unset => (true, ""),
+        HostPathType::DirectoryOrCreate | HostPathType::Directory => (t.is_dir(), "a directory"),
+        HostPathType::FileOrCreate | HostPathType::File => (t.is_file(), "a file"),
+        HostPathType::Socket => (t.is_socket(), "a socket"),
+        HostPathType::CharDevice => (t.is_char_device(), "a character device"),
+        HostPathType::BlockDevice => (t.is_block_device(), "a block device"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(&format!("is not {want} (mode {:o})", meta.mode())))
+    }
+}
+
+/// What the container gets from its pod and the shim.
+pub struct PodContext<'a> {
+    pub pod: &'a Pod,
+    pub dirs: &'a PodDirs,
+    pub node: &'a Node,
+    /// Namespaces to join (the sandbox's, or the host's for hostNetwork/hostIPC/hostPID).
+    pub joins: Vec<Join>,
+    /// /dev/shm source and /etc files of the sandbox.
+    pub shm: Option<String>,
+    pub etc_mounts: Vec<Mount>,
+    /// `cgroup.procs` files of the container's cgroup.
+    pub cgroup_procs: Vec<String>,
+}
+
+/// The image as the shim uses it: layers top-most first and its config.
+pub struct ImageView<'a> {
+    pub layers: Vec<PathBuf>,
+    pub config: &'a ImageConfig,
+}
+
+/// A container instance's config; `instance` holds fresh `upper`, `work` and `rootfs`.
+pub fn container_config(
+    ctx: &PodContext<'_>,
+    container: &Container,
+    image: &ImageView<'_>,
+    instance: &Path,
+) -> Result<ContainerConfig, BuildError> {
+    let pod = ctx.pod;
+    let psc = pod.spec.security_context.clone().unwrap_or_default();
+    let sc = container.security_context.clone().unwrap_or_default();
+    let privileged = sc.privileged == Some(true);
+    let ids = user::resolve(
+        &image.layers,
+        &user::Wanted {
+            image_user: &image.config.user,
+            run_as_user: sc.run_as_user.or(psc.run_as_user),
+            run_as_group: sc.run_as_group.or(psc.run_as_group),
+            run_as_non_root: sc.run_as_non_root.or(psc.run_as_non_root) == Some(true),
+            supplemental: &psc.supplemental_groups,
+            fs_group: psc.fs_group,
+        },
+    )?;
+    let caps = sc.capabilities.clone().unwrap_or_default();
+    let names = |list: &[crate::spec::bounded::Short]| -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    };
+    let (add, drop) = (names(&caps.add), names(&caps.drop));
+    let add: Vec<&str> = add.iter().map(String::as_str).collect();
+    let drop: Vec<&str> = drop.iter().map(String::as_str).collect();
+    let capabilities = caps::resolve(privileged, &add, &drop)?;
+    let vars = env::container_env(pod, container, ctx.node);
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let paths = |list: &[&str]| -> Vec<String> {
+        if privileged {
+            Vec::new()
+        } else {
+            list.iter().map(|p| p.to_string()).collect()
+        }
+    };
+    let cwd = match (&container.working_dir, image.config.working_dir.as_str()) {
+        (Some(dir), _) => dir.to_string(),
+        (None, "") => "/".to_string(),
+        (None, dir) => dir.to_string(),
+    };
+    Ok(ContainerConfig {
+        layers: image.layers.iter().map(|p| s(p)).collect(),
+        upper: s(&instance.join("upper")),
+        work: s(&instance.join("work")),
+        rootfs: s(&instance.join("rootfs")),
+        readonly_rootfs: sc.read_only_root_filesystem == Some(true),
+        mounts: [ctx.etc_mounts.clone(), volume_mounts(ctx, container)?].concat(),
+        shm: ctx.shm.clone(),
+        join: ctx.joins.clone(),
+        cgroup_procs: ctx.cgroup_procs.clone(),
+        hostname: None,
+        argv: env::argv(
+            container,
+            &image.config.entrypoint,
+            &image.config.cmd,
+            &vars,
+        ),
+        env: env::merge(&image.config.env, &vars),
+        cwd,
+        uid: ids.uid,
+        gid: ids.gid,
+        groups: ids.groups,
+        capabilities: capabilities.bits(),
+        // Deliberately stricter than Kubernetes' default: set unless the container
+        // allows privilege escalation explicitly (or is privileged).
+        no_new_privs: !privileged && sc.allow_privilege_escalation != Some(true),
+        masked_paths: paths(MASKED_PATHS),
+        readonly_paths: paths(READONLY_PATHS),
+    })
+}
+
+fn volume_mounts(ctx: &PodContext<'_>, container: &Container) -> Result<Vec<Mount>, BuildError> {
+    let mut mounts = Vec::new();
+    for vm in container.volume_mounts.iter() {
+        let volume = ctx.pod.spec.volumes.iter().find(|v| v.name == vm.name);
+        let volume = volume.ok_or_else(|| BuildError::NoSuchVolume {
+            name: vm.name.to_string(),
+        })?;
+        let source = match &volume.source {
+            VolumeSource::EmptyDir {
+                medium: StorageMedium::Default,
+                ..
+            } => ctx.dirs.disk_volume(&volume.name),
+            VolumeSource::EmptyDir { .. } => ctx.dirs.memory_volume(&volume.name),
+            VolumeSource::HostPath { path, .. } => PathBuf::from(&**path),
+        };
+        mounts.push(Mount {
+            kind: MountKind::Bind,
+            source: source.to_string_lossy().into_owned(),
+            sub_path: vm.sub_path.as_ref().map(|p| p.to_string()),
+            destination: vm.mount_path.to_string(),
+            readonly: vm.read_only,
+        });
+    }
+    Ok(mounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_path_types_are_checked() {
+        let dir = std::env::temp_dir().join(format!("pealet-hostpath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let made = dir.join("made");
+        check_host_path(&made, HostPathType::DirectoryOrCreate).unwrap();
+        assert!(made.is_dir());
+        check_host_path(&made, HostPathType::Directory).unwrap();
+        assert!(check_host_path(&made, HostPathType::File).is_err());
+        let file = dir.join("sub/file");
+        check_host_path(&file, HostPathType::FileOrCreate).unwrap();
+        assert!(file.is_file());
+        assert!(check_host_path(&file, HostPathType::Socket).is_err());
+        assert!(check_host_path(&dir.join("none"), HostPathType::Directory).is_err());
+        check_host_path(&dir.join("none"), HostPathType::Unset).unwrap();
+        check_host_path(Path::new("/dev/null"), HostPathType::CharDevice).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
