@@ -45,7 +45,7 @@ struct Args {
 
 fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
     let mut a = Args {
-        root: PathBuf::from(images::DEFAULT_ROOT),
+        root: super::globals().root.clone(),
         sub: None,
         words: Vec::new(),
         name: None,

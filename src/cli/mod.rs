@@ -5,7 +5,9 @@
 
 mod image_cmds;
 mod input;
+mod pod_cmds;
 mod runtime_cmds;
+mod show_cmds;
 mod spec_cmds;
 
 use std::ffi::OsString;
@@ -29,6 +31,67 @@ pub enum CliError {
     /// `--help` given to a command: [`run`] prints the command's help instead.
     #[error("help requested")]
     Help,
+    /// Exit with this status and say nothing (`exec` passes its program's status on).
+    #[error("exit status {0}")]
+    Exit(u8),
+}
+
+/// Options that every command accepts, before or after its name.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// `--root DIR`: images, emptyDir volumes on disk.
+    pub root: std::path::PathBuf,
+    /// `--run-dir DIR`: shim sockets, status, logs.
+    pub run_dir: std::path::PathBuf,
+}
+
+static GLOBALS: std::sync::OnceLock<Globals> = std::sync::OnceLock::new();
+
+/// The global options of this invocation.
+pub fn globals() -> &'static Globals {
+    GLOBALS.get_or_init(Globals::default)
+}
+
+impl Default for Globals {
+    fn default() -> Globals {
+        Globals {
+            root: crate::shim::state::DEFAULT_ROOT.into(),
+            run_dir: crate::shim::state::DEFAULT_RUN_DIR.into(),
+        }
+    }
+}
+
+/// Take `--root` and `--run-dir` (`--opt VALUE` or `--opt=VALUE`) out of the arguments,
+/// wherever they are before a `--`.
+fn take_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>), CliError> {
+    let mut g = Globals::default();
+    let mut rest = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            rest.push(arg);
+            rest.extend(it);
+            break;
+        }
+        let text = arg.to_string_lossy().into_owned();
+        let (name, inline) = match text.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(OsString::from(v))),
+            None => (text.clone(), None),
+        };
+        let slot = match name.as_str() {
+            "--root" => &mut g.root,
+            "--run-dir" => &mut g.run_dir,
+            _ => {
+                rest.push(arg);
+                continue;
+            }
+        };
+        let value = inline
+            .or_else(|| it.next())
+            .ok_or_else(|| CliError::Usage(format!("missing argument for option '{name}'")))?;
+        *slot = value.into();
+    }
+    Ok((g, rest))
 }
 
 impl From<lexopt::Error> for CliError {
@@ -68,6 +131,69 @@ const COMMANDS: &[Command] = &[
         usage: spec_cmds::DECODE_HELP,
         hidden: false,
         run: spec_cmds::decode,
+    },
+    Command {
+        name: "run",
+        summary: "start a pod from a manifest and follow its status",
+        usage: pod_cmds::RUN_HELP,
+        hidden: false,
+        run: pod_cmds::run,
+    },
+    Command {
+        name: "ps",
+        summary: "list the pods of this machine",
+        usage: show_cmds::PS_HELP,
+        hidden: false,
+        run: show_cmds::ps,
+    },
+    Command {
+        name: "inspect",
+        summary: "show a pod with its status in Kubernetes field names",
+        usage: show_cmds::INSPECT_HELP,
+        hidden: false,
+        run: show_cmds::inspect,
+    },
+    Command {
+        name: "logs",
+        summary: "print the logs of a container",
+        usage: show_cmds::LOGS_HELP,
+        hidden: false,
+        run: show_cmds::logs,
+    },
+    Command {
+        name: "exec",
+        summary: "run a command inside a running container",
+        usage: pod_cmds::EXEC_HELP,
+        hidden: false,
+        run: pod_cmds::exec,
+    },
+    Command {
+        name: "stop",
+        summary: "stop a pod gracefully: SIGTERM, grace period, SIGKILL",
+        usage: pod_cmds::STOP_HELP,
+        hidden: false,
+        run: pod_cmds::stop,
+    },
+    Command {
+        name: "rm",
+        summary: "remove a pod: stop it, then delete its state, cgroups and volumes",
+        usage: pod_cmds::RM_HELP,
+        hidden: false,
+        run: pod_cmds::rm,
+    },
+    Command {
+        name: "shim",
+        summary: "internal: run one pod (started by pealet run)",
+        usage: pod_cmds::SHIM_HELP,
+        hidden: true,
+        run: pod_cmds::shim,
+    },
+    Command {
+        name: "enter",
+        summary: "internal: run a program inside a running container",
+        usage: pod_cmds::ENTER_HELP,
+        hidden: true,
+        run: pod_cmds::enter,
     },
     Command {
         name: "init",
@@ -119,7 +245,10 @@ fn general_help() -> String {
         "help", "show help for pealet or for one command"
     ));
     s.push_str(
-        "\nRun 'pealet <command> --help' for the options of a command.\n\
+        "\nGlobal options, before or after the command:\n  \
+         --root DIR      images and volumes on disk (default /var/lib/pealet)\n  \
+         --run-dir DIR   shim sockets, status and logs (default /run/pealet)\n\
+         \nRun 'pealet <command> --help' for the options of a command.\n\
          Logging: set PEALET_LOG (e.g. PEALET_LOG=debug) to see what pealet does.\n",
     );
     s
@@ -131,6 +260,8 @@ fn find(name: &str) -> Option<&'static Command> {
 
 fn run(args: Vec<OsString>) -> Result<(), CliError> {
     use lexopt::prelude::*;
+    let (g, args) = take_globals(args)?;
+    let _ = GLOBALS.set(g);
     let mut parser = lexopt::Parser::from_args(args);
     // Global options come first; the first free word is the command.
     if let Some(arg) = parser.next()? {
@@ -194,6 +325,7 @@ pub fn main() -> ExitCode {
             }
             ExitCode::from(1)
         }
+        Err(CliError::Exit(code)) => ExitCode::from(code),
         Err(e @ (CliError::Failed(_) | CliError::Help)) => {
             eprintln!("pealet: {e}");
             ExitCode::from(1)

@@ -1,10 +1,222 @@
-//! The per-pod shim.
+//! The per-pod shim, `pealet shim`: one single-threaded process per pod, started by
+//! fork+exec in a session of its own. It holds the pod's sandbox, starts the containers
+//! through `pealet init`, is their child subreaper, keeps their logs and exit codes and
+//! the pod's status, and serves a socket. It does not decide the lifecycle itself: the
+//! [`event::Policy`] does (`policy.rs` for now); `run.rs` performs its actions.
+//!
+//! Set-up, in order: signalfd (SIGTERM/SIGINT stop the pod), child subreaper, shim.pid,
+//! the node facts (before the sandbox changes the hostname), host namespace fds for
+//! hostNetwork/hostIPC/hostPID, the sandbox, volumes, the pod cgroup, the socket; then
+//! the loop; at the end containers' overlays and cgroups go, the status stays.
 
 pub mod build;
+pub mod container;
 pub mod env;
 pub mod event;
 pub mod logs;
 pub mod policy;
 pub mod proto;
+pub mod run;
 pub mod state;
 pub mod user;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::runtime::cgroup::{self, Limits};
+use crate::runtime::config::{Join, Namespace};
+use crate::runtime::sandbox::{self, SandboxSpec};
+use crate::spec::{self, Pod, SpecHash, Time};
+use build::PodContext;
+use container::Starter;
+use event::Policy;
+use state::PodDirs;
+
+/// How the shim was started (`pealet shim --help`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub root: PathBuf,
+    pub run_dir: PathBuf,
+    pub pod: String,
+    pub log_cap: u64,
+    pub cgroup_root: PathBuf,
+    pub cgroup_parent: PathBuf,
+    pub pids_max: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("signalfd(SIGTERM, SIGINT): {0}")]
+    Signals(Errno),
+    #[error("prctl(PR_SET_CHILD_SUBREAPER): {0}")]
+    Subreaper(Errno),
+    #[error("{0}")]
+    State(#[from] state::StateError),
+    #[error("open host namespace {path}: {errno}")]
+    HostNamespace { path: String, errno: Errno },
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] sandbox::SandboxError),
+    #[error("private mount namespace: {0}")]
+    MountNamespace(Errno),
+    #[error("volumes: {0}")]
+    Volumes(#[from] build::BuildError),
+    #[error("pod cgroup: {0}")]
+    Cgroup(#[from] cgroup::CgroupError),
+    #[error("listen on {path}: {errno}")]
+    Listen { path: PathBuf, errno: Errno },
+}
+
+/// `pealet shim`: returns when the pod has terminated.
+pub fn main(opts: &Options) -> Result<(), ShimError> {
+    let signals =
+        crate::sys::signal_fd(&[libc::SIGTERM, libc::SIGINT]).map_err(ShimError::Signals)?;
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(ShimError::Subreaper)?;
+    let dirs = PodDirs::new(&opts.root, &opts.run_dir, &opts.pod);
+    let state = state::read(&opts.root, &opts.run_dir, &opts.pod)?;
+    let pod = state.pod;
+    state::write_atomic(&dirs.pid_file(), std::process::id().to_string().as_bytes())?;
+    let node = node_facts();
+    let host = host_namespaces(&pod)?;
+    let sandbox = sandbox::enter(&dirs.sandbox(), &sandbox_spec(&pod))?;
+    build::prepare_volumes(&pod, &dirs)?;
+    let cgroups = cgroup::open(&opts.cgroup_root, &opts.cgroup_parent)?;
+    let pod_cgroup = cgroups.create_pod(&pod.name, &Limits::pod(&pod.spec, Some(opts.pids_max)))?;
+    let listener = listen(&dirs.socket())?;
+    let mut joins: Vec<Join> = sandbox
+        .joins()
+        .into_iter()
+        .filter(|j| !host.iter().any(|(h, _)| h.kind == j.kind))
+        .collect();
+    joins.extend(host.iter().map(|(j, _)| j.clone()));
+    let host_ipc = pod.spec.host.ipc;
+    let ctx = PodContext {
+        pod: &pod,
+        dirs: &dirs,
+        node: &node,
+        joins,
+        shm: Some(if host_ipc {
+            "/dev/shm".into()
+        } else {
+            sandbox.shm()
+        }),
+        etc_mounts: sandbox.etc_mounts(),
+        cgroup_procs: Vec::new(),
+    };
+    let starter = Starter {
+        root: &opts.root,
+        cgroups: cgroups.as_ref(),
+        pod_cgroup: &pod_cgroup,
+    };
+    let hash = SpecHash::of(&spec::encode(&pod));
+    let policy: Box<dyn Policy> = Box::new(policy::SimplePolicy::new(
+        &pod,
+        hash,
+        Time::now(),
+        Instant::now(),
+    ));
+    let mut executor =
+        run::Executor::new(&pod, policy, ctx, starter, listener, signals, opts.log_cap);
+    executor.run();
+    drop(executor);
+    // Teardown: overlays are unmounted with their containers' mount namespaces.
+    let _ = std::fs::remove_file(dirs.socket());
+    let _ = std::fs::remove_dir_all(dirs.run.join("containers"));
+    if let Err(e) = cgroups.remove(&pod_cgroup) {
+        log::warn!("{e}");
+    }
+    let _ = std::fs::remove_file(dirs.pid_file());
+    drop(host);
+    Ok(())
+}
+
+fn sandbox_spec(pod: &Pod) -> SandboxSpec {
+    SandboxSpec {
+        hostname: pod
+            .spec
+            .hostname
+            .as_deref()
+            .unwrap_or(&pod.name)
+            .to_string(),
+        pod_ip: None,
+        host_aliases: pod
+            .spec
+            .host_aliases
+            .iter()
+            .map(|a| {
+                (
+                    a.ip.to_string(),
+                    a.hostnames.iter().map(|h| h.to_string()).collect(),
+                )
+            })
+            .collect(),
+        shm_size: None,
+    }
+}
+
+/// The host's name, CPUs and memory, read before the sandbox has its own hostname.
+fn node_facts() -> env::Node {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    env::Node {
+        name: name.trim().to_string(),
+        pod_ip: String::new(),
+        host_ip: String::new(),
+        cpu_millis: cpus * 1000,
+        memory_bytes: kib * 1024,
+    }
+}
+
+/// Open the shim's own (the host's) namespaces that the pod shares with the host, before
+/// the sandbox replaces them; containers join them through `/proc/<shim>/fd/<n>`.
+fn host_namespaces(pod: &Pod) -> Result<Vec<(Join, OwnedFd)>, ShimError> {
+    let h = pod.spec.host;
+    let wanted = [
+        (h.network, Namespace::Net, "net"),
+        (h.network, Namespace::Uts, "uts"),
+        (h.ipc, Namespace::Ipc, "ipc"),
+        (h.pid, Namespace::Pid, "pid"),
+    ];
+    let mut out = Vec::new();
+    for (_, kind, name) in wanted.into_iter().filter(|w| w.0) {
+        let path = format!("/proc/self/ns/{name}");
+        let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|errno| ShimError::HostNamespace { path, errno })?;
+        let join = Join {
+            kind,
+            path: format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()),
+        };
+        out.push((join, fd));
+    }
+    Ok(out)
+}
+
+fn listen(path: &Path) -> Result<OwnedFd, ShimError> {
+    let err = |errno| ShimError::Listen {
+        path: path.to_path_buf(),
+        errno,
+    };
+    let _ = std::fs::remove_file(path);
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )
+    .map_err(err)?;
+    let addr = SocketAddrUnix::new(path).map_err(err)?;
+    rustix::net::bind(&fd, &addr).map_err(err)?;
+    rustix::net::listen(&fd, 16).map_err(err)?;
+    Ok(fd)
+}

@@ -67,6 +67,12 @@ pub struct Client {
     fd: OwnedFd,
 }
 
+impl std::os::fd::AsFd for Client {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Client {
     pub fn connect(socket: &Path) -> Result<Client, ProtoError> {
         let fd = rustix::net::socket_with(

@@ -20,6 +20,7 @@
 //!
 //! Any failing step sends `SetupFailed { step, arg, errno }` and exits 127.
 
+pub mod enter;
 mod process;
 mod rootfs;
 

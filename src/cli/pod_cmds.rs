@@ -1,0 +1,474 @@
+//! `pealet run`, `exec`, `stop` and `rm`, and the internal `shim` and `enter`: pods as a
+//! user drives them. Everything goes through the pod's shim (its socket) or the run
+//! directory; processes are only ever started with fork+exec (`Command`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lexopt::prelude::*;
+use rustix::event::{PollFd, PollFlags};
+
+use super::{CliError, globals, show_cmds};
+use crate::runtime::cgroup::{self, CgroupPath};
+use crate::shim::proto::{Client, ProtoError, Request, Response};
+use crate::shim::state::{self, PodDirs};
+use crate::shim::{self, logs};
+use crate::spec::{self, PodPhase, PodStatus};
+
+pub const RUN_HELP: &str = "\
+Usage: pealet run FILE [--detach] [--log-cap BYTES]
+
+Starts the pod of a Kubernetes Pod manifest (YAML or JSON) under its own shim and
+prints one line per status change: time, phase, and each container's state.
+Ctrl-C or SIGTERM stops the pod gracefully (SIGTERM, its grace period, SIGKILL);
+a second one stops it at once. The pod keeps running if this command is killed.
+
+Options:
+  -d, --detach         return once every container has started
+  --log-cap BYTES      log size kept per container instance (default 1048576)
+
+Images come from the local store ('pealet image import'); nothing is pulled.
+Exit status: 0 when the pod started (--detach), succeeded or was stopped, 1 when it
+failed or could not start, 2 on a usage error.
+";
+
+pub const EXEC_HELP: &str = "\
+Usage: pealet exec POD [-c CONTAINER] -- COMMAND [ARG...]
+
+Runs COMMAND inside a running container: its namespaces, cgroup, root, user,
+capabilities and environment. Standard input, output and error are this command's.
+-c may be left out when the pod has one container.
+
+Exit status: COMMAND's, 127 when it could not be started, 1 when the pod or the
+container is not running, 2 on a usage error.
+";
+
+pub const STOP_HELP: &str = "\
+Usage: pealet stop POD [--grace SECONDS]
+
+Stops a pod: SIGTERM to every container, SIGKILL after the grace period (the pod's
+terminationGracePeriodSeconds unless given). Its status and logs stay until 'pealet rm'.
+Exit status: 0 when the pod is stopped, 1 on failure, 2 on a usage error.
+";
+
+pub const RM_HELP: &str = "\
+Usage: pealet rm POD...
+
+Removes pods: stops each one if it runs, then deletes its status, logs, overlay
+directories, cgroups and emptyDir volumes. Nothing of the pod is left behind.
+Exit status: 0 on success, 1 when a pod does not exist or cannot be removed.
+";
+
+pub const SHIM_HELP: &str = "\
+Usage: pealet shim --pod NAME [--log-cap BYTES] [--cgroup-root DIR] [--cgroup-parent P]
+                   [--pids-max N]
+
+Internal: runs the pod whose spec is in RUN_DIR/pods/NAME/spec (started by 'pealet run').
+";
+
+pub const ENTER_HELP: &str = "\
+Usage: pealet enter --pid PID [--cgroup-procs FILE]... -- COMMAND [ARG...]
+
+Internal: runs COMMAND in the container whose PID 1 is PID (used by 'pealet exec').
+";
+
+/// How long `run` waits for a new shim's socket.
+const SHIM_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+fn dirs(pod: &str) -> PodDirs {
+    let g = globals();
+    PodDirs::new(&g.root, &g.run_dir, pod)
+}
+
+pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let (mut file, mut detach, mut log_cap) = (None, false, logs::DEFAULT_CAP);
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Short('d') | Long("detach") => detach = true,
+            Long("log-cap") => log_cap = args.value()?.parse()?,
+            Value(v) if file.is_none() => file = Some(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let file = file.ok_or_else(|| CliError::Usage("run needs a FILE".into()))?;
+    let mut pods = super::spec_cmds::read_manifest(&file).map_err(CliError::Invalid)?;
+    if pods.len() != 1 {
+        return Err(CliError::Invalid(vec![format!(
+            "{file}: holds {} pods; run takes exactly one",
+            pods.len()
+        )]));
+    }
+    let pod = pods.remove(0).pod;
+    let d = dirs(&pod.name);
+    if d.run.exists() {
+        let what = if state::shim_pid(&d).is_some() {
+            "is running"
+        } else {
+            "exists"
+        };
+        return Err(failed(format!(
+            "pod {} {what}; remove it first with 'pealet rm {}'",
+            pod.name, pod.name
+        )));
+    }
+    std::fs::create_dir_all(&d.run)
+        .map_err(|e| failed(format!("create {}: {e}", d.run.display())))?;
+    state::write_atomic(&d.spec(), &spec::encode(&pod)).map_err(failed)?;
+    let client = start_shim(&d, &pod.name, log_cap)?;
+    // Signals are blocked only now: the shim started above must not inherit the mask.
+    let signals = crate::sys::signal_fd(&[libc::SIGINT, libc::SIGTERM]).map_err(failed)?;
+    client.send(&Request::Watch).map_err(failed)?;
+    follow(&client, &signals, &d, detach)
+}
+
+/// Start `pealet shim` in its own session and connect to it once it listens.
+fn start_shim(d: &PodDirs, pod: &str, log_cap: u64) -> Result<Client, CliError> {
+    let g = globals();
+    let log = std::fs::File::create(d.shim_log())
+        .map_err(|e| failed(format!("create {}: {e}", d.shim_log().display())))?;
+    let mut cmd = Command::new(std::env::current_exe().map_err(failed)?);
+    cmd.arg("--root")
+        .arg(&g.root)
+        .arg("--run-dir")
+        .arg(&g.run_dir);
+    cmd.args(["shim", "--pod", pod, "--log-cap", &log_cap.to_string()]);
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(failed)?)
+        .stderr(log);
+    crate::sys::new_session(&mut cmd);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| failed(format!("start pealet shim: {e}")))?;
+    let deadline = Instant::now() + SHIM_START_TIMEOUT;
+    loop {
+        if let Ok(client) = Client::connect(&d.socket()) {
+            return Ok(client);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(d.shim_log()).unwrap_or_default();
+            return Err(failed(format!(
+                "pod {pod}: the shim exited ({status}): {}",
+                log.trim()
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(failed(format!(
+                "pod {pod}: the shim did not listen within {SHIM_START_TIMEOUT:?}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Print status changes until the pod ends (or, detached, has started).
+fn follow(
+    client: &Client,
+    signals: &std::os::fd::OwnedFd,
+    d: &PodDirs,
+    detach: bool,
+) -> Result<(), CliError> {
+    let mut last = String::new();
+    let mut stops = 0;
+    let mut status: Option<PodStatus> = None;
+    loop {
+        let mut fds = [
+            PollFd::new(client, PollFlags::IN),
+            PollFd::new(signals, PollFlags::IN),
+        ];
+        let _ = rustix::event::poll(&mut fds, None);
+        if !fds[1].revents().is_empty() {
+            let mut buf = [0u8; crate::sys::SIGINFO_SIZE];
+            let _ = rustix::io::read(signals, &mut buf);
+            stops += 1;
+            let grace = if stops > 1 { Some(0) } else { None };
+            eprintln!("stopping pod{}", if stops > 1 { " now" } else { "" });
+            // A second connection: this one only watches.
+            Client::connect(&d.socket())
+                .and_then(|c| {
+                    c.send(&Request::Stop {
+                        grace_seconds: grace,
+                    })
+                })
+                .map_err(failed)?;
+        }
+        if fds[0].revents().is_empty() {
+            continue;
+        }
+        match client.recv() {
+            Ok(Response::Status(st)) => {
+                let line = show_cmds::status_line(&st);
+                if line != last {
+                    println!("{} {line}", spec::Time::now());
+                    last = line;
+                }
+                if detach {
+                    if all_running(&st) {
+                        return Ok(());
+                    }
+                    if let Some(problem) = start_problem(&st) {
+                        return Err(failed(problem));
+                    }
+                }
+                status = Some(*st);
+            }
+            Ok(_) => {}
+            Err(ProtoError::Closed) => break,
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    match status.map(|s| s.phase) {
+        Some(PodPhase::Failed) if stops == 0 => Err(CliError::Exit(1)),
+        _ => Ok(()),
+    }
+}
+
+fn all_running(st: &PodStatus) -> bool {
+    !st.container_statuses.is_empty()
+        && st
+            .container_statuses
+            .iter()
+            .all(|c| matches!(c.state, spec::ContainerState::Running { .. }))
+}
+
+/// A container that cannot start, for `run --detach` to report instead of waiting.
+fn start_problem(st: &PodStatus) -> Option<String> {
+    if matches!(st.phase, PodPhase::Failed | PodPhase::Succeeded) {
+        return Some(format!("pod ended: {}", st.phase.as_str()));
+    }
+    st.init_container_statuses
+        .iter()
+        .chain(st.container_statuses.iter())
+        .find_map(|c| match &c.state {
+            spec::ContainerState::Waiting { reason, message }
+                if !matches!(
+                    reason,
+                    spec::Reason::ContainerCreating
+                        | spec::Reason::PodInitializing
+                        | spec::Reason::CrashLoopBackOff
+                ) =>
+            {
+                Some(format!(
+                    "container {}: {reason}: {}",
+                    c.name,
+                    message.as_deref().unwrap_or("")
+                ))
+            }
+            _ => None,
+        })
+}
+
+pub fn stop(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let (mut pod, mut grace) = (None, None);
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Long("grace") => grace = Some(args.value()?.parse()?),
+            Value(v) if pod.is_none() => pod = Some(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let pod = pod.ok_or_else(|| CliError::Usage("stop needs a POD".into()))?;
+    let d = dirs(&pod);
+    let g = globals();
+    state::read(&g.root, &g.run_dir, &pod).map_err(failed)?;
+    stop_pod(&d, grace)
+}
+
+/// Ask the shim to stop the pod and wait until it has.
+fn stop_pod(d: &PodDirs, grace: Option<u64>) -> Result<(), CliError> {
+    let Some(pid) = state::shim_pid(d) else {
+        return Ok(());
+    };
+    match Client::connect(&d.socket()).and_then(|c| {
+        c.call(&Request::Stop {
+            grace_seconds: grace,
+        })
+    }) {
+        Ok(_) | Err(ProtoError::Closed) => {}
+        Err(e) => return Err(failed(e)),
+    }
+    // Stopped comes before the shim's own teardown; wait for that too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() && state::shim_pid(d).is_some() {
+        if Instant::now() > deadline {
+            return Err(failed(format!("shim {pid} did not exit")));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+pub fn rm(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let mut pods = Vec::new();
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Value(v) => pods.push(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if pods.is_empty() {
+        return Err(CliError::Usage("rm needs a POD".into()));
+    }
+    for pod in pods {
+        let d = dirs(&pod);
+        if !d.run.exists() && !d.root.exists() {
+            return Err(failed(format!(
+                "no pod {pod:?} in {}",
+                globals().run_dir.display()
+            )));
+        }
+        stop_pod(&d, None)?;
+        remove_cgroups(&pod)?;
+        for dir in [&d.run, &d.root] {
+            match std::fs::remove_dir_all(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(failed(format!("remove {}: {e}", dir.display())));
+                }
+                _ => {}
+            }
+        }
+        println!("{pod}");
+    }
+    Ok(())
+}
+
+/// Kill whatever is left in the pod's cgroup (a shim killed with SIGKILL leaves its
+/// containers running) and remove it.
+fn remove_cgroups(pod: &str) -> Result<(), CliError> {
+    let cgroups = cgroup::open(
+        Path::new(cgroup::DEFAULT_ROOT),
+        Path::new(cgroup::DEFAULT_PARENT),
+    )
+    .map_err(failed)?;
+    let cg = CgroupPath::pod(cgroups.parent(), pod).map_err(failed)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cgroups.pids(&cg).map_err(failed)?.is_empty() {
+        cgroups.kill_all(&cg).map_err(failed)?;
+        if Instant::now() > deadline {
+            return Err(failed(format!("processes of pod {pod} survive SIGKILL")));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cgroups.remove(&cg).map_err(failed)
+}
+
+pub fn exec(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let (mut pod, mut container) = (None, None);
+    let mut argv = Vec::new();
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Short('c') | Long("container") => container = Some(args.value()?.string()?),
+            Value(v) if pod.is_none() => pod = Some(v.string()?),
+            Value(v) => {
+                argv.push(v);
+                argv.extend(args.raw_args()?);
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let pod = pod.ok_or_else(|| CliError::Usage("exec needs a POD".into()))?;
+    if argv.is_empty() {
+        return Err(CliError::Usage("exec needs a COMMAND after --".into()));
+    }
+    let g = globals();
+    let st = state::read(&g.root, &g.run_dir, &pod).map_err(failed)?;
+    let container = show_cmds::pick_container(&st.pod, container)?;
+    let reply = Client::connect(&st.dirs.socket())
+        .and_then(|c| {
+            c.call(&Request::ContainerPid {
+                container: container.clone(),
+            })
+        })
+        .map_err(|e| failed(format!("pod {pod} is not running: {e}")))?;
+    let pid = match reply {
+        Response::ContainerPid(pid) => pid,
+        Response::Error { message, .. } => return Err(failed(message)),
+        other => return Err(failed(format!("unexpected answer {other:?}"))),
+    };
+    let cgroups = cgroup::open(
+        Path::new(cgroup::DEFAULT_ROOT),
+        Path::new(cgroup::DEFAULT_PARENT),
+    )
+    .map_err(failed)?;
+    let cg = CgroupPath::pod(cgroups.parent(), &pod)
+        .and_then(|p| p.container(&container))
+        .map_err(failed)?;
+    let mut cmd = Command::new(std::env::current_exe().map_err(failed)?);
+    cmd.args(["enter", "--pid", &pid.to_string()]);
+    for f in cgroups.procs_files(&cg) {
+        cmd.arg("--cgroup-procs").arg(f);
+    }
+    cmd.arg("--").args(argv);
+    let status = cmd
+        .status()
+        .map_err(|e| failed(format!("start pealet enter: {e}")))?;
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    match code {
+        0 => Ok(()),
+        code => Err(CliError::Exit(u8::try_from(code).unwrap_or(1))),
+    }
+}
+
+pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let g = globals();
+    let mut opts = shim::Options {
+        root: g.root.clone(),
+        run_dir: g.run_dir.clone(),
+        pod: String::new(),
+        log_cap: logs::DEFAULT_CAP,
+        cgroup_root: PathBuf::from(cgroup::DEFAULT_ROOT),
+        cgroup_parent: PathBuf::from(cgroup::DEFAULT_PARENT),
+        pids_max: cgroup::DEFAULT_PIDS_MAX,
+    };
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Long("pod") => opts.pod = args.value()?.string()?,
+            Long("log-cap") => opts.log_cap = args.value()?.parse()?,
+            Long("cgroup-root") => opts.cgroup_root = args.value()?.into(),
+            Long("cgroup-parent") => opts.cgroup_parent = args.value()?.into(),
+            Long("pids-max") => opts.pids_max = args.value()?.parse()?,
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if opts.pod.is_empty() {
+        return Err(CliError::Usage("shim: --pod is required".into()));
+    }
+    shim::main(&opts).map_err(|e| failed(format!("shim of pod {}: {e}", opts.pod)))
+}
+
+pub fn enter(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let (mut pid, mut procs, mut argv) = (None, Vec::new(), Vec::new());
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Long("pid") => pid = Some(args.value()?.parse()?),
+            Long("cgroup-procs") => procs.push(args.value()?.string()?),
+            Value(v) => {
+                argv.push(v.string()?);
+                for a in args.raw_args()? {
+                    argv.push(
+                        a.into_string()
+                            .map_err(|a| CliError::Usage(format!("{a:?} is not UTF-8")))?,
+                    );
+                }
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let pid = pid.ok_or_else(|| CliError::Usage("enter: --pid is required".into()))?;
+    std::process::exit(i32::from(crate::runtime::init::enter::main(
+        pid, &procs, argv,
+    )));
+}

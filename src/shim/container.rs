@@ -1,0 +1,154 @@
+//! Starting one container instance for the shim: image, fresh overlay directories,
+//! cgroup, config, `pealet init`; and what is known about it while it runs.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use rustix::process::{Pid, PidfdFlags};
+
+use super::build::{self, ImageView, PodContext};
+use crate::images::Store;
+use crate::runtime::cgroup::{CgroupPath, Cgroups, Limits};
+use crate::runtime::init::{self, SpawnError};
+use crate::spec::{Container, PullPolicy, Reason};
+
+/// A running container instance.
+pub struct Running {
+    /// The `pealet init` waiter, our child: its exit status is the container's.
+    pub waiter: Pid,
+    pub pidfd: OwnedFd,
+    /// The container's PID 1 as the shim sees it: signal this one.
+    pub pid: u32,
+    pub cgroup: CgroupPath,
+    pub oom_kills_before: u64,
+}
+
+/// The streams of a container instance, read until end of file.
+pub struct Pipes {
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// Why a container did not start, as the kubelet reports it in a Waiting state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartFailure {
+    pub reason: Reason,
+    pub message: String,
+}
+
+fn fail(reason: Reason, message: impl std::fmt::Display) -> StartFailure {
+    StartFailure {
+        reason,
+        message: message.to_string(),
+    }
+}
+
+/// Everything the shim holds that starting a container needs.
+pub struct Starter<'a> {
+    pub root: &'a Path,
+    pub cgroups: &'a dyn Cgroups,
+    pub pod_cgroup: &'a CgroupPath,
+}
+
+impl Starter<'_> {
+    /// Start `container`: returns once its program runs, or why it did not.
+    pub fn start(
+        &self,
+        ctx: &mut PodContext<'_>,
+        container: &Container,
+    ) -> Result<(Running, Pipes), StartFailure> {
+        let store = Store::open(self.root).map_err(|e| image_missing(container, e))?;
+        let image = store
+            .resolve(&container.image)
+            .map_err(|e| image_missing(container, e))?;
+        let instance = ctx.dirs.instance(&container.name);
+        fresh_instance(&instance).map_err(|e| fail(Reason::CreateContainerError, e))?;
+        let limits = Limits::container(container.resources.as_ref());
+        let cgroup = self
+            .cgroups
+            .create_container(self.pod_cgroup, &container.name, &limits)
+            .map_err(|e| fail(Reason::CreateContainerError, e))?;
+        let oom_kills_before = self.cgroups.oom_kills(&cgroup).unwrap_or(0);
+        ctx.cgroup_procs = self
+            .cgroups
+            .procs_files(&cgroup)
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let view = ImageView {
+            layers: image.layers.iter().rev().cloned().collect(),
+            config: &image.config,
+        };
+        let config = build::container_config(ctx, container, &view, &instance)
+            .map_err(|e| fail(Reason::CreateContainerConfigError, e))?;
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut started = init::spawn(cmd, &config).map_err(|e| match e {
+            SpawnError::Setup(f) => fail(Reason::RunContainerError, f),
+            other => fail(Reason::RunContainerError, other),
+        })?;
+        let pipes = Pipes {
+            stdout: started.child.stdout.take().map(OwnedFd::from),
+            stderr: started.child.stderr.take().map(OwnedFd::from),
+        };
+        for fd in [&pipes.stdout, &pipes.stderr].into_iter().flatten() {
+            let _ = rustix::fs::fcntl_setfl(fd.as_fd(), rustix::fs::OFlags::NONBLOCK);
+        }
+        let waiter = Pid::from_child(&started.child);
+        let pidfd = rustix::process::pidfd_open(waiter, PidfdFlags::empty())
+            .map_err(|e| fail(Reason::RunContainerError, format!("pidfd_open: {e}")))?;
+        // Dropping the Child neither waits nor kills: the shim reaps the waiter itself.
+        drop(started.child);
+        let running = Running {
+            waiter,
+            pidfd,
+            pid: started.pid,
+            cgroup,
+            oom_kills_before,
+        };
+        Ok((running, pipes))
+    }
+}
+
+fn image_missing(container: &Container, e: impl std::fmt::Display) -> StartFailure {
+    let image = &container.image;
+    match container.image_pull_policy {
+        PullPolicy::Never => fail(
+            Reason::ErrImageNeverPull,
+            format!("image {image:?} is not present with pull policy of Never: {e}"),
+        ),
+        _ => fail(
+            Reason::ErrImagePull,
+            format!(
+                "image {image:?} is not in the local store and pulling is not supported yet: {e}"
+            ),
+        ),
+    }
+}
+
+/// Empty `upper`, `work` and `rootfs` for a new instance (a restart starts clean).
+fn fresh_instance(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    for d in ["upper", "work", "rootfs"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    Ok(())
+}
+
+/// Exit code and signal of the waiter's status: the waiter already turns a container
+/// killed by signal N into 128 + N; a waiter killed itself reports the signal.
+pub fn exit_of(status: rustix::process::WaitStatus) -> (i32, Option<u8>) {
+    if let Some(code) = status.exit_status() {
+        return (code, None);
+    }
+    match status.terminating_signal() {
+        Some(sig) => (128 + sig, u8::try_from(sig).ok()),
+        None => (255, None),
+    }
+}

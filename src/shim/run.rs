@@ -1,0 +1,412 @@
+//! The shim's executor: one thread, one `poll` over the listening socket, a signalfd
+//! (SIGTERM, SIGINT), the clients, one pidfd per running container and its stdout and
+//! stderr pipes, with the nearest timer as the timeout. What happens becomes an
+//! [`Event`] for the policy; the [`Action`]s that come back are performed here.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SocketFlags};
+use rustix::process::{Signal, WaitOptions};
+
+use super::build::PodContext;
+use super::container::{self, Pipes, Running, Starter};
+use super::event::{Action, ContainerId, Event, Policy, Sig, Timer};
+use super::logs::{ContainerLog, Stream};
+use super::proto::{ErrorCode, Request, Response};
+use super::state::write_atomic;
+use crate::runtime::config;
+use crate::spec::{self, Container, Pod};
+
+/// A connected client; `watch` clients get every status, `stop` ones `Stopped`.
+struct Client {
+    fd: OwnedFd,
+    watch: bool,
+    stop: bool,
+    /// Hung up or failed: removed after the current round of poll results.
+    gone: bool,
+}
+
+/// Per container: the running instance, its pipes and its log.
+#[derive(Default)]
+struct Slot {
+    running: Option<Running>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    log: Option<ContainerLog>,
+}
+
+/// What became ready in one poll.
+enum Ready {
+    Listener,
+    Signal,
+    Client(usize),
+    Exit,
+    Pipe(usize, Stream),
+}
+
+pub struct Executor<'a> {
+    pub pod: &'a Pod,
+    pub policy: Box<dyn Policy>,
+    pub ctx: PodContext<'a>,
+    pub starter: Starter<'a>,
+    pub listener: OwnedFd,
+    pub signals: OwnedFd,
+    pub log_cap: u64,
+    slots: Vec<Slot>,
+    clients: Vec<Client>,
+    timers: Vec<(Instant, Timer)>,
+    events: VecDeque<Event>,
+    terminated: bool,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(
+        pod: &'a Pod,
+        policy: Box<dyn Policy>,
+        ctx: PodContext<'a>,
+        starter: Starter<'a>,
+        listener: OwnedFd,
+        signals: OwnedFd,
+        log_cap: u64,
+    ) -> Executor<'a> {
+        let n = pod.spec.all_containers().count();
+        Executor {
+            pod,
+            policy,
+            ctx,
+            starter,
+            listener,
+            signals,
+            log_cap,
+            slots: (0..n).map(|_| Slot::default()).collect(),
+            clients: Vec::new(),
+            timers: Vec::new(),
+            events: VecDeque::from([Event::SandboxReady]),
+            terminated: false,
+        }
+    }
+
+    fn container(&self, id: ContainerId) -> &'a Container {
+        let pod: &'a Pod = self.pod;
+        pod.spec
+            .all_containers()
+            .nth(id.0)
+            .expect("ids come from the spec")
+    }
+
+    /// Run until the pod has terminated and every log pipe is drained.
+    pub fn run(&mut self) {
+        self.persist();
+        loop {
+            self.drain_events();
+            if self.terminated && self.slots.iter().all(|s| s.running.is_none()) {
+                self.drain_pipes();
+                return;
+            }
+            let ready = self.poll();
+            for r in ready {
+                self.handle(r);
+            }
+            self.clients.retain(|c| !c.gone);
+            let now = Instant::now();
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.timers.drain(..).partition(|(at, _)| *at <= now);
+            self.timers = later;
+            self.events
+                .extend(due.into_iter().map(|(_, t)| Event::TimerFired(t)));
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.events.pop_front() {
+            for action in self.policy.step(event, Instant::now()) {
+                self.perform(action);
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::StartContainer { id } => self.start(id),
+            Action::Signal { id, signal } => self.signal(id, signal),
+            Action::SetTimer { timer, at } => self.timers.push((at, timer)),
+            Action::StatusChanged => self.persist(),
+            Action::PodTerminated => {
+                self.terminated = true;
+                self.reply_stopped();
+            }
+        }
+    }
+
+    fn start(&mut self, id: ContainerId) {
+        let container = self.container(id);
+        let event = match self.starter.start(&mut self.ctx, container) {
+            Ok((running, Pipes { stdout, stderr })) => {
+                let slot = &mut self.slots[id.0];
+                match ContainerLog::open(&self.ctx.dirs.logs(&container.name), self.log_cap) {
+                    Ok(log) => slot.log = Some(log),
+                    Err(e) => log::warn!("container {}: {e}", container.name),
+                }
+                slot.running = Some(running);
+                slot.stdout = stdout;
+                slot.stderr = stderr;
+                Event::ContainerStarted { id }
+            }
+            Err(f) => Event::ContainerStartFailed {
+                id,
+                reason: f.reason,
+                message: f.message,
+            },
+        };
+        self.events.push_back(event);
+    }
+
+    fn signal(&mut self, id: ContainerId, signal: Sig) {
+        let Some(running) = &self.slots[id.0].running else {
+            return;
+        };
+        let sig = match signal {
+            Sig::Term => Signal::TERM,
+            Sig::Kill => Signal::KILL,
+        };
+        if let Some(pid) = rustix::process::Pid::from_raw(running.pid as i32) {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+        if signal == Sig::Kill {
+            let _ = self.starter.cgroups.kill_all(&running.cgroup);
+        }
+    }
+
+    /// Write the status file and send the status to every watcher.
+    fn persist(&mut self) {
+        let status = self.policy.status().clone();
+        if let Err(e) = write_atomic(&self.ctx.dirs.status(), &spec::encode(&status)) {
+            log::error!("{e}");
+        }
+        let response = Response::Status(Box::new(status));
+        for c in self.clients.iter_mut().filter(|c| c.watch && !c.gone) {
+            c.gone = config::send(&c.fd, &response).is_err();
+        }
+    }
+
+    fn reply_stopped(&mut self) {
+        for c in self.clients.iter().filter(|c| c.stop) {
+            let _ = config::send(&c.fd, &Response::Stopped);
+        }
+    }
+
+    fn poll(&mut self) -> Vec<Ready> {
+        let mut sources = vec![Ready::Listener, Ready::Signal];
+        let mut fds: Vec<BorrowedFd<'_>> = vec![self.listener.as_fd(), self.signals.as_fd()];
+        for (i, c) in self.clients.iter().enumerate() {
+            sources.push(Ready::Client(i));
+            fds.push(c.fd.as_fd());
+        }
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some(r) = &slot.running {
+                sources.push(Ready::Exit);
+                fds.push(r.pidfd.as_fd());
+            }
+            for (pipe, stream) in [
+                (&slot.stdout, Stream::Stdout),
+                (&slot.stderr, Stream::Stderr),
+            ] {
+                if let Some(fd) = pipe {
+                    sources.push(Ready::Pipe(i, stream));
+                    fds.push(fd.as_fd());
+                }
+            }
+        }
+        let mut pollfds: Vec<PollFd<'_>> = fds
+            .iter()
+            .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
+            .collect();
+        let timeout = self.timers.iter().map(|(at, _)| *at).min().map(|at| {
+            let d = at.saturating_duration_since(Instant::now()) + Duration::from_millis(1);
+            Timespec {
+                tv_sec: d.as_secs() as i64,
+                tv_nsec: i64::from(d.subsec_nanos()),
+            }
+        });
+        match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => log::error!("poll: {e}"),
+        }
+        let ready: Vec<bool> = pollfds.iter().map(|p| !p.revents().is_empty()).collect();
+        sources
+            .into_iter()
+            .zip(ready)
+            .filter(|(_, r)| *r)
+            .map(|(s, _)| s)
+            .collect()
+    }
+
+    fn handle(&mut self, ready: Ready) {
+        match ready {
+            Ready::Listener => self.accept(),
+            Ready::Signal => self.on_signal(),
+            Ready::Client(i) => self.on_client(i),
+            Ready::Exit => self.reap(),
+            Ready::Pipe(i, stream) => self.read_pipe(i, stream),
+        }
+    }
+
+    fn accept(&mut self) {
+        if let Ok(fd) = rustix::net::accept_with(&self.listener, SocketFlags::CLOEXEC) {
+            let _ = rustix::net::sockopt::set_socket_timeout(
+                &fd,
+                rustix::net::sockopt::Timeout::Send,
+                Some(Duration::from_secs(1)),
+            );
+            self.clients.push(Client {
+                fd,
+                watch: false,
+                stop: false,
+                gone: false,
+            });
+        }
+    }
+
+    fn on_signal(&mut self) {
+        let mut buf = [0u8; crate::sys::SIGINFO_SIZE];
+        while let Ok(n) = rustix::io::read(&self.signals, &mut buf) {
+            if n < 4 {
+                break;
+            }
+            log::info!(
+                "signal {:?}: stopping the pod",
+                crate::sys::signal_number(&buf)
+            );
+            let grace = Duration::from_secs(self.pod.spec.termination_grace_period_seconds());
+            self.events.push_back(Event::StopRequested { grace });
+        }
+    }
+
+    fn on_client(&mut self, i: usize) {
+        let mut buf = vec![0u8; config::MAX_FRAME];
+        let n = match rustix::net::recv(&self.clients[i].fd, &mut buf, RecvFlags::DONTWAIT) {
+            Ok((0, _)) | Err(_) => {
+                self.clients[i].gone = true;
+                return;
+            }
+            Ok((n, _)) => n,
+        };
+        let response = match config::decode_frame::<Request>(&buf[..n.min(buf.len())]) {
+            Err(e) => Some(Response::Error {
+                code: ErrorCode::BadRequest,
+                message: e.to_string(),
+            }),
+            Ok(request) => self.request(i, request),
+        };
+        if let Some(response) = response {
+            if config::send(&self.clients[i].fd, &response).is_err() {
+                self.clients[i].gone = true;
+            }
+        }
+    }
+
+    fn request(&mut self, i: usize, request: Request) -> Option<Response> {
+        match request {
+            Request::Status => Some(Response::Status(Box::new(self.policy.status().clone()))),
+            Request::Watch => {
+                self.clients[i].watch = true;
+                Some(Response::Status(Box::new(self.policy.status().clone())))
+            }
+            Request::Stop { grace_seconds } => {
+                self.clients[i].stop = true;
+                let secs =
+                    grace_seconds.unwrap_or(self.pod.spec.termination_grace_period_seconds());
+                self.events.push_back(Event::StopRequested {
+                    grace: Duration::from_secs(secs),
+                });
+                None
+            }
+            Request::ContainerPid { container } => {
+                let found = self
+                    .pod
+                    .spec
+                    .all_containers()
+                    .position(|c| *c.name == *container);
+                Some(match found.map(|i| self.slots[i].running.as_ref()) {
+                    None => Response::Error {
+                        code: ErrorCode::NoSuchContainer,
+                        message: format!("no container {container:?} in pod {}", self.pod.name),
+                    },
+                    Some(None) => Response::Error {
+                        code: ErrorCode::NotRunning,
+                        message: format!("container {container:?} is not running"),
+                    },
+                    Some(Some(r)) => Response::ContainerPid(r.pid),
+                })
+            }
+        }
+    }
+
+    /// Reap every child that exited: containers become events, strays are collected.
+    fn reap(&mut self) {
+        while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+            let slot = self
+                .slots
+                .iter()
+                .position(|s| s.running.as_ref().is_some_and(|r| r.waiter == pid));
+            let Some(i) = slot else { continue };
+            let running = self.slots[i].running.take().expect("found above");
+            let (exit_code, signal) = container::exit_of(status);
+            let ooms = self.starter.cgroups.oom_kills(&running.cgroup).unwrap_or(0);
+            let oom_killed = ooms > running.oom_kills_before;
+            self.drain_slot(i);
+            self.events.push_back(Event::ContainerExited {
+                id: ContainerId(i),
+                exit_code: if oom_killed { 137 } else { exit_code },
+                signal,
+                oom_killed,
+            });
+        }
+    }
+
+    fn read_pipe(&mut self, i: usize, stream: Stream) {
+        let slot = &mut self.slots[i];
+        let pipe = match stream {
+            Stream::Stdout => &mut slot.stdout,
+            Stream::Stderr => &mut slot.stderr,
+        };
+        let Some(fd) = pipe else { return };
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match rustix::io::read(&*fd, &mut buf) {
+                Ok(0) | Err(Errno::BADF) => {
+                    *pipe = None;
+                    if let Some(log) = &mut slot.log {
+                        let _ = log.close_stream(stream);
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    if let Some(log) = &mut slot.log {
+                        if let Err(e) = log.write(stream, &buf[..n]) {
+                            log::warn!("{e}");
+                        }
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Read what a container left in its pipes (the writers may be gone or not).
+    fn drain_slot(&mut self, i: usize) {
+        self.read_pipe(i, Stream::Stdout);
+        self.read_pipe(i, Stream::Stderr);
+    }
+
+    fn drain_pipes(&mut self) {
+        for i in 0..self.slots.len() {
+            self.drain_slot(i);
+        }
+    }
+}
