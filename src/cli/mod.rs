@@ -184,16 +184,16 @@ const COMMANDS: &[Command] = &[
     Command {
         name: "shim",
         summary: "internal: run one pod (started by pealet run)",
-        usage: pod_cmds::SHIM_HELP,
+        usage: runtime_cmds::SHIM_HELP,
         hidden: true,
-        run: pod_cmds::shim,
+        run: runtime_cmds::shim,
     },
     Command {
         name: "enter",
         summary: "internal: run a program inside a running container",
-        usage: pod_cmds::ENTER_HELP,
+        usage: runtime_cmds::ENTER_HELP,
         hidden: true,
-        run: pod_cmds::enter,
+        run: runtime_cmds::enter,
     },
     Command {
         name: "init",

@@ -2,7 +2,7 @@
 //! user drives them. Everything goes through the pod's shim (its socket) or the run
 //! directory; processes are only ever started with fork+exec (`Command`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,9 +11,9 @@ use rustix::event::{PollFd, PollFlags};
 
 use super::{CliError, globals, show_cmds};
 use crate::runtime::cgroup::{self, CgroupPath};
+use crate::shim::logs;
 use crate::shim::proto::{Client, ProtoError, Request, Response};
 use crate::shim::state::{self, PodDirs};
-use crate::shim::{self, logs};
 use crate::spec::{self, PodPhase, PodStatus};
 
 pub const RUN_HELP: &str = "\
@@ -58,19 +58,6 @@ Usage: pealet rm POD...
 Removes pods: stops each one if it runs, then deletes its status, logs, overlay
 directories, cgroups and emptyDir volumes. Nothing of the pod is left behind.
 Exit status: 0 on success, 1 when a pod does not exist or cannot be removed.
-";
-
-pub const SHIM_HELP: &str = "\
-Usage: pealet shim --pod NAME [--log-cap BYTES] [--cgroup-root DIR] [--cgroup-parent P]
-                   [--pids-max N]
-
-Internal: runs the pod whose spec is in RUN_DIR/pods/NAME/spec (started by 'pealet run').
-";
-
-pub const ENTER_HELP: &str = "\
-Usage: pealet enter --pid PID [--cgroup-procs FILE]... -- COMMAND [ARG...]
-
-Internal: runs COMMAND in the container whose PID 1 is PID (used by 'pealet exec').
 ";
 
 /// How long `run` waits for a new shim's socket.
@@ -208,10 +195,10 @@ fn follow(
                     last = line;
                 }
                 if detach {
-                    if all_running(&st) {
+                    if show_cmds::all_running(&st) {
                         return Ok(());
                     }
-                    if let Some(problem) = start_problem(&st) {
+                    if let Some(problem) = show_cmds::start_problem(&st) {
                         return Err(failed(problem));
                     }
                 }
@@ -226,41 +213,6 @@ fn follow(
         Some(PodPhase::Failed) if stops == 0 => Err(CliError::Exit(1)),
         _ => Ok(()),
     }
-}
-
-fn all_running(st: &PodStatus) -> bool {
-    !st.container_statuses.is_empty()
-        && st
-            .container_statuses
-            .iter()
-            .all(|c| matches!(c.state, spec::ContainerState::Running { .. }))
-}
-
-/// A container that cannot start, for `run --detach` to report instead of waiting.
-fn start_problem(st: &PodStatus) -> Option<String> {
-    if matches!(st.phase, PodPhase::Failed | PodPhase::Succeeded) {
-        return Some(format!("pod ended: {}", st.phase.as_str()));
-    }
-    st.init_container_statuses
-        .iter()
-        .chain(st.container_statuses.iter())
-        .find_map(|c| match &c.state {
-            spec::ContainerState::Waiting { reason, message }
-                if !matches!(
-                    reason,
-                    spec::Reason::ContainerCreating
-                        | spec::Reason::PodInitializing
-                        | spec::Reason::CrashLoopBackOff
-                ) =>
-            {
-                Some(format!(
-                    "container {}: {reason}: {}",
-                    c.name,
-                    message.as_deref().unwrap_or("")
-                ))
-            }
-            _ => None,
-        })
 }
 
 pub fn stop(mut args: lexopt::Parser) -> Result<(), CliError> {
@@ -418,57 +370,4 @@ pub fn exec(mut args: lexopt::Parser) -> Result<(), CliError> {
         0 => Ok(()),
         code => Err(CliError::Exit(u8::try_from(code).unwrap_or(1))),
     }
-}
-
-pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
-    let g = globals();
-    let mut opts = shim::Options {
-        root: g.root.clone(),
-        run_dir: g.run_dir.clone(),
-        pod: String::new(),
-        log_cap: logs::DEFAULT_CAP,
-        cgroup_root: PathBuf::from(cgroup::DEFAULT_ROOT),
-        cgroup_parent: PathBuf::from(cgroup::DEFAULT_PARENT),
-        pids_max: cgroup::DEFAULT_PIDS_MAX,
-    };
-    while let Some(arg) = args.next()? {
-        match arg {
-            Short('h') | Long("help") => return Err(CliError::Help),
-            Long("pod") => opts.pod = args.value()?.string()?,
-            Long("log-cap") => opts.log_cap = args.value()?.parse()?,
-            Long("cgroup-root") => opts.cgroup_root = args.value()?.into(),
-            Long("cgroup-parent") => opts.cgroup_parent = args.value()?.into(),
-            Long("pids-max") => opts.pids_max = args.value()?.parse()?,
-            _ => return Err(arg.unexpected().into()),
-        }
-    }
-    if opts.pod.is_empty() {
-        return Err(CliError::Usage("shim: --pod is required".into()));
-    }
-    shim::main(&opts).map_err(|e| failed(format!("shim of pod {}: {e}", opts.pod)))
-}
-
-pub fn enter(mut args: lexopt::Parser) -> Result<(), CliError> {
-    let (mut pid, mut procs, mut argv) = (None, Vec::new(), Vec::new());
-    while let Some(arg) = args.next()? {
-        match arg {
-            Short('h') | Long("help") => return Err(CliError::Help),
-            Long("pid") => pid = Some(args.value()?.parse()?),
-            Long("cgroup-procs") => procs.push(args.value()?.string()?),
-            Value(v) => {
-                argv.push(v.string()?);
-                for a in args.raw_args()? {
-                    argv.push(
-                        a.into_string()
-                            .map_err(|a| CliError::Usage(format!("{a:?} is not UTF-8")))?,
-                    );
-                }
-            }
-            _ => return Err(arg.unexpected().into()),
-        }
-    }
-    let pid = pid.ok_or_else(|| CliError::Usage("enter: --pid is required".into()))?;
-    std::process::exit(i32::from(crate::runtime::init::enter::main(
-        pid, &procs, argv,
-    )));
 }

@@ -1,13 +1,16 @@
-//! Internal commands that the shim (and the tests) re-execute: `pealet init`, one
-//! container process, and `pealet sandbox`, a bare holder of a pod's namespaces.
+//! Internal commands that pealet re-executes: `pealet init`, one container process;
+//! `pealet sandbox`, a bare holder of a pod's namespaces (tests); `pealet shim`, one
+//! pod; `pealet enter`, a process inside a running container (`pealet exec`).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use super::CliError;
+use super::{CliError, globals};
+use crate::runtime::cgroup;
 use crate::runtime::{init, sandbox};
+use crate::shim::{self, logs};
 
 pub const INIT_HELP: &str = "\
 Usage: pealet init --fd N
@@ -59,4 +62,70 @@ pub fn sandbox(mut args: lexopt::Parser) -> Result<(), CliError> {
     let _ = writeln!(out, "ready").and_then(|()| out.flush());
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     Ok(())
+}
+
+pub const ENTER_HELP: &str = "\
+Usage: pealet enter --pid PID [--cgroup-procs FILE]... -- COMMAND [ARG...]
+
+Internal: runs COMMAND in the container whose PID 1 is PID (used by 'pealet exec').
+";
+
+pub const SHIM_HELP: &str = "\
+Usage: pealet shim --pod NAME [--log-cap BYTES] [--cgroup-root DIR] [--cgroup-parent P]
+                   [--pids-max N]
+
+Internal: runs the pod whose spec is in RUN_DIR/pods/NAME/spec (started by 'pealet run').
+";
+
+pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let g = globals();
+    let mut opts = shim::Options {
+        root: g.root.clone(),
+        run_dir: g.run_dir.clone(),
+        pod: String::new(),
+        log_cap: logs::DEFAULT_CAP,
+        cgroup_root: PathBuf::from(cgroup::DEFAULT_ROOT),
+        cgroup_parent: PathBuf::from(cgroup::DEFAULT_PARENT),
+        pids_max: cgroup::DEFAULT_PIDS_MAX,
+    };
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Long("pod") => opts.pod = args.value()?.string()?,
+            Long("log-cap") => opts.log_cap = args.value()?.parse()?,
+            Long("cgroup-root") => opts.cgroup_root = args.value()?.into(),
+            Long("cgroup-parent") => opts.cgroup_parent = args.value()?.into(),
+            Long("pids-max") => opts.pids_max = args.value()?.parse()?,
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if opts.pod.is_empty() {
+        return Err(CliError::Usage("shim: --pod is required".into()));
+    }
+    shim::main(&opts).map_err(|e| CliError::Failed(format!("shim of pod {}: {e}", opts.pod)))
+}
+
+pub fn enter(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let (mut pid, mut procs, mut argv) = (None, Vec::new(), Vec::new());
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Long("pid") => pid = Some(args.value()?.parse()?),
+            Long("cgroup-procs") => procs.push(args.value()?.string()?),
+            Value(v) => {
+                argv.push(v.string()?);
+                for a in args.raw_args()? {
+                    argv.push(
+                        a.into_string()
+                            .map_err(|a| CliError::Usage(format!("{a:?} is not UTF-8")))?,
+                    );
+                }
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let pid = pid.ok_or_else(|| CliError::Usage("enter: --pid is required".into()))?;
+    std::process::exit(i32::from(crate::runtime::init::enter::main(
+        pid, &procs, argv,
+    )));
 }

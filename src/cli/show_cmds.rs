@@ -181,6 +181,41 @@ pub fn status_line(st: &PodStatus) -> String {
     line
 }
 
+pub fn all_running(st: &PodStatus) -> bool {
+    !st.container_statuses.is_empty()
+        && st
+            .container_statuses
+            .iter()
+            .all(|c| matches!(c.state, crate::spec::ContainerState::Running { .. }))
+}
+
+/// A container that cannot start, for `run --detach` to report instead of waiting.
+pub fn start_problem(st: &PodStatus) -> Option<String> {
+    if matches!(st.phase, PodPhase::Failed | PodPhase::Succeeded) {
+        return Some(format!("pod ended: {}", st.phase.as_str()));
+    }
+    st.init_container_statuses
+        .iter()
+        .chain(st.container_statuses.iter())
+        .find_map(|c| match &c.state {
+            crate::spec::ContainerState::Waiting { reason, message }
+                if !matches!(
+                    reason,
+                    crate::spec::Reason::ContainerCreating
+                        | crate::spec::Reason::PodInitializing
+                        | crate::spec::Reason::CrashLoopBackOff
+                ) =>
+            {
+                Some(format!(
+                    "container {}: {reason}: {}",
+                    c.name,
+                    message.as_deref().unwrap_or("")
+                ))
+            }
+            _ => None,
+        })
+}
+
 fn s(v: &str) -> Node {
     Node::new(Value::Str(v.to_string()))
 }

@@ -10,6 +10,7 @@
 //! the loop; at the end containers' overlays and cgroups go, the status stays.
 
 pub mod build;
+mod clients;
 pub mod container;
 pub mod env;
 pub mod event;

@@ -1,0 +1,104 @@
+//! The shim's clients: accepting connections, answering [`Request`]s, and stop
+//! requests from a signal. Part of the executor of `run.rs`.
+
+use std::time::Duration;
+
+use rustix::net::{RecvFlags, SocketFlags};
+
+use super::event::Event;
+use super::proto::{ErrorCode, Request, Response};
+use super::run::{Client, Executor};
+use crate::runtime::config;
+
+impl Executor<'_> {
+    pub(super) fn accept(&mut self) {
+        if let Ok(fd) = rustix::net::accept_with(&self.listener, SocketFlags::CLOEXEC) {
+            let _ = rustix::net::sockopt::set_socket_timeout(
+                &fd,
+                rustix::net::sockopt::Timeout::Send,
+                Some(Duration::from_secs(1)),
+            );
+            self.clients.push(Client {
+                fd,
+                watch: false,
+                stop: false,
+                gone: false,
+            });
+        }
+    }
+
+    pub(super) fn on_signal(&mut self) {
+        let mut buf = [0u8; crate::sys::SIGINFO_SIZE];
+        while let Ok(n) = rustix::io::read(&self.signals, &mut buf) {
+            if n < 4 {
+                break;
+            }
+            log::info!(
+                "signal {:?}: stopping the pod",
+                crate::sys::signal_number(&buf)
+            );
+            let grace = Duration::from_secs(self.pod.spec.termination_grace_period_seconds());
+            self.events.push_back(Event::StopRequested { grace });
+        }
+    }
+
+    pub(super) fn on_client(&mut self, i: usize) {
+        let mut buf = vec![0u8; config::MAX_FRAME];
+        let n = match rustix::net::recv(&self.clients[i].fd, &mut buf, RecvFlags::DONTWAIT) {
+            Ok((0, _)) | Err(_) => {
+                self.clients[i].gone = true;
+                return;
+            }
+            Ok((n, _)) => n,
+        };
+        let response = match config::decode_frame::<Request>(&buf[..n.min(buf.len())]) {
+            Err(e) => Some(Response::Error {
+                code: ErrorCode::BadRequest,
+                message: e.to_string(),
+            }),
+            Ok(request) => self.request(i, request),
+        };
+        if let Some(response) = response {
+            if config::send(&self.clients[i].fd, &response).is_err() {
+                self.clients[i].gone = true;
+            }
+        }
+    }
+
+    fn request(&mut self, i: usize, request: Request) -> Option<Response> {
+        match request {
+            Request::Status => Some(Response::Status(Box::new(self.policy.status().clone()))),
+            Request::Watch => {
+                self.clients[i].watch = true;
+                Some(Response::Status(Box::new(self.policy.status().clone())))
+            }
+            Request::Stop { grace_seconds } => {
+                self.clients[i].stop = true;
+                let secs =
+                    grace_seconds.unwrap_or(self.pod.spec.termination_grace_period_seconds());
+                self.events.push_back(Event::StopRequested {
+                    grace: Duration::from_secs(secs),
+                });
+                None
+            }
+            Request::ContainerPid { container } => {
+                let found = self
+                    .pod
+                    .spec
+                    .all_containers()
+                    .position(|c| *c.name == *container);
+                Some(match found.map(|i| self.slots[i].running.as_ref()) {
+                    None => Response::Error {
+                        code: ErrorCode::NoSuchContainer,
+                        message: format!("no container {container:?} in pod {}", self.pod.name),
+                    },
+                    Some(None) => Response::Error {
+                        code: ErrorCode::NotRunning,
+                        message: format!("container {container:?} is not running"),
+                    },
+                    Some(Some(r)) => Response::ContainerPid(r.pid),
+                })
+            }
+        }
+    }
+}
