@@ -101,7 +101,8 @@ pub fn ids(passwd: &str, group: &str, want: &Wanted<'_>) -> Result<Ids, UserErro
     }
     supplementary.extend(want.supplemental.iter().copied());
     supplementary.extend(want.fs_group);
-    supplementary.retain(|g| *g != gid);
+    // As containerd: the primary group is among the supplementary ones.
+    supplementary.push(gid);
     supplementary.sort_unstable();
     supplementary.dedup();
     Ok(Ids {
@@ -143,11 +144,11 @@ mod tests {
     #[test]
     fn names_and_numbers_as_containerd_resolves_them() {
         let ids = |w: &Wanted<'_>| super::ids(PASSWD, GROUP, w).map(|i| (i.uid, i.gid, i.groups));
-        assert_eq!(ids(&want("")).unwrap(), (0, 0, vec![]));
-        assert_eq!(ids(&want("app")).unwrap(), (1000, 1000, vec![44]));
-        assert_eq!(ids(&want("1000")).unwrap(), (1000, 1000, vec![44]));
-        assert_eq!(ids(&want("app:staff")).unwrap(), (1000, 50, vec![44]));
-        assert_eq!(ids(&want("4242:7")).unwrap(), (4242, 7, vec![]));
+        assert_eq!(ids(&want("")).unwrap(), (0, 0, vec![0]));
+        assert_eq!(ids(&want("app")).unwrap(), (1000, 1000, vec![44, 1000]));
+        assert_eq!(ids(&want("1000")).unwrap(), (1000, 1000, vec![44, 1000]));
+        assert_eq!(ids(&want("app:staff")).unwrap(), (1000, 50, vec![44, 50]));
+        assert_eq!(ids(&want("4242:7")).unwrap(), (4242, 7, vec![7]));
         assert!(matches!(
             ids(&want("nobody")),
             Err(UserError::NoSuchUser { .. })
@@ -163,7 +164,7 @@ mod tests {
             fs_group: Some(2000),
             ..want("root")
         };
-        assert_eq!(ids(&w).unwrap(), (1000, 3000, vec![5, 44, 2000]));
+        assert_eq!(ids(&w).unwrap(), (1000, 3000, vec![5, 44, 2000, 3000]));
         let w = Wanted {
             run_as_non_root: true,
             ..want("")
