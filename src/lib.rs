@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod lifecycle;
 pub mod runtime;
 pub mod spec;
 pub mod sys;
