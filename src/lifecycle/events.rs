@@ -2,6 +2,7 @@
 //! or hook result, a timer, a termination message. Stale events are ignored.
 
 use super::container::{CState, KillCause, Run, Termination};
+use super::pod::Stage;
 use super::terminate::{begin_stop, pre_stop_done, stop_timers};
 use super::{Action, ContainerId, Hook, Lifecycle, Now, ProbeKind, Reason};
 use crate::spec::ProbeResult;
@@ -9,6 +10,7 @@ use crate::spec::ProbeResult;
 impl Lifecycle {
     pub(super) fn on_started(&mut self, id: ContainerId, now: Now, out: &mut Vec<Action>) {
         let grace_ms = self.grace_ms;
+        let pod_running = matches!(self.stage, Stage::Running);
         let Some(c) = self.ctrs.get_mut(id) else {
             return;
         };
@@ -23,7 +25,8 @@ impl Lifecycle {
             started_at: now.wall,
             started_mono: now.mono_ms,
         };
-        if c.has_post_start {
+        // A pod that is stopping skips postStart: the container is stopped right away.
+        if c.has_post_start && pod_running {
             // The kubelet runs postStart before it reports the container running.
             c.started = false;
             c.state = CState::PostStart { run };
@@ -76,7 +79,7 @@ impl Lifecycle {
             started_at: now.wall,
             finished_at: now.wall,
         };
-        self.after_exit(id, t, 0, now);
+        self.after_exit(id, t, 0, false, now);
     }
 
     pub(super) fn on_exited(
@@ -91,8 +94,16 @@ impl Lifecycle {
         let Some(c) = self.ctrs.get_mut(id) else {
             return;
         };
+        let mut killed_unhealthy = false;
         let run = match &c.state {
-            CState::PostStart { run } | CState::Running { run } | CState::Stopping { run, .. } => {
+            CState::PostStart { run } | CState::Running { run } => *run,
+            CState::Stopping { run, stop } => {
+                killed_unhealthy = match stop.cause {
+                    KillCause::Liveness | KillCause::Startup | KillCause::PostStartFailed(_) => {
+                        true
+                    }
+                    KillCause::Pod => false,
+                };
                 *run
             }
             // Exited before it was reported started: it ran for no time.
@@ -121,7 +132,7 @@ impl Lifecycle {
             fallback_to_logs: c.fallback_to_logs && exit_code != 0,
         });
         let ran_ms = now.mono_ms.saturating_sub(run.started_mono);
-        self.after_exit(id, t, ran_ms, now);
+        self.after_exit(id, t, ran_ms, killed_unhealthy, now);
     }
 
     pub(super) fn on_probe_done(

@@ -255,12 +255,7 @@ impl Lifecycle {
 
     /// The earliest monotonic time at which [`Event::TimerFired`] has work to do.
     pub fn next_deadline(&self) -> Option<u64> {
-        let mut next = match self.stage {
-            Stage::Running | Stage::Terminating { .. } if !self.deadline_exceeded => {
-                self.active_deadline_ms
-            }
-            Stage::Created | Stage::Running | Stage::Terminating { .. } | Stage::Terminated => None,
-        };
+        let mut next = self.active_deadline();
         for c in &self.ctrs {
             if let Some(t) = c.next_deadline(matches!(self.stage, Stage::Running)) {
                 next = Some(next.map_or(t, |n| n.min(t)));

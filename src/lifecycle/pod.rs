@@ -76,16 +76,6 @@ impl Lifecycle {
             }
             self.init_done = true;
         }
-        for id in 0..self.ctrs.len() {
-            let c = &self.ctrs[id];
-            let restartable = match c.kind {
-                Kind::Init => false,
-                Kind::Sidecar | Kind::App => true,
-            };
-            if restartable && c.startable(now) {
-                self.start(id, out);
-            }
-        }
         // Done when every app container has ended and none will restart; then the
         // sidecars are stopped and the phase follows the app containers.
         let all_done = self
@@ -95,6 +85,17 @@ impl Lifecycle {
             .all(|c| matches!(c.state, CState::Terminated(_)));
         if all_done {
             self.begin_pod_stop(StopWhy::Completed, self.grace_ms, now);
+            return;
+        }
+        for id in 0..self.ctrs.len() {
+            let c = &self.ctrs[id];
+            let restartable = match c.kind {
+                Kind::Init => false,
+                Kind::Sidecar | Kind::App => true,
+            };
+            if restartable && c.startable(now) {
+                self.start(id, out);
+            }
         }
     }
 
@@ -124,12 +125,21 @@ impl Lifecycle {
     }
 
     /// Decides what follows an exit (or a failed start that counts as a run).
-    pub(super) fn after_exit(&mut self, id: ContainerId, t: Termination, ran_ms: u64, now: Now) {
+    /// `killed_unhealthy`: killed for a failed liveness or startup probe or postStart
+    /// hook, which the kubelet restarts unless the policy is Never, whatever the code.
+    pub(super) fn after_exit(
+        &mut self,
+        id: ContainerId,
+        t: Termination,
+        ran_ms: u64,
+        killed_unhealthy: bool,
+        now: Now,
+    ) {
         let running = matches!(self.stage, Stage::Running);
         let c = &mut self.ctrs[id];
         c.started = false;
         c.probes.stop_all();
-        let failed = t.exit_code != 0;
+        let failed = t.exit_code != 0 || killed_unhealthy;
         let restart = running
             && match c.kind {
                 Kind::Sidecar => true,
@@ -169,24 +179,30 @@ impl Lifecycle {
         };
     }
 
-    /// activeDeadlineSeconds: the pod fails and its containers are killed.
-    pub(super) fn check_active_deadline(&mut self, now: Now) {
-        let Some(deadline) = self.active_deadline_ms else {
-            return;
-        };
-        if self.deadline_exceeded || deadline > now.mono_ms {
-            return;
+    /// When activeDeadlineSeconds ends the pod, if it still can.
+    pub(super) fn active_deadline(&self) -> Option<u64> {
+        if self.deadline_exceeded {
+            return None;
         }
         match self.stage {
-            Stage::Running => {
-                self.deadline_exceeded = true;
-                self.begin_pod_stop(StopWhy::DeadlineExceeded, self.grace_ms, now);
-            }
+            Stage::Running => self.active_deadline_ms,
             Stage::Terminating { why, .. } => match why {
-                StopWhy::Requested | StopWhy::DeadlineExceeded => self.deadline_exceeded = true,
-                StopWhy::Completed | StopWhy::InitFailed => {}
+                StopWhy::Requested => self.active_deadline_ms,
+                StopWhy::DeadlineExceeded | StopWhy::Completed | StopWhy::InitFailed => None,
             },
-            Stage::Created | Stage::Terminated => {}
+            Stage::Created | Stage::Terminated => None,
+        }
+    }
+
+    /// activeDeadlineSeconds: the pod fails and its containers are killed.
+    pub(super) fn check_active_deadline(&mut self, now: Now) {
+        if self.active_deadline().is_none_or(|d| d > now.mono_ms) {
+            return;
+        }
+        self.deadline_exceeded = true;
+        match self.stage {
+            Stage::Running => self.begin_pod_stop(StopWhy::DeadlineExceeded, self.grace_ms, now),
+            Stage::Created | Stage::Terminating { .. } | Stage::Terminated => {}
         }
     }
 }

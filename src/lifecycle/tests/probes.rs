@@ -246,3 +246,23 @@ fn a_restart_starts_probe_counts_over() {
     assert_eq!(s.probes[0].consecutive_failures, 0);
     assert_eq!(s.probes[1].last_result, ProbeResult::Unknown);
 }
+
+#[test]
+fn a_liveness_kill_restarts_under_on_failure_even_after_exit_0() {
+    // (policy) -> actions on a clean exit after the kill
+    let table = [
+        (RestartPolicy::OnFailure, vec![read(0), start(0)]),
+        (RestartPolicy::Never, vec![read(0), DONE]),
+    ];
+    for (policy, on_exit) in table {
+        let mut lc = running_one(policy, with_liveness(probe(10, 1, 1)));
+        run(
+            &mut lc,
+            vec![
+                (0, TIMER, vec![run_probe(0, Liveness)]),
+                (1, probed(0, Liveness, false), vec![term(0)]),
+                (500, exited(0, 0), on_exit),
+            ],
+        );
+    }
+}

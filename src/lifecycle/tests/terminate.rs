@@ -171,3 +171,48 @@ fn no_active_deadline_after_the_pod_completed() {
     assert_eq!(phase(&lc), PodPhase::Succeeded);
     assert_eq!(lc.next_deadline(), None);
 }
+
+#[test]
+fn a_container_started_during_termination_skips_post_start() {
+    let mut c = ctr("c");
+    c.lifecycle = Some(crate::spec::Lifecycle {
+        post_start: Some(crate::spec::LifecycleHandler::Sleep { seconds: 1 }),
+        pre_stop: None,
+    });
+    let mut lc = machine(&pod(RestartPolicy::Always, vec![], vec![c]));
+    run(
+        &mut lc,
+        vec![
+            (0, Event::Start, vec![start(0)]),
+            (100, stop(None), vec![]),
+            (200, started(0), vec![term(0)]),
+        ],
+    );
+}
+
+#[test]
+fn no_timer_left_for_a_deadline_once_the_pod_completed() {
+    let mut p = pod(RestartPolicy::Never, vec![sidecar("s")], vec![ctr("c")]);
+    p.spec.active_deadline_seconds = Some(2);
+    let mut lc = machine(&p);
+    run(
+        &mut lc,
+        vec![
+            (0, Event::Start, vec![start(0)]),
+            (0, started(0), vec![start(1)]),
+            (0, started(1), vec![]),
+            // The sidecar crashes and backs off; then the app completes.
+            (100, exited(0, 1), vec![read(0), start(0)]),
+            (100, started(0), vec![]),
+            (200, exited(0, 1), vec![read(0)]),
+            (1_000, exited(1, 0), vec![read(1), DONE]),
+        ],
+    );
+    assert_eq!(phase(&lc), PodPhase::Succeeded);
+    assert_eq!(
+        lc.next_deadline(),
+        None,
+        "no back-off or deadline timer is left"
+    );
+    run(&mut lc, vec![(10_200, TIMER, vec![])]);
+}
