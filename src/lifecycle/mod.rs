@@ -6,6 +6,11 @@
 //! every rule of the kubelet (phases, conditions, restart policy and back-off, init and
 //! sidecar ordering, probe thresholds, hooks, graceful termination) is a function of the
 //! events and the [`Now`] given with each of them. Pod state changes only in `step`.
+//!
+//! Where the kubelet leaves a choice open: postStart gets the pod's grace period as its
+//! timeout (the kubelet has none); containers killed for the active deadline report the
+//! runtime's reason (`Error`, 137 or 143) and the pod carries `DeadlineExceeded`; a
+//! probe result is assumed to belong to the instance it was asked for.
 
 mod backoff;
 mod container;

@@ -231,9 +231,12 @@ impl Lifecycle {
             PodPhase::Pending
         };
         // A pod that ends without a terminal phase (deleted before it ran) is Failed.
-        match (terminal, phase) {
-            (true, PodPhase::Pending | PodPhase::Running | PodPhase::Unknown) => PodPhase::Failed,
-            (true, PodPhase::Succeeded | PodPhase::Failed) | (false, _) => phase,
+        if !terminal {
+            return phase;
+        }
+        match phase {
+            PodPhase::Pending | PodPhase::Running | PodPhase::Unknown => PodPhase::Failed,
+            PodPhase::Succeeded | PodPhase::Failed => phase,
         }
     }
 

@@ -255,3 +255,29 @@ fn a_sidecar_that_ignores_sigterm_is_killed_after_the_grace_period() {
     );
     assert_eq!(phase(&lc), PodPhase::Succeeded);
 }
+
+#[test]
+fn a_failed_init_under_never_stops_the_sidecars_before_it() {
+    let mut lc = machine(&pod(
+        RestartPolicy::Never,
+        vec![sidecar("s"), ctr("i")],
+        vec![ctr("c")],
+    ));
+    run(
+        &mut lc,
+        vec![
+            (0, Event::Start, vec![start(0)]),
+            (0, started(0), vec![start(1)]),
+            (0, started(1), vec![]),
+            (1_000, exited(1, 4), vec![read(1), term(0)]),
+        ],
+    );
+    assert_eq!(phase(&lc), PodPhase::Failed);
+    assert!(!cs(&lc, 0).ready, "not ready while the pod stops");
+    run(&mut lc, vec![(1_100, killed(0, 15), vec![read(0), DONE])]);
+    assert_eq!(
+        [state(&lc, 1), state(&lc, 2)],
+        [s("T:4:Error"), s("W:PodInitializing")]
+    );
+    assert_eq!(phase(&lc), PodPhase::Failed);
+}
