@@ -22,6 +22,7 @@
 mod http;
 mod response;
 mod tcp;
+pub mod termination;
 mod url;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
