@@ -19,18 +19,24 @@
 //! than `localhost` are not looked up (a DNS query would block the loop): such probes
 //! fail with a message that says so. Messages follow the kubelet's (Go's) wording.
 
+mod exec;
 mod http;
+mod request;
 mod response;
+mod target;
 mod tcp;
 pub mod termination;
 mod url;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 
-use crate::spec::{ContainerPort, LifecycleHandler, PortRef, ProbeHandler};
+use crate::spec::{LifecycleHandler, ProbeHandler};
 
-pub use http::{HttpRequest, Purpose};
+pub use exec::{ExecResult, MAX_EXEC_OUTPUT, exec_outcome};
+pub use http::MAX_WARNING_BODY;
+pub use request::{HttpRequest, Purpose};
+pub use target::{ProbeError, Target, resolve_host, resolve_port};
 
 /// The Kubernetes version whose behaviour we follow; it is the `<major.minor>` of the
 /// `User-Agent: kube-probe/<major.minor>` (and `kube-lifecycle/`) header that
@@ -67,69 +73,6 @@ impl ProbeOutcome {
 pub enum Interest {
     Readable,
     Writable,
-}
-
-/// Why a probe could not even start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProbeError {
-    #[error("port {name:?} not found in the container's ports")]
-    PortNotFound { name: String },
-    #[error("invalid port number: {port}")]
-    InvalidPort { port: u32 },
-    #[error("dial tcp: lookup {host}: host names other than localhost are not resolved by probes")]
-    HostName { host: String },
-}
-
-/// Where a probe of one container goes.
-#[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    /// The pod's IP, when the sandbox knows it.
-    pub pod_ip: Option<IpAddr>,
-    /// The container's `ports`, for ports given by name.
-    pub ports: &'a [ContainerPort],
-}
-
-/// A port by number, or by the name of one of the container's ports (any protocol, as
-/// the kubelet does); a name made of digits is a number.
-pub fn resolve_port(port: &PortRef, ports: &[ContainerPort]) -> Result<u16, ProbeError> {
-    let n = match port {
-        PortRef::Number(n) => u32::from(*n),
-        PortRef::Name(name) => match ports
-            .iter()
-            .find(|p| p.name.as_deref() == Some(name.as_str()))
-        {
-            Some(p) => u32::from(p.container_port),
-            None => name.parse::<u32>().map_err(|_| ProbeError::PortNotFound {
-                name: name.to_string(),
-            })?,
-        },
-    };
-    match u16::try_from(n) {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err(ProbeError::InvalidPort { port: n }),
-    }
-}
-
-/// The address a probe connects to: `host` as an IP address (`localhost` and `[::1]`
-/// too), else the pod IP, else 127.0.0.1 (see the module notes).
-pub fn resolve_host(host: Option<&str>, pod_ip: Option<IpAddr>) -> Result<IpAddr, ProbeError> {
-    let host = match host {
-        Some(h) if !h.is_empty() => h,
-        _ => return Ok(pod_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))),
-    };
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(ip);
-    }
-    if bare.eq_ignore_ascii_case("localhost") {
-        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    }
-    Err(ProbeError::HostName {
-        host: host.to_string(),
-    })
 }
 
 /// One probe or hook in progress.
@@ -293,39 +236,6 @@ impl ProbeRun {
     }
 }
 
-/// How an exec probe or hook ended, as the shim saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecResult {
-    Exited(i32),
-    /// Killed by this signal (reported as 128 + signal, as shells do).
-    Signaled(i32),
-    /// Still running at its deadline (the shim kills it).
-    TimedOut,
-}
-
-/// At most this much of a command's output goes into a failure message.
-pub const MAX_EXEC_OUTPUT: usize = 1024;
-
-/// The kubelet's reading of an exec result: exit 0 succeeds; anything else fails with
-/// the CRI runtime's wording and the start of the command's output.
-pub fn exec_outcome(command: &[&str], result: ExecResult, output: &[u8]) -> ProbeOutcome {
-    let cmd = command.join(" ");
-    let code = match result {
-        ExecResult::Exited(0) => return ProbeOutcome::success(),
-        ExecResult::Exited(code) => code,
-        ExecResult::Signaled(sig) => 128 + sig,
-        ExecResult::TimedOut => return ProbeOutcome::failure(format!("command {cmd:?} timed out")),
-    };
-    let out = &output[..output.len().min(MAX_EXEC_OUTPUT)];
-    let out = String::from_utf8_lossy(out);
-    let out = out.trim_end();
-    if out.is_empty() {
-        ProbeOutcome::failure(format!("command '{cmd}' exited with {code}"))
-    } else {
-        ProbeOutcome::failure(format!("command '{cmd}' exited with {code}: {out}"))
-    }
-}
-
 /// Go's text for an errno: the C library's message, starting lower case.
 fn errno_text(errno: rustix::io::Errno) -> String {
     let text = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
@@ -345,87 +255,7 @@ mod tests;
 #[cfg(test)]
 mod unit {
     use super::*;
-    use crate::spec::Protocol;
-
-    fn port(name: &str, n: u16) -> ContainerPort {
-        ContainerPort {
-            name: Some(name.try_into().unwrap()),
-            container_port: n,
-            host_port: None,
-            protocol: Protocol::Tcp,
-        }
-    }
-
-    #[test]
-    fn ports_resolve_by_number_and_name() {
-        let ports = [port("http", 8080), port("metrics", 9090)];
-        let name = |s: &str| PortRef::Name(s.try_into().unwrap());
-        assert_eq!(resolve_port(&PortRef::Number(80), &ports), Ok(80));
-        assert_eq!(resolve_port(&name("metrics"), &ports), Ok(9090));
-        assert_eq!(resolve_port(&name("8081"), &ports), Ok(8081));
-        assert_eq!(
-            resolve_port(&name("grpc"), &ports),
-            Err(ProbeError::PortNotFound {
-                name: "grpc".into()
-            })
-        );
-        assert_eq!(
-            resolve_port(&PortRef::Number(0), &ports),
-            Err(ProbeError::InvalidPort { port: 0 })
-        );
-        assert_eq!(
-            resolve_port(&name("70000"), &ports),
-            Err(ProbeError::InvalidPort { port: 70000 })
-        );
-    }
-
-    #[test]
-    fn hosts_default_to_the_pod_ip_then_loopback() {
-        let pod: IpAddr = "10.1.2.3".parse().unwrap();
-        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        assert_eq!(resolve_host(None, Some(pod)), Ok(pod));
-        assert_eq!(resolve_host(Some(""), None), Ok(lo));
-        assert_eq!(resolve_host(Some("localhost"), Some(pod)), Ok(lo));
-        assert_eq!(
-            resolve_host(Some("[::1]"), None),
-            Ok("::1".parse().unwrap())
-        );
-        assert_eq!(
-            resolve_host(Some("192.168.1.9"), None),
-            Ok("192.168.1.9".parse().unwrap())
-        );
-        let err = resolve_host(Some("db.local"), None).unwrap_err();
-        assert!(
-            err.to_string().starts_with("dial tcp: lookup db.local:"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn exec_results_map_like_the_kubelet() {
-        let cmd = ["sh", "-c", "exit 3"];
-        assert_eq!(
-            exec_outcome(&cmd, ExecResult::Exited(0), b"x"),
-            ProbeOutcome::success()
-        );
-        assert_eq!(
-            exec_outcome(&cmd, ExecResult::Exited(3), b""),
-            ProbeOutcome::failure("command 'sh -c exit 3' exited with 3")
-        );
-        assert_eq!(
-            exec_outcome(&cmd, ExecResult::Signaled(9), b"oops\n"),
-            ProbeOutcome::failure("command 'sh -c exit 3' exited with 137: oops")
-        );
-        assert_eq!(
-            exec_outcome(&cmd, ExecResult::TimedOut, b""),
-            ProbeOutcome::failure("command \"sh -c exit 3\" timed out")
-        );
-        let long = vec![b'a'; 5000];
-        let msg = exec_outcome(&cmd, ExecResult::Exited(1), &long)
-            .message
-            .unwrap();
-        assert!(msg.len() < MAX_EXEC_OUTPUT + 64);
-    }
+    use crate::spec::PortRef;
 
     #[test]
     fn sleep_hooks_end_at_their_deadline() {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::http::build_request;
+use super::request::build_request;
 use super::testing::{Server, drive, now_ms};
 use super::url::Url;
 use super::{HttpRequest, ProbeOutcome, ProbeRun, Purpose, Target};
