@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod images;
+pub mod lifecycle;
 pub mod runtime;
 pub mod shim;
 pub mod spec;

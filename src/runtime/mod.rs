@@ -4,5 +4,6 @@ pub mod caps;
 pub mod cgroup;
 pub mod config;
 pub mod init;
+pub mod probe;
 pub mod resolve;
 pub mod sandbox;

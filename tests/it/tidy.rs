@@ -73,3 +73,29 @@ fn crate_root_denies_unsafe_code() {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
     assert!(lib.contains("#![deny(unsafe_code)]"));
 }
+
+#[test]
+fn lifecycle_is_pure() {
+    let forbidden = [
+        "Time::now",
+        "SystemTime",
+        "Instant",
+        "std::time",
+        "std::fs",
+        "std::net",
+        "std::thread",
+        "std::process",
+        "sleep(",
+    ];
+    for (path, text) in sources() {
+        if !path.starts_with("src/lifecycle/") {
+            continue;
+        }
+        for bad in forbidden {
+            assert!(
+                !text.contains(bad),
+                "{path} names {bad}: the lifecycle takes its time from events and does no I/O"
+            );
+        }
+    }
+}

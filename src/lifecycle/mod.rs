@@ -1,0 +1,276 @@
+//! The pod lifecycle as a pure state machine: events in, actions out, the clock passed in.
+//!
+//! The per-pod shim feeds [`Event`]s to [`Lifecycle::step`] and carries out the
+//! [`Action`]s it returns (start a container, signal it, run a probe or a hook, read a
+//! termination message, publish the status). Nothing here does I/O or reads a clock:
+//! every rule of the kubelet (phases, conditions, restart policy and back-off, init and
+//! sidecar ordering, probe thresholds, hooks, graceful termination) is a function of the
+//! events and the [`Now`] given with each of them. Pod state changes only in `step`.
+//!
+//! Where the kubelet leaves a choice open: postStart gets the pod's grace period as its
+//! timeout (the kubelet has none); containers killed for the active deadline report the
+//! runtime's reason (`Error`, 137 or 143) and the pod carries `DeadlineExceeded`; a
+//! probe result is assumed to belong to the instance it was asked for.
+
+mod backoff;
+mod container;
+mod events;
+mod pod;
+mod probe;
+mod status;
+mod terminate;
+#[cfg(test)]
+mod tests;
+
+use crate::spec::{Pod, PodStatus, SpecHash, Time};
+
+pub use crate::spec::{ProbeKind, Reason};
+
+use container::Ctr;
+use pod::Stage;
+
+/// The time of an event: monotonic milliseconds for timers, wall time for the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub mono_ms: u64,
+    pub wall: Time,
+}
+
+/// Index into `init_containers ++ containers`, in spec order.
+pub type ContainerId = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
+    Term,
+    Kill,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    PostStart,
+    PreStop,
+}
+
+/// What the shim tells the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The pod's sandbox is ready: start running it.
+    Start,
+    ContainerStarted {
+        id: ContainerId,
+    },
+    /// The container could not be created or started. `StartError`, `RunContainerError`
+    /// and `ContainerCannotRun` count as a run that failed (restart policy and back-off
+    /// apply); any other reason leaves it waiting and retried after the back-off base.
+    ContainerStartFailed {
+        id: ContainerId,
+        reason: Reason,
+        message: String,
+    },
+    ContainerExited {
+        id: ContainerId,
+        exit_code: i32,
+        signal: Option<u8>,
+        oom_killed: bool,
+    },
+    /// A probe finished; a probe past its timeout is a failure.
+    ProbeDone {
+        id: ContainerId,
+        kind: ProbeKind,
+        success: bool,
+        message: Option<String>,
+    },
+    HookDone {
+        id: ContainerId,
+        hook: Hook,
+        success: bool,
+        message: Option<String>,
+    },
+    /// The deadline of [`Lifecycle::next_deadline`] has passed.
+    TimerFired,
+    /// Delete the pod; `None` uses the pod's `terminationGracePeriodSeconds`.
+    StopRequested {
+        grace_seconds: Option<u64>,
+    },
+    /// The termination message read after [`Action::ReadTerminationMessage`].
+    TerminationMessage {
+        id: ContainerId,
+        message: String,
+    },
+}
+
+/// What the machine asks the shim to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    StartContainer {
+        id: ContainerId,
+    },
+    Signal {
+        id: ContainerId,
+        signal: Sig,
+    },
+    RunProbe {
+        id: ContainerId,
+        kind: ProbeKind,
+        timeout_ms: u64,
+    },
+    RunHook {
+        id: ContainerId,
+        hook: Hook,
+        timeout_ms: u64,
+    },
+    /// Read `terminationMessagePath`; with `fallback_to_logs`, the log tail when empty.
+    ReadTerminationMessage {
+        id: ContainerId,
+        fallback_to_logs: bool,
+    },
+    /// [`Lifecycle::status`] differs from what it was before this step.
+    StatusChanged,
+    /// No container runs and none will start again; the shim may clean up and exit.
+    PodTerminated,
+}
+
+/// Timing knobs, all in milliseconds; the defaults are the kubelet's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The first crash-loop delay (after the first, immediate, restart).
+    pub backoff_base_ms: u64,
+    /// The longest crash-loop delay.
+    pub backoff_cap_ms: u64,
+    /// A container that ran this long starts over with no back-off.
+    pub backoff_reset_ms: u64,
+    /// The least time between SIGTERM and SIGKILL.
+    pub min_grace_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            backoff_base_ms: 10_000,
+            backoff_cap_ms: 300_000,
+            backoff_reset_ms: 600_000,
+            min_grace_ms: 2_000,
+        }
+    }
+}
+
+/// The lifecycle of one pod.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    /// `name_namespace(uid)`, as the kubelet names a pod in messages.
+    display: String,
+    spec_hash: SpecHash,
+    config: Config,
+    policy: crate::spec::RestartPolicy,
+    grace_ms: u64,
+    active_deadline_ms: Option<u64>,
+    start: Now,
+    ctrs: Vec<Ctr>,
+    n_init: usize,
+    stage: Stage,
+    /// App containers have been started once: init ordering no longer applies.
+    init_done: bool,
+    /// Set when activeDeadlineSeconds passed: the pod is Failed whatever its containers.
+    deadline_exceeded: bool,
+    /// The status as of the end of the last step.
+    cached: PodStatus,
+}
+
+impl Lifecycle {
+    pub fn new(pod: &Pod, spec_hash: SpecHash, config: Config, now: Now) -> Lifecycle {
+        let spec = &pod.spec;
+        let ctrs: Vec<Ctr> = spec
+            .init_containers
+            .iter()
+            .map(|c| Ctr::new(c, true))
+            .chain(spec.containers.iter().map(|c| Ctr::new(c, false)))
+            .collect();
+        let display = match &pod.uid {
+            Some(uid) => format!("{}_{}({})", pod.name, pod.namespace(), uid),
+            None => format!("{}_{}", pod.name, pod.namespace()),
+        };
+        let mut lc = Lifecycle {
+            display,
+            spec_hash,
+            config,
+            policy: spec.restart_policy,
+            grace_ms: spec.termination_grace_period_seconds().saturating_mul(1000),
+            active_deadline_ms: spec
+                .active_deadline_seconds
+                .map(|s| now.mono_ms.saturating_add(s.saturating_mul(1000))),
+            start: now,
+            ctrs,
+            n_init: spec.init_containers.len(),
+            stage: Stage::Created,
+            init_done: false,
+            deadline_exceeded: false,
+            cached: status::placeholder(spec_hash, now.wall),
+        };
+        lc.cached = lc.build_status(now, None);
+        lc
+    }
+
+    /// Applies one event; returns what the shim must do, in order.
+    pub fn step(&mut self, event: Event, now: Now) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start => self.on_start(now),
+            Event::ContainerStarted { id } => self.on_started(id, now, &mut out),
+            Event::ContainerStartFailed {
+                id,
+                reason,
+                message,
+            } => self.on_start_failed(id, reason, message, now),
+            Event::ContainerExited {
+                id,
+                exit_code,
+                signal,
+                oom_killed,
+            } => self.on_exited(id, exit_code, signal, oom_killed, now, &mut out),
+            Event::ProbeDone {
+                id,
+                kind,
+                success,
+                message,
+            } => self.on_probe_done(id, kind, success, message, now, &mut out),
+            Event::HookDone {
+                id,
+                hook,
+                success,
+                message,
+            } => self.on_hook_done(id, hook, success, message, now, &mut out),
+            Event::TimerFired => self.on_timer(now, &mut out),
+            Event::StopRequested { grace_seconds } => {
+                let grace = grace_seconds.map_or(self.grace_ms, |s| s.saturating_mul(1000));
+                self.on_stop_requested(grace, now);
+            }
+            Event::TerminationMessage { id, message } => self.on_termination_message(id, message),
+        }
+        let terminated = self.sync(now, &mut out);
+        let previous = self.cached.clone();
+        self.cached = self.build_status(now, Some(&previous));
+        if self.cached != previous {
+            out.push(Action::StatusChanged);
+        }
+        if terminated {
+            out.push(Action::PodTerminated);
+        }
+        out
+    }
+
+    /// The earliest monotonic time at which [`Event::TimerFired`] has work to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let mut next = self.active_deadline();
+        for c in &self.ctrs {
+            if let Some(t) = c.next_deadline(matches!(self.stage, Stage::Running)) {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        next
+    }
+
+    /// The pod status as of the last step; times are offsets from `start_time`.
+    pub fn status(&self) -> PodStatus {
+        self.cached.clone()
+    }
+}

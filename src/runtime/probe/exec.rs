@@ -1,0 +1,68 @@
+//! The kubelet's reading of an exec probe's or hook's result. The shim runs the
+//! command (a process in the container's namespaces); this only maps how it ended.
+
+use super::ProbeOutcome;
+
+/// How an exec probe or hook ended, as the shim saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecResult {
+    Exited(i32),
+    /// Killed by this signal (reported as 128 + signal, as shells do).
+    Signaled(i32),
+    /// Still running at its deadline (the shim kills it).
+    TimedOut,
+}
+
+/// At most this much of a command's output goes into a failure message.
+pub const MAX_EXEC_OUTPUT: usize = 1024;
+
+/// The kubelet's reading of an exec result: exit 0 succeeds; anything else fails with
+/// the CRI runtime's wording and the start of the command's output.
+pub fn exec_outcome(command: &[&str], result: ExecResult, output: &[u8]) -> ProbeOutcome {
+    let cmd = command.join(" ");
+    let code = match result {
+        ExecResult::Exited(0) => return ProbeOutcome::success(),
+        ExecResult::Exited(code) => code,
+        ExecResult::Signaled(sig) => 128 + sig,
+        ExecResult::TimedOut => return ProbeOutcome::failure(format!("command {cmd:?} timed out")),
+    };
+    let out = &output[..output.len().min(MAX_EXEC_OUTPUT)];
+    let out = String::from_utf8_lossy(out);
+    let out = out.trim_end();
+    if out.is_empty() {
+        ProbeOutcome::failure(format!("command '{cmd}' exited with {code}"))
+    } else {
+        ProbeOutcome::failure(format!("command '{cmd}' exited with {code}: {out}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_results_map_like_the_kubelet() {
+        let cmd = ["sh", "-c", "exit 3"];
+        assert_eq!(
+            exec_outcome(&cmd, ExecResult::Exited(0), b"x"),
+            ProbeOutcome::success()
+        );
+        assert_eq!(
+            exec_outcome(&cmd, ExecResult::Exited(3), b""),
+            ProbeOutcome::failure("command 'sh -c exit 3' exited with 3")
+        );
+        assert_eq!(
+            exec_outcome(&cmd, ExecResult::Signaled(9), b"oops\n"),
+            ProbeOutcome::failure("command 'sh -c exit 3' exited with 137: oops")
+        );
+        assert_eq!(
+            exec_outcome(&cmd, ExecResult::TimedOut, b""),
+            ProbeOutcome::failure("command \"sh -c exit 3\" timed out")
+        );
+        let long = vec![b'a'; 5000];
+        let msg = exec_outcome(&cmd, ExecResult::Exited(1), &long)
+            .message
+            .unwrap();
+        assert!(msg.len() < MAX_EXEC_OUTPUT + 64);
+    }
+}
