@@ -51,13 +51,21 @@ pub struct Starter<'a> {
     pub pod_cgroup: &'a CgroupPath,
 }
 
+/// A container whose `pealet init` is setting it up.
+pub struct Starting {
+    pending: init::Pending,
+    cgroup: CgroupPath,
+    oom_kills_before: u64,
+}
+
 impl Starter<'_> {
-    /// Start `container`: returns once its program runs, or why it did not.
-    pub fn start(
+    /// Start `container`, first half: everything up to `pealet init` having its
+    /// config, so that several containers set themselves up at the same time.
+    pub fn begin(
         &self,
         ctx: &mut PodContext<'_>,
         container: &Container,
-    ) -> Result<(Running, Pipes), StartFailure> {
+    ) -> Result<Starting, StartFailure> {
         let store = Store::open(self.root).map_err(|e| image_missing(container, e))?;
         let image = store
             .resolve(&container.image)
@@ -86,10 +94,31 @@ impl Starter<'_> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut started = init::spawn(cmd, &config).map_err(|e| match e {
-            SpawnError::Setup(f) => fail(Reason::RunContainerError, f),
-            other => fail(Reason::RunContainerError, other),
-        })?;
+        let pending = init::begin(cmd, &config).map_err(run_error)?;
+        Ok(Starting {
+            pending,
+            cgroup,
+            oom_kills_before,
+        })
+    }
+}
+
+fn run_error(e: SpawnError) -> StartFailure {
+    match e {
+        SpawnError::Setup(f) => fail(Reason::RunContainerError, f),
+        other => fail(Reason::RunContainerError, other),
+    }
+}
+
+impl Starting {
+    /// The second half: wait until the program runs (or a set-up step failed).
+    pub fn finish(self) -> Result<(Running, Pipes), StartFailure> {
+        let Starting {
+            pending,
+            cgroup,
+            oom_kills_before,
+        } = self;
+        let mut started = pending.finish().map_err(run_error)?;
         let pipes = Pipes {
             stdout: started.child.stdout.take().map(OwnedFd::from),
             stderr: started.child.stderr.take().map(OwnedFd::from),

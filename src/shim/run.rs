@@ -122,7 +122,17 @@ impl<'a> Executor<'a> {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.events.pop_front() {
-            for action in self.policy.step(event, Instant::now()) {
+            let actions = self.policy.step(event, Instant::now());
+            // The containers one step starts set themselves up side by side.
+            let starts: Vec<ContainerId> = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::StartContainer { id } => Some(*id),
+                    _ => None,
+                })
+                .collect();
+            self.start(&starts);
+            for action in actions {
                 self.perform(action);
             }
         }
@@ -130,7 +140,8 @@ impl<'a> Executor<'a> {
 
     fn perform(&mut self, action: Action) {
         match action {
-            Action::StartContainer { id } => self.start(id),
+            // Started above, with the other containers of the same step.
+            Action::StartContainer { .. } => {}
             Action::Signal { id, signal } => self.signal(id, signal),
             Action::SetTimer { timer, at } => self.timers.push((at, timer)),
             Action::StatusChanged => self.persist(),
@@ -141,27 +152,40 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn start(&mut self, id: ContainerId) {
-        let container = self.container(id);
-        let event = match self.starter.start(&mut self.ctx, container) {
-            Ok((running, Pipes { stdout, stderr })) => {
-                let slot = &mut self.slots[id.0];
-                match ContainerLog::open(&self.ctx.dirs.logs(&container.name), self.log_cap) {
-                    Ok(log) => slot.log = Some(log),
-                    Err(e) => log::warn!("container {}: {e}", container.name),
-                }
-                slot.running = Some(running);
-                slot.stdout = stdout;
-                slot.stderr = stderr;
-                Event::ContainerStarted { id }
+    fn start(&mut self, ids: &[ContainerId]) {
+        let mut starting = Vec::new();
+        for &id in ids {
+            let container = self.container(id);
+            match self.starter.begin(&mut self.ctx, container) {
+                Ok(s) => starting.push((id, s)),
+                Err(f) => self.start_failed(id, f),
             }
-            Err(f) => Event::ContainerStartFailed {
-                id,
-                reason: f.reason,
-                message: f.message,
-            },
-        };
-        self.events.push_back(event);
+        }
+        for (id, s) in starting {
+            match s.finish() {
+                Ok((running, Pipes { stdout, stderr })) => {
+                    let name = &self.container(id).name;
+                    let slot = &mut self.slots[id.0];
+                    match ContainerLog::open(&self.ctx.dirs.logs(name), self.log_cap) {
+                        Ok(log) => slot.log = Some(log),
+                        Err(e) => log::warn!("container {name}: {e}"),
+                    }
+                    slot.running = Some(running);
+                    slot.stdout = stdout;
+                    slot.stderr = stderr;
+                    self.events.push_back(Event::ContainerStarted { id });
+                }
+                Err(f) => self.start_failed(id, f),
+            }
+        }
+    }
+
+    fn start_failed(&mut self, id: ContainerId, f: container::StartFailure) {
+        self.events.push_back(Event::ContainerStartFailed {
+            id,
+            reason: f.reason,
+            message: f.message,
+        });
     }
 
     fn signal(&mut self, id: ContainerId, signal: Sig) {

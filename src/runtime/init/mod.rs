@@ -82,8 +82,21 @@ pub enum SpawnError {
     Wait(std::io::Error),
 }
 
+/// A container whose `pealet init` has its config but has not reported yet: several
+/// can be set up at once, each finished with [`Pending::finish`].
+#[derive(Debug)]
+pub struct Pending {
+    child: Child,
+    ours: OwnedFd,
+}
+
 /// Start a container: `cmd` is `pealet` (stdio set by the caller), `init --fd 3` is added.
-pub fn spawn(mut cmd: Command, config: &ContainerConfig) -> Result<Started, SpawnError> {
+pub fn spawn(cmd: Command, config: &ContainerConfig) -> Result<Started, SpawnError> {
+    begin(cmd, config)?.finish()
+}
+
+/// The first half of [`spawn`]: start `pealet init` and send it the config.
+pub fn begin(mut cmd: Command, config: &ContainerConfig) -> Result<Pending, SpawnError> {
     let (ours, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
@@ -95,32 +108,43 @@ pub fn spawn(mut cmd: Command, config: &ContainerConfig) -> Result<Started, Spaw
     sys::keep_fd_across_exec(&mut cmd, theirs.as_fd(), INIT_FD);
     let mut child = cmd.spawn().map_err(SpawnError::Spawn)?;
     drop(theirs);
-    let mut pid = None;
-    let mut setup = None;
-    let result = config::send(&ours, config)
-        .map_err(SpawnError::SendConfig)
-        .and_then(|()| {
-            loop {
-                match config::recv::<InitReport>(&ours) {
-                    Ok(Some(InitReport::Started { pid: p })) => pid = Some(p),
-                    Ok(Some(InitReport::SetupFailed(f))) => setup = Some(f),
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(SpawnError::Report(e)),
-                }
+    if let Err(e) = config::send(&ours, config) {
+        // Without a config the init process exits on its own; reap it.
+        drop(ours);
+        let _ = child.wait();
+        return Err(SpawnError::SendConfig(e));
+    }
+    Ok(Pending { child, ours })
+}
+
+impl Pending {
+    /// The second half of [`spawn`]: read the reports until the program runs or a step
+    /// failed.
+    pub fn finish(self) -> Result<Started, SpawnError> {
+        let Pending { mut child, ours } = self;
+        let mut pid = None;
+        let mut setup = None;
+        let result = loop {
+            match config::recv::<InitReport>(&ours) {
+                Ok(Some(InitReport::Started { pid: p })) => pid = Some(p),
+                Ok(Some(InitReport::SetupFailed(f))) => setup = Some(f),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(SpawnError::Report(e)),
             }
-        });
-    let failure = match (result, setup, pid) {
-        (Err(e), _, _) => e,
-        (Ok(()), Some(f), _) => SpawnError::Setup(f),
-        (Ok(()), None, Some(pid)) => return Ok(Started { child, pid }),
-        (Ok(()), None, None) => match child.wait() {
-            Ok(status) => return Err(SpawnError::NoReport(status)),
-            Err(e) => return Err(SpawnError::Wait(e)),
-        },
-    };
-    // The init process exits on its own after a failure; reap it.
-    let _ = child.wait();
-    Err(failure)
+        };
+        let failure = match (result, setup, pid) {
+            (Err(e), _, _) => e,
+            (Ok(()), Some(f), _) => SpawnError::Setup(f),
+            (Ok(()), None, Some(pid)) => return Ok(Started { child, pid }),
+            (Ok(()), None, None) => match child.wait() {
+                Ok(status) => return Err(SpawnError::NoReport(status)),
+                Err(e) => return Err(SpawnError::Wait(e)),
+            },
+        };
+        // The init process exits on its own after a failure; reap it.
+        let _ = child.wait();
+        Err(failure)
+    }
 }
 
 /// `pealet init --fd N`: never returns on success (the program replaced us).
