@@ -1,0 +1,218 @@
+//! The pod tests' fixture: a temp --root and --run-dir with `busybox:test` imported,
+//! `pealet` commands in them, status reads and waits, and cleanup checks on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pealet::shim::state;
+use pealet::spec::{ContainerState, PodStatus};
+
+/// Whether privileged tests run: as root, or loudly skipped on request, else a failure.
+pub(super) fn privileged(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("PEALET_SKIP_PRIVILEGED").is_some_and(|v| v == "1") {
+        eprintln!("SKIPPED {test}: needs root (PEALET_SKIP_PRIVILEGED=1)");
+        return false;
+    }
+    panic!("{test} needs root; set PEALET_SKIP_PRIVILEGED=1 to skip privileged tests");
+}
+
+pub(super) fn mount_count() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+/// A test's own root and run directory with the image `busybox:test` imported.
+pub(super) struct Env {
+    pub(super) dir: PathBuf,
+    pub(super) pods: Vec<String>,
+    mounts_before: usize,
+}
+
+impl Env {
+    pub(super) fn new(test: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!("pealet-pod-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "data"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox missing: apt-get install -y busybox-static");
+        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+        let list = Command::new(busybox).arg("--list").output().unwrap();
+        for applet in String::from_utf8(list.stdout).unwrap().lines() {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+        }
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            rootfs.join("etc/group"),
+            "root:x:0:\napp:x:1000:\nextra:x:2000:app\n",
+        )
+        .unwrap();
+        let env = Env {
+            dir,
+            pods: Vec::new(),
+            mounts_before: mount_count(),
+        };
+        let out = env.pealet(&[
+            "image",
+            "import",
+            rootfs.to_str().unwrap(),
+            "--name",
+            "busybox:test",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        env
+    }
+
+    pub(super) fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pealet"));
+        cmd.arg("--root").arg(self.dir.join("root"));
+        cmd.arg("--run-dir").arg(self.dir.join("run")).args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    pub(super) fn pealet(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// `pealet run --detach` of a manifest; the pod is removed when the test ends.
+    pub(super) fn run(&mut self, name: &str, manifest: &str) -> Output {
+        let file = self.dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, manifest).unwrap();
+        self.pods.push(name.to_string());
+        self.pealet(&["run", "--detach", file.to_str().unwrap()])
+    }
+
+    pub(super) fn start(&mut self, name: &str, manifest: &str) {
+        let out = self.run(name, manifest);
+        assert!(
+            out.status.success(),
+            "run {name}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+
+    pub(super) fn status(&self, pod: &str) -> PodStatus {
+        let st = state::read(&self.dir.join("root"), &self.dir.join("run"), pod).unwrap();
+        st.status.expect("a status file")
+    }
+
+    /// Wait (generously) until `cond` holds for the pod's status.
+    pub(super) fn wait(
+        &self,
+        pod: &str,
+        what: &str,
+        cond: impl Fn(&PodStatus) -> bool,
+    ) -> PodStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let root = self.dir.join("root");
+            let st = state::read(&root, &self.dir.join("run"), pod)
+                .ok()
+                .and_then(|s| s.status);
+            if let Some(st) = st.as_ref().filter(|st| cond(st)) {
+                return st.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pod {pod}: {what} never happened: {st:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `pealet exec` in a container: (exit code, stdout).
+    pub(super) fn exec(&self, pod: &str, container: &str, script: &str) -> (i32, String) {
+        let out = self.pealet(&["exec", pod, "-c", container, "--", "sh", "-c", script]);
+        eprint!("{}", text(&out.stderr));
+        (out.status.code().unwrap_or(-1), text(&out.stdout))
+    }
+
+    pub(super) fn logs(&self, pod: &str, container: &str) -> String {
+        text(&self.pealet(&["logs", pod, "-c", container]).stdout)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for pod in &self.pods {
+            let out = self.pealet(&["rm", pod]);
+            if !std::thread::panicking() {
+                assert!(out.status.success(), "rm {pod}: {}", text(&out.stderr));
+                assert!(!cgroup_exists(pod), "cgroup of {pod} left behind");
+            }
+        }
+        if !std::thread::panicking() {
+            assert_eq!(
+                mount_count(),
+                self.mounts_before,
+                "mounts leaked on the host"
+            );
+            assert!(
+                !self
+                    .dir
+                    .join("run/pods")
+                    .read_dir()
+                    .is_ok_and(|mut d| d.next().is_some()),
+                "run directory state left behind"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A client process that must not outlive a failed test.
+pub(super) struct KillOnDrop(pub(super) std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(super) fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The pod's cgroup directory in any hierarchy (v2, or the v1 pids/memory/cpu ones).
+pub(super) fn cgroup_dir(pod: &str, controller: &str) -> PathBuf {
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let base = if v2 {
+        PathBuf::from("/sys/fs/cgroup")
+    } else {
+        Path::new("/sys/fs/cgroup").join(controller)
+    };
+    base.join("pealet").join(pod)
+}
+
+pub(super) fn cgroup_exists(pod: &str) -> bool {
+    ["pids", "memory", "cpu"]
+        .iter()
+        .any(|c| cgroup_dir(pod, c).exists())
+}
+
+pub(super) fn pod_name(base: &str) -> String {
+    format!("{base}-{}", std::process::id())
+}
+
+pub(super) fn all_running(st: &PodStatus) -> bool {
+    st.container_statuses
+        .iter()
+        .all(|c| matches!(c.state, ContainerState::Running { .. }))
+}
