@@ -9,6 +9,7 @@ pub mod digest;
 pub mod extract;
 pub mod import;
 pub mod index;
+pub mod layer;
 pub mod oci;
 pub mod paths;
 pub mod reference;

@@ -5,7 +5,9 @@
 //! <root>/layers/sha256/<diffid>/     one unpacked layer, shared by every image using it
 //! <root>/images/index                the index: reference -> manifest, config, layers
 //! <root>/images/lock                 flock: one writer at a time (CLI and agent)
-//! <root>/images/tmp/                 work in progress; emptied when the store is opened
+//! <root>/images/tmp/                 work in progress; emptied when no pull runs
+//! <root>/images/partial/<hex>        blob downloads, kept across restarts to resume
+//! <root>/images/pulling.lock         flock, shared by every running pull
 //! ```
 //!
 //! Every write is atomic: files are written to `tmp/`, synced and renamed; layers are
@@ -15,7 +17,6 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,7 +24,10 @@ use super::digest::Digest;
 use super::index::Index;
 pub use super::index::{ImageConfig, ImageRecord};
 use super::reference::{Reference, ReferenceError};
-use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+use rustix::fs as rfs;
+
+mod locks;
+pub use locks::Lock;
 
 /// Largest index accepted.
 const MAX_INDEX: u64 = 16 * 1024 * 1024;
@@ -72,14 +76,13 @@ pub struct Resolved {
 pub struct Removed {
     pub layers_removed: usize,
     pub layers_kept: usize,
+    /// Uncompressed size of the layers deleted.
+    pub bytes_freed: u64,
 }
 
 pub struct Store {
     root: PathBuf,
 }
-
-/// Holds the store's lock until dropped.
-pub struct Lock(#[allow(dead_code)] OwnedFd);
 
 impl Store {
     /// Opens (creating if needed) the store under `root` and clears leftovers of
@@ -88,11 +91,21 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
         };
-        for dir in ["blobs/sha256", "layers/sha256", "images/tmp"] {
+        for dir in [
+            "blobs/sha256",
+            "layers/sha256",
+            "images/tmp",
+            "images/partial",
+            "images/pulls",
+        ] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(|source| StoreError::CreateDir { path, source })?;
         }
         let _lock = store.lock()?;
+        // Pulls unpack into tmp/ without the store lock: leave it alone while one runs.
+        if store.no_pull_running()?.is_none() {
+            return Ok(store);
+        }
         let tmp = store.tmp_root();
         let entries = fs::read_dir(&tmp).map_err(|source| StoreError::Read {
             path: tmp.clone(),
@@ -106,16 +119,6 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Takes the store's exclusive lock (blocking). Every change happens under it.
-    pub fn lock(&self) -> Result<Lock, StoreError> {
-        let path = self.root.join("images/lock");
-        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let fd = rfs::open(&path, flags, Mode::from_raw_mode(0o600))
-            .and_then(|fd| rfs::flock(&fd, FlockOperation::LockExclusive).map(|()| fd))
-            .map_err(|source| StoreError::Lock { path, source })?;
-        Ok(Lock(fd))
     }
 
     fn tmp_root(&self) -> PathBuf {
@@ -263,7 +266,7 @@ impl Store {
                 .iter()
                 .any(|r| r.layers.iter().any(|(l, _)| l == d))
         };
-        for (diffid, _) in &gone.layers {
+        for (diffid, size) in &gone.layers {
             if used(diffid) {
                 removed.layers_kept += 1;
                 continue;
@@ -275,6 +278,7 @@ impl Store {
                 Ok(()) => {
                     remove_any(&doomed)?;
                     removed.layers_removed += 1;
+                    removed.bytes_freed += size;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(source) => return Err(StoreError::Remove { path: dir, source }),
@@ -345,7 +349,9 @@ fn find(index: &Index, reference: &str) -> Result<usize, StoreError> {
     index
         .images
         .iter()
-        .position(|r| Some(r.manifest) == by_digest || r.reference == wanted)
+        .position(|r| {
+            by_digest.is_some_and(|d| r.manifest == d || r.digest == d) || r.reference == wanted
+        })
         .ok_or_else(|| StoreError::NotFound(reference.to_string()))
 }
 
@@ -355,7 +361,7 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn remove_any(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn remove_any(path: &Path) -> Result<(), StoreError> {
     let r = match fs::symlink_metadata(path) {
         Ok(md) if md.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
@@ -368,7 +374,7 @@ fn remove_any(path: &Path) -> Result<(), StoreError> {
     })
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(|source| StoreError::Write {
