@@ -27,7 +27,7 @@ use super::reference::{Reference, ReferenceError};
 use rustix::fs as rfs;
 
 mod locks;
-pub use locks::Lock;
+pub use locks::{Lock, flock_file};
 
 /// Largest index accepted.
 const MAX_INDEX: u64 = 16 * 1024 * 1024;
