@@ -18,15 +18,16 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::digest::Digest;
 use super::index::Index;
 pub use super::index::{ImageConfig, ImageRecord};
 use super::reference::{Reference, ReferenceError};
-use rustix::fs as rfs;
 
+mod files;
 mod locks;
+use files::sync_fs;
+pub use files::{now, remove_any, sync_dir};
 pub use locks::{Lock, flock_file};
 
 /// Largest index accepted.
@@ -339,60 +340,30 @@ impl Store {
     }
 }
 
-/// Finds an image by reference (normalised) or by manifest digest.
+/// Finds an image by reference (normalised), else by digest (resolved or manifest): a
+/// bare digest, or `repository@digest` within that repository.
 fn find(index: &Index, reference: &str) -> Result<usize, StoreError> {
-    let by_digest = Digest::parse(reference).ok();
-    let wanted = match by_digest {
-        Some(_) => String::new(),
-        None => Reference::parse(reference)?.to_string(),
+    let (wanted, digest, repo) = match Digest::parse(reference) {
+        Ok(d) => (String::new(), Some(d), String::new()),
+        Err(_) => {
+            let r = Reference::parse(reference)?;
+            (r.to_string(), r.digest, r.repository())
+        }
     };
-    index
-        .images
+    let same_repo = |rec: &str| {
+        rec.strip_prefix(&repo)
+            .is_some_and(|t| t.starts_with([':', '@']))
+    };
+    let by_digest = |rec: &ImageRecord| {
+        digest.is_some_and(|d| rec.manifest == d || rec.digest == d)
+            && (repo.is_empty() || same_repo(&rec.reference))
+    };
+    let images = &index.images;
+    images
         .iter()
-        .position(|r| {
-            by_digest.is_some_and(|d| r.manifest == d || r.digest == d) || r.reference == wanted
-        })
+        .position(|r| r.reference == wanted)
+        .or_else(|| images.iter().position(by_digest))
         .ok_or_else(|| StoreError::NotFound(reference.to_string()))
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-pub(crate) fn remove_any(path: &Path) -> Result<(), StoreError> {
-    let r = match fs::symlink_metadata(path) {
-        Ok(md) if md.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    };
-    r.map_err(|source| StoreError::Remove {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|source| StoreError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })
-}
-
-/// One `syncfs` flushes a whole unpacked layer instead of an fsync per file.
-fn sync_fs(dir: &Path) -> Result<(), StoreError> {
-    let f = File::open(dir).map_err(|source| StoreError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    rfs::syncfs(&f).map_err(|e| StoreError::Write {
-        path: dir.to_path_buf(),
-        source: e.into(),
-    })
 }
 
 #[cfg(test)]

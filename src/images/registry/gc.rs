@@ -225,3 +225,7 @@ pub fn dir_size(dir: &Path) -> io::Result<u64> {
     }
     Ok(total)
 }
+
+#[cfg(test)]
+#[path = "gc_tests.rs"]
+mod tests;
