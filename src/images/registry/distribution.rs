@@ -195,8 +195,8 @@ impl Session {
         let message = resp
             .read_small(MAX_ERROR_BODY)
             .ok()
-            .and_then(|b| error_message(&b))
-            .unwrap_or_else(|| format!("status {status}"));
+            .and_then(|b| error_message(&b).or_else(|| text_line(&b)))
+            .unwrap_or_else(|| "no message".to_string());
         let registry = self.registry.clone();
         let what = what.to_string();
         match status {
@@ -239,6 +239,14 @@ pub fn error_message(body: &[u8]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+/// The first line of a short plain-text body (a proxy's or a web server's message).
+fn text_line(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line = text.lines().find(|l| !l.trim().is_empty())?.trim();
+    let plain = line.len() <= 200 && !line.starts_with('<') && !line.chars().any(char::is_control);
+    plain.then(|| line.to_string())
+}
+
 /// The media type of a manifest served as plain JSON: its `mediaType`, else by shape.
 fn sniff_media_type(bytes: &[u8]) -> String {
     let Ok(doc) = oci::parse(bytes, "manifest") else {
@@ -270,6 +278,12 @@ mod tests {
         let two = br#"{"errors":[{"code":"DENIED"},{"message":"m"}]}"#;
         assert_eq!(error_message(two).unwrap(), "DENIED; m");
         assert_eq!(error_message(b"<html>"), None);
+        let go = b"Client sent an HTTP request to an HTTPS server.\n";
+        assert_eq!(
+            text_line(go).unwrap(),
+            "Client sent an HTTP request to an HTTPS server."
+        );
+        assert_eq!(text_line(b"<html><body>x"), None);
         assert_eq!(error_message(br#"{"errors":[]}"#), None);
     }
 

@@ -9,11 +9,48 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pealet::images::Store;
+use pealet::images::registry::{self, PullError, PullOptions, Pulled, Registries};
+
 use super::*;
 
 pub const DOCKER_REGISTRY: &str = "/usr/bin/docker-registry";
 pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+pub fn opts() -> PullOptions {
+    PullOptions {
+        reserve_bytes: 0,
+        ..PullOptions::default()
+    }
+}
+
+pub fn pull_with(
+    root: &Path,
+    regs: &Registries,
+    reference: &str,
+    o: &PullOptions,
+) -> Result<Pulled, PullError> {
+    let store = Store::open(root).unwrap();
+    registry::pull(&store, regs, reference, o, &mut |_| {})
+}
+
+/// The content of `file` in the image's top layer.
+pub fn top_file(root: &Path, reference: &str, file: &str) -> String {
+    let store = Store::open(root).unwrap();
+    let resolved = store.resolve(reference).unwrap();
+    let top = resolved.layers.last().unwrap();
+    std::fs::read_to_string(top.join(file)).unwrap()
+}
+
+pub fn err(o: &std::process::Output) -> String {
+    assert!(
+        !o.status.success(),
+        "pealet succeeded: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
 
 /// A running docker-registry, killed on drop.
 pub struct Registry {
@@ -33,6 +70,17 @@ pub fn free_port() -> u16 {
 impl Registry {
     /// Starts a registry; with `htpasswd` (file contents) it asks for Basic auth.
     pub fn start(tag: &str, htpasswd: Option<&str>) -> Registry {
+        Registry::start_with(tag, htpasswd, None, None)
+    }
+
+    /// With `tls` (certificate and key files) it serves HTTPS; with `data` it serves the
+    /// storage of another registry.
+    pub fn start_with(
+        tag: &str,
+        htpasswd: Option<&str>,
+        tls: Option<(&Path, &Path)>,
+        data: Option<&Path>,
+    ) -> Registry {
         assert!(
             Path::new(DOCKER_REGISTRY).exists(),
             "{DOCKER_REGISTRY} is missing: apt-get install -y docker-registry"
@@ -42,8 +90,15 @@ impl Registry {
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: test\n",
-            dir.0.join("data").display()
+            data.map_or(dir.0.join("data"), Path::to_path_buf).display()
         );
+        if let Some((cert, key)) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         if let Some(h) = htpasswd {
             let path = dir.0.join("htpasswd");
             std::fs::write(&path, h).unwrap();
@@ -288,6 +343,7 @@ pub fn put_manifest(
     assert_eq!(status, 201, "manifest: {}", String::from_utf8_lossy(&body));
 }
 
+mod auth_cases;
 mod cases;
 mod fake;
 mod proxy;

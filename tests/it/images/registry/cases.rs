@@ -1,50 +1,13 @@
-//! The pull tests themselves; the registry, pushes and proxies are in `registry.rs`.
+//! Pulls from docker-registry: by tag and digest, indexes, compressions, the disk
+//! reserve, cut downloads, concurrent pulls. Authentication is in `auth_cases.rs`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use pealet::images::Store;
 use pealet::images::registry::pull::PullFailure;
-use pealet::images::registry::{
-    self, Credentials, Platform, PullError, PullOptions, Pulled, Registries,
-};
+use pealet::images::registry::{Platform, PullOptions, Pulled, Registries};
 
-use super::fake::{Fake, FakeOptions, basic};
 use super::*;
-
-fn opts() -> PullOptions {
-    PullOptions {
-        reserve_bytes: 0,
-        ..PullOptions::default()
-    }
-}
-
-fn pull_with(
-    root: &Path,
-    regs: &Registries,
-    reference: &str,
-    o: &PullOptions,
-) -> Result<Pulled, PullError> {
-    let store = Store::open(root).unwrap();
-    registry::pull(&store, regs, reference, o, &mut |_| {})
-}
-
-/// The content of `file` in the image's top layer.
-fn top_file(root: &Path, reference: &str, file: &str) -> String {
-    let store = Store::open(root).unwrap();
-    let resolved = store.resolve(reference).unwrap();
-    let top = resolved.layers.last().unwrap();
-    std::fs::read_to_string(top.join(file)).unwrap()
-}
-
-fn err(o: &std::process::Output) -> String {
-    assert!(
-        !o.status.success(),
-        "pealet succeeded: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn pull_by_tag_then_by_digest_then_prune() {
@@ -199,117 +162,6 @@ fn an_index_gives_this_platforms_manifest() {
     );
     let by_index = format!("{}/test/multi@sha256:{}", reg.host(), sha(&idx));
     assert_eq!(top_file(&root, &by_index, "etc/what"), "linux/arm/v6");
-}
-
-#[test]
-fn basic_auth_accepted_and_refused() {
-    if !privileged("basic_auth_accepted_and_refused") {
-        return;
-    }
-    let hash = Command::new("htpasswd")
-        .args(["-Bbn", "alice", "s3cret"])
-        .output()
-        .expect("htpasswd is missing: apt-get install -y apache2-utils");
-    let reg = Registry::start("basic", Some(&String::from_utf8(hash.stdout).unwrap()));
-    let img = busybox_image("private", Comp::Gzip);
-    push(
-        reg.port,
-        "test/private",
-        "v1",
-        &img,
-        Some(&basic("alice:s3cret")),
-    );
-    let root = reg.dir.0.join("store");
-    let r = format!("{}/test/private:v1", reg.host());
-
-    let e = err(&pealet(&root, &["pull", &r]));
-    assert!(e.contains("authentication required"), "{e}");
-    let auth_file = |user_pass: &str| {
-        let path = reg.dir.0.join("config.json");
-        let b64 = basic(user_pass).trim_start_matches("Basic ").to_string();
-        let json = format!(
-            "{{\"auths\":{{\"http://{}\":{{\"auth\":\"{b64}\"}}}}}}",
-            reg.host()
-        );
-        std::fs::write(&path, json).unwrap();
-        path.to_str().unwrap().to_string()
-    };
-    let e = err(&pealet(
-        &root,
-        &["pull", "--auth-file", &auth_file("alice:wrong"), &r],
-    ));
-    assert!(e.contains("authentication required"), "{e}");
-    assert!(!e.contains("wrong"), "a password in a message: {e}");
-    let out = ok(&pealet(
-        &root,
-        &["pull", "--auth-file", &auth_file("alice:s3cret"), &r],
-    ));
-    assert!(out.contains(&format!("digest: {}", img.digest())), "{out}");
-}
-
-#[test]
-fn bearer_token_challenge() {
-    if !privileged("bearer_token_challenge") {
-        return;
-    }
-    let img = busybox_image("bearer", Comp::Gzip);
-    let creds = FakeOptions {
-        credentials: Some("bob:hunter2".into()),
-        ..FakeOptions::default()
-    };
-    let fake = Fake::start("test/app", "v1", &img, creds);
-    let d = Dir::new("bearer");
-    let r = format!("127.0.0.1:{}/test/app:v1", fake.port);
-    let mut regs = Registries::default();
-
-    let e = pull_with(&d.0, &regs, &r, &opts()).unwrap_err();
-    assert_eq!(e.failure(), PullFailure::Unauthorized);
-    assert!(e.to_string().contains("refused the credentials"), "{e}");
-
-    regs.entry(&format!("127.0.0.1:{}", fake.port)).credentials = Some(Credentials {
-        username: "bob".into(),
-        password: "hunter2".into(),
-    });
-    let pulled = pull_with(&d.0, &regs, &r, &opts()).unwrap();
-    assert_eq!(pulled.manifest.to_string(), img.digest());
-    let log = fake.log.lock().unwrap().clone();
-    let token = log.iter().rfind(|l| l.contains("/token?")).unwrap();
-    assert!(
-        token.contains("service=fake-registry&scope=repository%3Atest%2Fapp%3Apull")
-            && token.ends_with("auth=Basic"),
-        "{token}"
-    );
-    // After the challenge, every request carries the token; one token for the pull.
-    let last = log.iter().rposition(|l| l.contains("/token?")).unwrap();
-    let after = &log[last + 1..];
-    assert!(after.iter().all(|l| l.ends_with("auth=Bearer")), "{log:?}");
-}
-
-#[test]
-fn a_corrupt_blob_is_deleted_and_fails_the_pull() {
-    if !privileged("a_corrupt_blob_is_deleted_and_fails_the_pull") {
-        return;
-    }
-    let img = busybox_image("corrupt", Comp::Gzip);
-    let o = FakeOptions {
-        corrupt_layers: true,
-        ..FakeOptions::default()
-    };
-    let fake = Fake::start("test/bad", "v1", &img, o);
-    let d = Dir::new("corrupt");
-    let r = format!("127.0.0.1:{}/test/bad:v1", fake.port);
-    let e = pull_with(&d.0, &Registries::default(), &r, &opts()).unwrap_err();
-    assert_eq!(e.failure(), PullFailure::Invalid);
-    assert!(
-        e.to_string().contains("digest mismatch") && e.to_string().contains("deleted"),
-        "{e}"
-    );
-    let partial = std::fs::read_dir(d.0.join("images/partial"))
-        .unwrap()
-        .count();
-    assert_eq!(partial, 0, "the bad download was kept");
-    assert!(layer_dirs(&d.0).is_empty());
-    assert!(Store::open(&d.0).unwrap().list().unwrap().is_empty());
 }
 
 #[test]

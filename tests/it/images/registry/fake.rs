@@ -18,6 +18,8 @@ pub struct FakeOptions {
     pub credentials: Option<String>,
     /// Flip one byte in the middle of every layer blob.
     pub corrupt_layers: bool,
+    /// Redirect blob GETs to `localhost:<port>/storage/`, another host to the client.
+    pub redirect_blobs: bool,
 }
 
 pub struct Fake {
@@ -141,7 +143,8 @@ fn serve(mut s: TcpStream, st: &State, log: &Mutex<Vec<String>>) {
             body.as_bytes(),
         );
     }
-    if auth != format!("Bearer {TOKEN}") {
+    let storage = path.strip_prefix("/storage/").map(str::to_string);
+    if storage.is_none() && auth != format!("Bearer {TOKEN}") {
         let challenge = format!(
             "Bearer realm=\"http://127.0.0.1:{}/token\",service=\"fake-registry\",scope=\"repository:{}:pull\"",
             st.port, st.repo
@@ -174,7 +177,19 @@ fn serve(mut s: TcpStream, st: &State, log: &Mutex<Vec<String>>) {
             &errors("MANIFEST_UNKNOWN", "manifest unknown"),
         );
     }
-    if let Some(d) = tail.strip_prefix("blobs/") {
+    let blob = tail
+        .strip_prefix("blobs/")
+        .map(str::to_string)
+        .or(storage.clone());
+    if st.opts.redirect_blobs && storage.is_none() && blob.is_some() {
+        let to = format!(
+            "http://localhost:{}/storage/{}",
+            st.port,
+            blob.unwrap_or_default()
+        );
+        return respond(&mut s, "307 Temporary Redirect", &[("Location", to)], b"");
+    }
+    if let Some(d) = blob.as_deref() {
         if let Some(b) = st.blobs.get(d) {
             let mut b = b.clone();
             if st.opts.corrupt_layers && st.layers.iter().any(|l| l == d) {
