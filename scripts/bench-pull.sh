@@ -4,8 +4,8 @@
 # Prints wall times (median of RUNS), their ratio, and pealet's peak memory above idle
 # (max RSS of the pull minus max RSS of 'pealet image ls' on the same store).
 #
-# Needs: root is not needed; docker-registry, skopeo, python3, gzip (Debian packages
-# docker-registry skopeo python3 gzip). Network: 127.0.0.1 only.
+# Needs: docker-registry, skopeo, GNU time, python3, gzip (Debian packages
+# docker-registry skopeo time python3 gzip); root is not needed. Network: 127.0.0.1 only.
 # Environment: PEALET (default target/release/pealet, built if missing), SIZE_MB (50),
 # RUNS (3), KEEP=1 keeps the work directory.
 set -euo pipefail
@@ -14,7 +14,7 @@ PEALET=${PEALET:-$PWD/target/release/pealet}
 SIZE_MB=${SIZE_MB:-50}
 RUNS=${RUNS:-3}
 [[ -x $PEALET ]] || cargo build --release --locked
-for tool in docker-registry skopeo python3 gzip; do
+for tool in docker-registry skopeo python3 gzip /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "bench-pull: $tool is missing" >&2; exit 1; }
 done
 
@@ -67,15 +67,11 @@ skopeo copy -q --dest-tls-verify=false "oci:$layout" "docker://127.0.0.1:$port/b
 ref=127.0.0.1:$port/bench:v1
 echo "image: $ref, layer blob $ls_ bytes (gzip), $(stat -c %s "$work/rootfs/data.bin") bytes of data"
 
-# measure OUT_PREFIX CMD...: wall seconds and max RSS (KiB) of one command.
+# measure CMD...: wall seconds and max RSS (KiB) of one command, by GNU time (a small
+# C parent, so the figure is the command's own).
 measure() {
-    python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.monotonic()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-wall = time.monotonic() - t
-print(f"{wall:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-PY
+    /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" >/dev/null
+    cat "$work/time.out"
 }
 
 pealet_t=() skopeo_t=() pealet_rss=() skopeo_rss=() idle_rss=()

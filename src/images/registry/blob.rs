@@ -1,26 +1,26 @@
-//! Blob downloads into `images/partial/<hex>`, verified as they stream, resumed with a
-//! Range request from what an interrupted download left (in this pull or after a
-//! restart), and deleted when their digest is wrong.
+//! Layer blobs as a stream that is written to `images/partial/<hex>` as it is read, so
+//! that an interrupted download resumes with a Range request (within this pull, or in
+//! the next one after a restart) while the layer unpacks from the same single pass.
 //!
-//! A download holds an flock on its partial file, so two pulls needing one blob fetch
-//! it once: the second waits, then finds the layer stored. The data goes through one
-//! fixed 64 KiB buffer; nothing is held whole in memory.
+//! The reader never checks the digest itself: its consumer (`layer::unpack`) hashes
+//! every byte, from the partial file's first byte to the last one from the network,
+//! and the caller deletes the partial file when the digest is wrong. A download holds
+//! an flock on its partial file, so two pulls needing one blob fetch it once. The data
+//! goes through the caller's fixed buffers; nothing is held whole in memory.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustix::fs::{FlockOperation, flock};
-use sha2::{Digest as _, Sha256};
 
-use crate::images::digest::Digest;
+use crate::images::digest::{Digest, HashReader};
 use crate::images::store::Store;
 
 use super::distribution::{RegistryError, Session};
-
-const BUF: usize = 64 * 1024;
+use super::http::Response;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -30,8 +30,6 @@ pub enum BlobError {
     Io { path: PathBuf, source: io::Error },
     #[error("blob {digest}: digest mismatch: got {actual}; the download was deleted")]
     DigestMismatch { digest: Digest, actual: Digest },
-    #[error("blob {digest}: the registry sent more than the {size} bytes its manifest says")]
-    TooLarge { digest: Digest, size: u64 },
     #[error("blob {digest}: unexpected status {status}")]
     Status { digest: Digest, status: u16 },
     #[error(
@@ -45,214 +43,257 @@ pub enum BlobError {
     },
 }
 
-/// A complete, verified download. The file stays locked until this is dropped; the
-/// caller unpacks it, then calls [`Downloaded::remove`].
-pub struct Downloaded {
-    pub file: File,
-    pub path: PathBuf,
-    /// Bytes that were already on disk when this pull started (a resumed download).
-    pub resumed_from: u64,
-}
-
-impl Downloaded {
-    pub fn remove(self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
 pub fn partial_path(store: &Store, digest: &Digest) -> PathBuf {
     store.root().join("images/partial").join(digest.hex())
 }
 
-/// Downloads `digest` (`size` bytes) unless `already_done` says, once the download lock
-/// is held, that it is not needed any more (`Ok(None)`). `progress` gets the bytes on
-/// disk after each buffer. Up to `retries` interrupted transfers are resumed at once.
-pub fn fetch(
-    session: &mut Session,
+/// A locked partial download and what it already holds.
+pub struct Partial {
+    file: File,
+    pub path: PathBuf,
+    /// Bytes already on disk (from an interrupted download).
+    pub have: u64,
+}
+
+/// Opens and locks the partial file of `digest` (waiting for another download of it),
+/// unless `already_done` then says it is not needed any more (`Ok(None)`).
+pub fn open(
     store: &Store,
     digest: &Digest,
     size: u64,
-    retries: u32,
     already_done: &dyn Fn() -> bool,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Option<Downloaded>, BlobError> {
+) -> Result<Option<Partial>, BlobError> {
     let path = partial_path(store, digest);
     let io_err = |source| BlobError::Io {
         path: path.clone(),
         source,
     };
-    let mut file = open_locked(&path).map_err(io_err)?;
+    let file = open_locked(&path).map_err(io_err)?;
     if already_done() {
         let _ = fs::remove_file(&path);
         return Ok(None);
     }
-    // What an earlier attempt left is hashed again: the digest covers the whole blob.
-    let mut hasher = Sha256::new();
     let mut have = file.metadata().map_err(io_err)?.len();
     if have > size {
         file.set_len(0).map_err(io_err)?;
         have = 0;
     }
-    let resumed_from = have;
-    hash_prefix(&mut file, have, &mut hasher).map_err(io_err)?;
-    let mut attempt = 0;
-    while have < size {
-        match transfer(
+    Ok(Some(Partial { file, path, have }))
+}
+
+impl Partial {
+    /// Deletes the download (done, or its digest was wrong).
+    pub fn remove(path: &Path) {
+        let _ = fs::remove_file(path);
+    }
+
+    /// The whole blob as a stream: what is on disk, then the registry's bytes, which
+    /// are appended to the file. Up to `retries` broken transfers are resumed.
+    pub fn reader<'a>(
+        self,
+        session: &'a mut Session,
+        digest: Digest,
+        size: u64,
+        retries: u32,
+        progress: &'a mut dyn FnMut(u64),
+    ) -> BlobReader<'a> {
+        BlobReader {
+            prefix_left: self.have,
+            have: self.have,
+            partial: self,
             session,
-            &mut file,
             digest,
             size,
-            &mut have,
-            &mut hasher,
+            retries,
+            attempts: 0,
+            resp: None,
             progress,
-        ) {
-            Ok(()) => {}
-            Err(Transfer::Fatal(e)) => return Err(e),
-            Err(Transfer::Retry(reason)) if attempt < retries => {
-                attempt += 1;
-                log::warn!("blob {digest}: {reason}; resuming at byte {have} (retry {attempt})");
-                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+            failure: None,
+        }
+    }
+}
+
+pub struct BlobReader<'a> {
+    partial: Partial,
+    session: &'a mut Session,
+    digest: Digest,
+    size: u64,
+    retries: u32,
+    attempts: u32,
+    /// Bytes of the file still to be read before the network.
+    prefix_left: u64,
+    /// Bytes in the file.
+    have: u64,
+    resp: Option<Response>,
+    progress: &'a mut dyn FnMut(u64),
+    /// Why the stream failed, when it did: the reader's io errors only carry text.
+    pub failure: Option<BlobError>,
+}
+
+impl BlobReader<'_> {
+    /// Takes the typed reason of a failed read, if the failure was the download's.
+    pub fn take_failure(&mut self) -> Option<BlobError> {
+        self.failure.take()
+    }
+
+    fn fail(&mut self, e: BlobError) -> io::Error {
+        let err = io::Error::other(e.to_string());
+        self.failure = Some(e);
+        err
+    }
+
+    /// Counts one broken transfer; fails once the retries are used up.
+    fn retry(&mut self, reason: String) -> io::Result<()> {
+        self.resp = None;
+        if self.attempts >= self.retries {
+            return Err(self.fail(BlobError::Interrupted {
+                digest: self.digest,
+                done: self.have,
+                size: self.size,
+                reason,
+            }));
+        }
+        self.attempts += 1;
+        log::warn!(
+            "blob {}: {reason}; resuming at byte {} (retry {})",
+            self.digest,
+            self.have,
+            self.attempts
+        );
+        std::thread::sleep(Duration::from_millis(200 * u64::from(self.attempts)));
+        Ok(())
+    }
+
+    /// A response positioned at byte `have`: a ranged one, or a whole one whose first
+    /// `have` bytes are skipped (registries and storage may ignore the range).
+    fn connect(&mut self) -> Result<Response, Option<BlobError>> {
+        let retryable = |e: RegistryError| match e {
+            RegistryError::Http(_) | RegistryError::Read { .. } => None,
+            RegistryError::Status { status, .. } if status >= 500 => None,
+            e => Some(BlobError::Registry(e)),
+        };
+        let mut resp = self
+            .session
+            .blob(&self.digest, self.have)
+            .map_err(retryable)?;
+        let wanted = format!("bytes {}-", self.have);
+        let ranged = resp.status == 206
+            && resp
+                .header("content-range")
+                .is_some_and(|r| r.trim().starts_with(&wanted));
+        if ranged || (resp.status == 200 && self.have == 0) {
+            return Ok(resp);
+        }
+        if resp.status == 416 || resp.status == 206 {
+            resp = self.session.blob(&self.digest, 0).map_err(retryable)?;
+        }
+        if resp.status != 200 {
+            let status = resp.status;
+            return Err(Some(BlobError::Status {
+                digest: self.digest,
+                status,
+            }));
+        }
+        log::info!(
+            "blob {}: range not honoured; skipping {} bytes",
+            self.digest,
+            self.have
+        );
+        let skipped =
+            io::copy(&mut (&mut resp).take(self.have), &mut io::sink()).map_err(|_| None)?;
+        if skipped != self.have {
+            return Err(None);
+        }
+        Ok(resp)
+    }
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.prefix_left > 0 {
+            let max = buf
+                .len()
+                .min(usize::try_from(self.prefix_left).unwrap_or(usize::MAX));
+            let n = (&self.partial.file).read(&mut buf[..max])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "partial download shrank",
+                ));
             }
-            Err(Transfer::Retry(reason)) => {
-                return Err(BlobError::Interrupted {
-                    digest: *digest,
-                    done: have,
-                    size,
-                    reason,
-                });
+            self.prefix_left -= n as u64;
+            return Ok(n);
+        }
+        loop {
+            if self.have >= self.size {
+                return Ok(0);
+            }
+            let Some(resp) = self.resp.as_mut() else {
+                match self.connect() {
+                    Ok(r) => self.resp = Some(r),
+                    Err(Some(e)) => return Err(self.fail(e)),
+                    Err(None) => self.retry("cannot reach the registry".into())?,
+                }
+                continue;
+            };
+            let max = buf
+                .len()
+                .min(usize::try_from(self.size - self.have).unwrap_or(usize::MAX));
+            match resp.read(&mut buf[..max]) {
+                Ok(0) => self.retry("connection closed early".into())?,
+                Ok(n) => {
+                    if let Err(source) = (&self.partial.file).write_all(&buf[..n]) {
+                        let path = self.partial.path.clone();
+                        return Err(self.fail(BlobError::Io { path, source }));
+                    }
+                    self.have += n as u64;
+                    (self.progress)(self.have);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.retry(e.to_string())?,
             }
         }
     }
-    file.sync_data().map_err(io_err)?;
-    let actual = Digest::parse(&format!("sha256:{:x}", hasher.finalize())).expect("sha256 hex");
+}
+
+/// Checks a complete download against its digest; deletes it when wrong.
+pub fn verify_file(path: &Path, digest: &Digest) -> Result<(), BlobError> {
+    let file = File::open(path).map_err(|source| BlobError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (actual, _) = HashReader::new(file)
+        .finish()
+        .map_err(|source| BlobError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if actual != *digest {
-        let _ = fs::remove_file(&path);
+        Partial::remove(path);
         return Err(BlobError::DigestMismatch {
             digest: *digest,
             actual,
         });
     }
-    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    Ok(Some(Downloaded {
-        file,
-        path,
-        resumed_from,
-    }))
-}
-
-enum Transfer {
-    Fatal(BlobError),
-    /// The connection failed or was cut: worth resuming.
-    Retry(String),
-}
-
-/// One GET from `have` on, appended to the file and the hash.
-fn transfer(
-    session: &mut Session,
-    file: &mut File,
-    digest: &Digest,
-    size: u64,
-    have: &mut u64,
-    hasher: &mut Sha256,
-    progress: &mut dyn FnMut(u64),
-) -> Result<(), Transfer> {
-    let mut resp = match session.blob(digest, *have) {
-        Ok(r) => r,
-        Err(e @ RegistryError::Http(_)) | Err(e @ RegistryError::Read { .. }) => {
-            return Err(Transfer::Retry(e.to_string()));
-        }
-        Err(RegistryError::Status { status, .. }) if status >= 500 => {
-            return Err(Transfer::Retry(format!("status {status}")));
-        }
-        Err(e) => return Err(Transfer::Fatal(e.into())),
-    };
-    let fatal_io = |source| {
-        Transfer::Fatal(BlobError::Io {
-            path: PathBuf::from(format!("partial blob {digest}")),
-            source,
-        })
-    };
-    let ranged = resp.status == 206
-        && resp
-            .header("content-range")
-            .is_some_and(|r| r.trim().starts_with(&format!("bytes {}-", *have)));
-    if !ranged {
-        if resp.status == 416 || (resp.status == 206 && *have > 0) {
-            // The registry refused or misread the range: start over.
-            restart(file, have, hasher).map_err(fatal_io)?;
-            return Err(Transfer::Retry(format!(
-                "range refused (status {})",
-                resp.status
-            )));
-        }
-        if resp.status != 200 {
-            return Err(Transfer::Fatal(BlobError::Status {
-                digest: *digest,
-                status: resp.status,
-            }));
-        }
-        if *have > 0 {
-            log::info!("blob {digest}: the registry ignored the range; downloading it whole");
-            restart(file, have, hasher).map_err(fatal_io)?;
-        }
-    }
-    file.seek(SeekFrom::Start(*have)).map_err(fatal_io)?;
-    let mut buf = vec![0u8; BUF];
-    loop {
-        let n = match resp.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Transfer::Retry(e.to_string())),
-        };
-        if *have + n as u64 > size {
-            let _ = restart(file, have, hasher);
-            return Err(Transfer::Fatal(BlobError::TooLarge {
-                digest: *digest,
-                size,
-            }));
-        }
-        file.write_all(&buf[..n]).map_err(fatal_io)?;
-        hasher.update(&buf[..n]);
-        *have += n as u64;
-        progress(*have);
-    }
-}
-
-fn restart(file: &mut File, have: &mut u64, hasher: &mut Sha256) -> io::Result<()> {
-    file.set_len(0)?;
-    *have = 0;
-    *hasher = Sha256::new();
     Ok(())
-}
-
-fn hash_prefix(file: &mut File, len: u64, hasher: &mut Sha256) -> io::Result<()> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut buf = vec![0u8; BUF];
-    let mut r = file.take(len);
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        hasher.update(&buf[..n]);
-    }
 }
 
 /// Opens (creating) the partial file and locks it; retries when the file that was
 /// locked had meanwhile been removed (its download finished) and replaced.
-fn open_locked(path: &PathBuf) -> io::Result<File> {
+fn open_locked(path: &Path) -> io::Result<File> {
     loop {
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .append(true)
             .create(true)
-            .truncate(false)
             .open(path)?;
         flock(&file, FlockOperation::LockExclusive)?;
-        let same =
-            fs::metadata(path).is_ok_and(|m| m.ino() == file.metadata().map_or(0, |f| f.ino()));
-        if same {
+        let ino = file.metadata()?.ino();
+        if fs::metadata(path).is_ok_and(|m| m.ino() == ino) {
             return Ok(file);
         }
     }

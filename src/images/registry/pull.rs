@@ -7,7 +7,8 @@
 //! parallel; a layer two of them need is downloaded once (see `blob`).
 
 use std::fs;
-use std::io::BufReader;
+use std::io::{self, BufReader};
+use std::path::Path;
 
 use rustix::fs::FlockOperation;
 
@@ -18,7 +19,7 @@ use crate::images::oci::{self, OciError};
 use crate::images::reference::{Reference, ReferenceError};
 use crate::images::store::{ImageRecord, Store, StoreError, flock_file, now};
 
-use super::blob::{self, BlobError};
+use super::blob::{self, BlobError, BlobReader, Partial};
 use super::config::{ConfigError, Registries};
 use super::distribution::{MAX_MANIFEST, RegistryError, Session};
 use super::gc::{self, GcError};
@@ -237,17 +238,30 @@ pub fn pull(
                 total,
             })
         };
-        let got = blob::fetch(
-            &mut session,
-            store,
-            &desc.digest,
-            desc.size,
-            opts.retries,
-            &done,
-            &mut report,
-        )?;
-        if let Some(downloaded) = got {
-            unpack(store, downloaded, &desc.digest, &diff_id, &opts.extract)?;
+        let started = std::time::Instant::now();
+        if let Some(partial) = blob::open(store, &desc.digest, desc.size, &done)? {
+            let path = partial.path.clone();
+            let mut reader = partial.reader(
+                &mut session,
+                desc.digest,
+                desc.size,
+                opts.retries,
+                &mut report,
+            );
+            unpack(
+                store,
+                &mut reader,
+                &path,
+                &desc.digest,
+                &diff_id,
+                &opts.extract,
+            )?;
+            log::debug!(
+                "layer {}: {} bytes downloaded and unpacked in {:?}",
+                desc.digest,
+                desc.size,
+                started.elapsed()
+            );
             fetched = (fetched.0 + 1, fetched.1 + desc.size);
         }
         base += desc.size;
@@ -335,10 +349,13 @@ fn fetch_config(
     Ok(bytes)
 }
 
-/// Unpacks a verified download into `tmp/`, moves it into place, deletes the download.
+/// Unpacks the layer as it downloads into `tmp/`, then moves it into place. A broken
+/// download keeps its partial file for the next pull; any other failure deletes it, and
+/// says "digest mismatch" when the blob was wrong (the decompressor may notice first).
 fn unpack(
     store: &Store,
-    downloaded: blob::Downloaded,
+    reader: &mut BlobReader,
+    partial: &Path,
     digest: &Digest,
     diff_id: &Digest,
     opts: &extract::Options,
@@ -349,19 +366,27 @@ fn unpack(
         source,
     })?;
     let name = digest.to_string();
-    let reader = BufReader::with_capacity(64 * 1024, &downloaded.file);
-    if let Err(e) = layer::unpack(reader, &name, Some(digest), Some(diff_id), &tmp, opts) {
+    let buffered = BufReader::with_capacity(64 * 1024, &mut *reader);
+    if let Err(e) = layer::unpack(buffered, &name, Some(digest), Some(diff_id), &tmp, opts) {
         let _ = fs::remove_dir_all(&tmp);
-        if matches!(e, LayerError::DigestMismatch { .. }) {
-            downloaded.remove();
+        if let Some(failure) = reader.take_failure() {
+            return Err(failure.into());
         }
+        if !matches!(e, LayerError::DigestMismatch { .. }) {
+            // Finish the download to tell a bad blob from a bad layer.
+            let _ = io::copy(reader, &mut io::sink());
+            if let Some(failure) = reader.take_failure() {
+                return Err(failure.into());
+            }
+            blob::verify_file(partial, digest)?;
+        }
+        Partial::remove(partial);
         return Err(e.into());
     }
-    {
-        let _lock = store.lock()?;
-        store.commit_layer(&tmp, diff_id)?;
-    }
-    downloaded.remove();
+    // Deleted before the commit's syncfs, so its pages are never written back.
+    Partial::remove(partial);
+    let _lock = store.lock()?;
+    store.commit_layer(&tmp, diff_id)?;
     Ok(())
 }
 

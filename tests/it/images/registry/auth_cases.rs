@@ -9,6 +9,7 @@ use pealet::images::registry::{Credentials, Registries};
 
 use super::fake::{Fake, FakeOptions, basic};
 use super::*;
+use super::{Proxy, ProxyRules};
 
 #[test]
 fn basic_auth_accepted_and_refused() {
@@ -244,4 +245,29 @@ fn tls_with_a_private_ca() {
         e.contains("status 400: Client sent an HTTP request to an HTTPS server"),
         "{e}"
     );
+}
+
+#[test]
+fn a_cut_download_from_a_server_without_ranges_still_completes() {
+    if !privileged("a_cut_download_from_a_server_without_ranges_still_completes") {
+        return;
+    }
+    let img = busybox_image("norange", Comp::Gzip);
+    let fake = Fake::start("test/norange", "v1", &img, FakeOptions::default());
+    let cut = ProxyRules {
+        cut_first_blob_after: Some(300_000),
+        ..ProxyRules::default()
+    };
+    let proxy = Proxy::start(fake.port, cut);
+    let d = Dir::new("norange");
+    let r = format!("127.0.0.1:{}/test/norange:v1", proxy.port);
+    let pulled = pull_with(&d.0, &Registries::default(), &r, &opts()).unwrap();
+    assert_eq!(pulled.layers_fetched, 2);
+    let gets = proxy.requests(&format!("/blobs/sha256:{}", sha(&img.blobs[1])));
+    // The resumed request asks for a range, gets the whole blob, and skips what it has.
+    assert!(
+        gets.len() == 2 && gets[1].contains("Range: bytes="),
+        "{gets:?}"
+    );
+    assert_eq!(top_file(&d.0, &r, "etc/what"), "norange");
 }
