@@ -13,7 +13,7 @@
 //! Every write is atomic: files are written to `tmp/`, synced and renamed; layers are
 //! unpacked into `tmp/`, synced and renamed, so a crash never leaves a half file or a half
 //! layer where it could be used. Layer tarballs are not kept once unpacked (SD cards
-//! are small). Registry pulls and garbage collection will build on this module.
+//! are small). Registry pulls (`registry`) and garbage collection build on it.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
