@@ -247,3 +247,58 @@ fn two_concurrent_pulls_of_one_image_download_it_once() {
     }
     assert_eq!(proxy.requests("/manifests/").len(), 1);
 }
+
+#[test]
+fn a_pull_killed_midway_leaves_a_usable_store_and_resumes() {
+    if !privileged("a_pull_killed_midway_leaves_a_usable_store_and_resumes") {
+        return;
+    }
+    let reg = Registry::start("kill", None);
+    let img = busybox_image("kill", Comp::Gzip);
+    push(reg.port, "test/kill", "v1", &img, None);
+    let slow = ProxyRules {
+        delay_per_chunk: Some(std::time::Duration::from_millis(20)),
+        ..ProxyRules::default()
+    };
+    let proxy = Proxy::start(reg.port, slow);
+    let root = reg.dir.0.join("store");
+    let r = format!("127.0.0.1:{}/test/kill:v1", proxy.port);
+    let partial = root.join("images/partial").join(sha(&img.blobs[1]));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pealet"))
+        .args(["image", "--root", root.to_str().unwrap(), "pull", &r])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) < 100_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL: no clean-up code runs
+    child.wait().unwrap();
+    let kept = std::fs::metadata(&partial).unwrap().len();
+
+    // The store opens clean: no image, no half layer, the work directory emptied.
+    let ls = ok(&pealet(&root, &["ls"]));
+    assert_eq!(ls.lines().count(), 1, "{ls}");
+    assert!(layer_dirs(&root).is_empty());
+    assert!(tmp_is_empty(&root));
+    let out = ok(&pealet(&root, &["pull", &r]));
+    assert!(out.contains(&format!("digest: {}", img.digest())), "{out}");
+    let gets = proxy.requests(&format!("/blobs/sha256:{}", sha(&img.blobs[1])));
+    let resumed = gets[1]
+        .split("bytes=")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('-');
+    assert!(
+        resumed.parse::<u64>().unwrap() >= kept,
+        "{gets:?} after {kept} bytes"
+    );
+    assert_eq!(top_file(&root, &r, "etc/what"), "kill");
+}
