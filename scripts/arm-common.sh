@@ -66,7 +66,8 @@ cargo_env_name() { tr 'a-z-' 'A-Z_' <<<"$1"; }
 #   sysroot also links that host std, because rustc loads proc macros while compiling
 #   a target crate and resolves their std from <sysroot>/lib/rustlib/<host>;
 # - +crt-static: a fully static executable (static glibc), no loader on the device;
-# - the cross gcc as linker (it brings the target's static libc.a from libc6-dev-*-cross);
+# - the cross gcc as linker (it brings the target's static libc.a from libc6-dev-*-cross),
+#   and as the C compiler of ring's build script (rustls' crypto: C and assembly);
 # - qemu as the runner, so 'cargo test' runs the test binaries under emulation.
 # A RUSTFLAGS in the caller's environment would override the per-target flags: drop it.
 arm_cargo_env() {
@@ -77,6 +78,7 @@ arm_cargo_env() {
     export RUSTC=$DEB_RUSTC RUSTDOC=$DEB_RUSTDOC
     export CARGO_TARGET_DIR=$ARM_TARGET_DIR
     export "CARGO_TARGET_${t}_LINKER=${GNU_TRIPLE[$target]}-gcc"
+    export "CC_${target//-/_}=${GNU_TRIPLE[$target]}-gcc"
     export "CARGO_TARGET_${t}_RUSTFLAGS=--sysroot=$ARM_SYSROOT -C target-feature=+crt-static"
     export "CARGO_TARGET_${t}_RUNNER=${QEMU[$target]}"
 }

@@ -1,4 +1,5 @@
-//! `pealet image import | ls | rm`: the local image store from the command line.
+//! `pealet image import | pull | ls | rm | prune`: the local image store from the
+//! command line (pull and prune live in `image_pull`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::path::PathBuf;
 use lexopt::prelude::*;
 
 use super::CliError;
+use super::image_pull;
 use crate::images::{self, ImportOptions, Store, extract};
 
 pub const IMAGE_HELP: &str = "\
@@ -20,8 +22,18 @@ Subcommands:
             as a one-layer image. Archives with several images import them all,
             named by their annotations or RepoTags; --name is only valid with
             one image, and required for a root filesystem.
+  pull REF [--insecure-registry HOST]... [--ca-file HOST=PEM]... [--auth-file FILE]
+           [--platform os/arch[/variant]]
+            pull an image from its registry (HTTPS; plain HTTP for registries on
+            loopback addresses and those given with --insecure-registry), showing
+            progress, then print its digest. --auth-file reads credentials from a
+            Docker config.json (its auths). Interrupted downloads resume on the next
+            pull.
   ls        list images: reference, manifest digest, size, layers, last used
   rm REF... remove images; layers still used by another image are kept
+  prune [--keep REF]...
+            remove every image except those given with --keep (this command does
+            not know which images pods use), and files no image references
 
 Options:
   --root DIR        the store's root directory (default /var/lib/pealet)
@@ -34,13 +46,18 @@ Exit status: 0 on success, 1 when a subcommand fails, 2 on a usage error.
 ";
 
 /// Options of every image subcommand.
-struct Args {
-    root: PathBuf,
+pub(super) struct Args {
+    pub root: PathBuf,
     sub: Option<String>,
-    words: Vec<String>,
+    pub words: Vec<String>,
     name: Option<String>,
-    allow_devices: bool,
-    strip_setuid: bool,
+    pub allow_devices: bool,
+    pub strip_setuid: bool,
+    pub insecure: Vec<String>,
+    pub ca_files: Vec<String>,
+    pub auth_file: Option<PathBuf>,
+    pub platform: Option<String>,
+    pub keep: Vec<String>,
 }
 
 fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
@@ -51,6 +68,11 @@ fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
         name: None,
         allow_devices: false,
         strip_setuid: false,
+        insecure: Vec::new(),
+        ca_files: Vec::new(),
+        auth_file: None,
+        platform: None,
+        keep: Vec::new(),
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -59,6 +81,11 @@ fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
             Long("name") => a.name = Some(args.value()?.string()?),
             Long("allow-devices") => a.allow_devices = true,
             Long("strip-setuid") => a.strip_setuid = true,
+            Long("insecure-registry") => a.insecure.push(args.value()?.string()?),
+            Long("ca-file") => a.ca_files.push(args.value()?.string()?),
+            Long("auth-file") => a.auth_file = Some(PathBuf::from(args.value()?)),
+            Long("platform") => a.platform = Some(args.value()?.string()?),
+            Long("keep") => a.keep.push(args.value()?.string()?),
             Value(v) if a.sub.is_none() => a.sub = Some(v.string()?),
             Value(v) => a.words.push(string(v)?),
             _ => return Err(arg.unexpected().into()),
@@ -74,10 +101,24 @@ fn string(v: OsString) -> Result<String, CliError> {
 
 pub fn image(args: lexopt::Parser) -> Result<(), CliError> {
     let a = parse(args)?;
-    let sub = a
-        .sub
-        .clone()
-        .ok_or_else(|| CliError::Usage("image needs a subcommand: import, ls or rm".into()))?;
+    let sub = a.sub.clone().ok_or_else(|| {
+        CliError::Usage("image needs a subcommand: import, pull, ls, rm or prune".into())
+    })?;
+    let pull_flags = !a.insecure.is_empty()
+        || !a.ca_files.is_empty()
+        || a.auth_file.is_some()
+        || a.platform.is_some();
+    if pull_flags && sub != "pull" {
+        return Err(CliError::Usage(
+            "--insecure-registry, --ca-file, --auth-file and --platform are only valid with 'image pull'"
+                .into(),
+        ));
+    }
+    if !a.keep.is_empty() && sub != "prune" {
+        return Err(CliError::Usage(
+            "--keep is only valid with 'image prune'".into(),
+        ));
+    }
     let only = |flags: &[(&str, bool)]| -> Result<(), CliError> {
         match flags.iter().find(|(_, set)| *set) {
             Some((flag, _)) => Err(CliError::Usage(format!(
@@ -88,6 +129,14 @@ pub fn image(args: lexopt::Parser) -> Result<(), CliError> {
     };
     match sub.as_str() {
         "import" => import(&a),
+        "pull" | "prune" => {
+            only(&[("--name", a.name.is_some())])?;
+            if sub == "pull" {
+                image_pull::pull(&a)
+            } else {
+                image_pull::prune(&a)
+            }
+        }
         "ls" => {
             only(&[
                 ("--name", a.name.is_some()),
@@ -108,12 +157,12 @@ pub fn image(args: lexopt::Parser) -> Result<(), CliError> {
             rm(&a)
         }
         other => Err(CliError::Usage(format!(
-            "unknown image subcommand {other:?}: use import, ls or rm"
+            "unknown image subcommand {other:?}: use import, pull, ls, rm or prune"
         ))),
     }
 }
 
-fn open(a: &Args) -> Result<Store, CliError> {
+pub(super) fn open(a: &Args) -> Result<Store, CliError> {
     Store::open(&a.root).map_err(|e| CliError::Failed(e.to_string()))
 }
 
@@ -205,7 +254,7 @@ fn rm(a: &Args) -> Result<(), CliError> {
 }
 
 /// Decimal units with one digit after the point, as `docker images` shows them.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     if bytes < 1000 {
         return format!("{bytes}B");

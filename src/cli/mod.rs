@@ -4,6 +4,7 @@
 //! usage error. Each command lives in its own module; this one only dispatches.
 
 mod image_cmds;
+mod image_pull;
 mod input;
 mod pod_cmds;
 mod runtime_cmds;
@@ -211,7 +212,7 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         name: "image",
-        summary: "import, list and remove images in the local store",
+        summary: "pull, import, list, remove and prune images in the local store",
         usage: image_cmds::IMAGE_HELP,
         hidden: false,
         run: image_cmds::image,

@@ -1,32 +1,27 @@
 //! Offline import: OCI layouts and archives, `docker save` archives, plain root
 //! filesystems (directory or tar), each into the store with every digest verified.
 //!
-//! Layers stream from the source through the gzip decoder (when the magic says gzip),
-//! both hashers and the safe extractor into a temporary directory; only when the blob
+//! Layers stream from the source through [`layer::unpack`] (gzip, zstd or plain, both
+//! hashers, the safe extractor) into a temporary directory; only when the blob
 //! digest and the diffid match is the layer renamed into place. A layer already in the
-//! store is not read again. The whole import holds the store lock. Pulls come later.
+//! store is not read again. The whole import holds the store lock.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read};
+use std::io::{self, BufReader, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
-
-use super::digest::{Digest, HashReader};
-use super::extract::{self, ExtractError};
+use super::digest::Digest;
+use super::extract;
+use super::layer::{self, GZIP_MAGIC, LayerError};
 use super::oci::{self, OciError};
 use super::reference::{Reference, ReferenceError};
 use super::source::{self, Source, SourceError};
 use super::store::{ImageConfig, ImageRecord, Lock, Store, StoreError, now};
-use super::tar::Archive;
 use super::tar_write;
 
 mod plans;
 use plans::{Plan, docker_plans, oci_plans};
-
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -54,12 +49,10 @@ pub enum ImportError {
         layers: usize,
         diff_ids: usize,
     },
-    #[error("layer {layer}: {source}")]
-    Unpack { layer: String, source: ExtractError },
-    #[error("layer {layer}: cannot read: {source}")]
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("layer {layer}: cannot create its directory: {source}")]
     ReadLayer { layer: String, source: io::Error },
-    #[error("layer {layer}: zstd compression is not supported yet")]
-    Zstd { layer: String },
     #[error(
         "{what} {name}: digest mismatch: expected {expected}, got {actual}; the data was deleted"
     )]
@@ -233,72 +226,17 @@ impl Ctx<'_> {
             layer: name.to_string(),
             source,
         })?;
-        let result = self.unpack_into(src, name, blob, diff_id, &tmp);
+        let result = layer::unpack(src, name, blob, diff_id, &tmp, &self.opts.extract);
         let (actual, size) = match result {
             Ok(r) => r,
             Err(e) => {
                 let _ = fs::remove_dir_all(&tmp);
-                return Err(e);
+                return Err(e.into());
             }
         };
         let new = self.store.commit_layer(&tmp, &actual)?;
         self.sizes.insert(actual, size);
         Ok((actual, size, new))
-    }
-
-    fn unpack_into(
-        &self,
-        src: Box<dyn Read + '_>,
-        name: &str,
-        blob: Option<&Digest>,
-        diff_id: Option<&Digest>,
-        tmp: &Path,
-    ) -> Result<(Digest, u64), ImportError> {
-        let read_err = |source| ImportError::ReadLayer {
-            layer: name.to_string(),
-            source,
-        };
-        let mut blob_hash = HashReader::new(src);
-        let (actual_diff, size) = {
-            let mut buffered = BufReader::new(&mut blob_hash);
-            let head = buffered.fill_buf().map_err(read_err)?;
-            if head.starts_with(ZSTD_MAGIC) {
-                return Err(ImportError::Zstd {
-                    layer: name.to_string(),
-                });
-            }
-            let stream: Box<dyn Read> = if head.starts_with(GZIP_MAGIC) {
-                Box::new(MultiGzDecoder::new(buffered))
-            } else {
-                Box::new(buffered)
-            };
-            let mut diff_hash = HashReader::new(stream);
-            extract::extract(&mut Archive::new(&mut diff_hash), tmp, &self.opts.extract).map_err(
-                |source| ImportError::Unpack {
-                    layer: name.to_string(),
-                    source,
-                },
-            )?;
-            diff_hash.finish().map_err(read_err)?
-        };
-        let (actual_blob, _) = blob_hash.finish().map_err(read_err)?;
-        let checks = [
-            ("layer blob", blob, actual_blob),
-            ("layer diffid", diff_id, actual_diff),
-        ];
-        for (what, expected, actual) in checks {
-            if let Some(expected) = expected {
-                if *expected != actual {
-                    return Err(ImportError::DigestMismatch {
-                        what,
-                        name: name.to_string(),
-                        expected: *expected,
-                        actual,
-                    });
-                }
-            }
-        }
-        Ok((actual_diff, size))
     }
 
     /// Writes the config and manifest blobs and the index entries.
@@ -319,6 +257,7 @@ impl Ctx<'_> {
         for reference in &refs {
             let record = ImageRecord {
                 reference: reference.clone(),
+                digest: manifest_digest,
                 manifest: manifest_digest,
                 config_digest,
                 config: image_config.clone(),

@@ -44,6 +44,8 @@ pub struct Descriptor {
     pub annotations: Vec<(String, String)>,
     /// `(os, architecture)` when given.
     pub platform: Option<(String, String)>,
+    /// The platform's `variant` (`v7`, `v8`), when given.
+    pub variant: Option<String>,
 }
 
 impl Descriptor {
@@ -135,7 +137,9 @@ fn descriptor(n: &Node, what: &str) -> Result<Descriptor, OciError> {
     let platform = n
         .get("platform")
         .and_then(|p| Some((string(p.get("os"))?, string(p.get("architecture"))?)));
+    let variant = n.get("platform").and_then(|p| string(p.get("variant")));
     Ok(Descriptor {
+        variant,
         media_type: string(n.get("mediaType")).unwrap_or_default(),
         digest: digest(n, "digest", what)?,
         size,

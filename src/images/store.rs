@@ -5,25 +5,30 @@
 //! <root>/layers/sha256/<diffid>/     one unpacked layer, shared by every image using it
 //! <root>/images/index                the index: reference -> manifest, config, layers
 //! <root>/images/lock                 flock: one writer at a time (CLI and agent)
-//! <root>/images/tmp/                 work in progress; emptied when the store is opened
+//! <root>/images/tmp/                 work in progress; emptied when no pull runs
+//! <root>/images/partial/<hex>        blob downloads, kept across restarts to resume
+//! <root>/images/pulling.lock         flock, shared by every running pull
 //! ```
 //!
 //! Every write is atomic: files are written to `tmp/`, synced and renamed; layers are
 //! unpacked into `tmp/`, synced and renamed, so a crash never leaves a half file or a half
 //! layer where it could be used. Layer tarballs are not kept once unpacked (SD cards
-//! are small). Registry pulls and garbage collection will build on this module.
+//! are small). Registry pulls (`registry`) and garbage collection build on it.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::digest::Digest;
 use super::index::Index;
 pub use super::index::{ImageConfig, ImageRecord};
 use super::reference::{Reference, ReferenceError};
-use rustix::fs::{self as rfs, FlockOperation, Mode, OFlags};
+
+mod files;
+mod locks;
+use files::sync_fs;
+pub use files::{now, remove_any, sync_dir};
+pub use locks::{Lock, flock_file};
 
 /// Largest index accepted.
 const MAX_INDEX: u64 = 16 * 1024 * 1024;
@@ -72,14 +77,13 @@ pub struct Resolved {
 pub struct Removed {
     pub layers_removed: usize,
     pub layers_kept: usize,
+    /// Uncompressed size of the layers deleted.
+    pub bytes_freed: u64,
 }
 
 pub struct Store {
     root: PathBuf,
 }
-
-/// Holds the store's lock until dropped.
-pub struct Lock(#[allow(dead_code)] OwnedFd);
 
 impl Store {
     /// Opens (creating if needed) the store under `root` and clears leftovers of
@@ -88,11 +92,21 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
         };
-        for dir in ["blobs/sha256", "layers/sha256", "images/tmp"] {
+        for dir in [
+            "blobs/sha256",
+            "layers/sha256",
+            "images/tmp",
+            "images/partial",
+            "images/pulls",
+        ] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(|source| StoreError::CreateDir { path, source })?;
         }
         let _lock = store.lock()?;
+        // Pulls unpack into tmp/ without the store lock: leave it alone while one runs.
+        if store.no_pull_running()?.is_none() {
+            return Ok(store);
+        }
         let tmp = store.tmp_root();
         let entries = fs::read_dir(&tmp).map_err(|source| StoreError::Read {
             path: tmp.clone(),
@@ -106,16 +120,6 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Takes the store's exclusive lock (blocking). Every change happens under it.
-    pub fn lock(&self) -> Result<Lock, StoreError> {
-        let path = self.root.join("images/lock");
-        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let fd = rfs::open(&path, flags, Mode::from_raw_mode(0o600))
-            .and_then(|fd| rfs::flock(&fd, FlockOperation::LockExclusive).map(|()| fd))
-            .map_err(|source| StoreError::Lock { path, source })?;
-        Ok(Lock(fd))
     }
 
     fn tmp_root(&self) -> PathBuf {
@@ -263,7 +267,7 @@ impl Store {
                 .iter()
                 .any(|r| r.layers.iter().any(|(l, _)| l == d))
         };
-        for (diffid, _) in &gone.layers {
+        for (diffid, size) in &gone.layers {
             if used(diffid) {
                 removed.layers_kept += 1;
                 continue;
@@ -275,6 +279,7 @@ impl Store {
                 Ok(()) => {
                     remove_any(&doomed)?;
                     removed.layers_removed += 1;
+                    removed.bytes_freed += size;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(source) => return Err(StoreError::Remove { path: dir, source }),
@@ -335,58 +340,30 @@ impl Store {
     }
 }
 
-/// Finds an image by reference (normalised) or by manifest digest.
+/// Finds an image by reference (normalised), else by digest (resolved or manifest): a
+/// bare digest, or `repository@digest` within that repository.
 fn find(index: &Index, reference: &str) -> Result<usize, StoreError> {
-    let by_digest = Digest::parse(reference).ok();
-    let wanted = match by_digest {
-        Some(_) => String::new(),
-        None => Reference::parse(reference)?.to_string(),
+    let (wanted, digest, repo) = match Digest::parse(reference) {
+        Ok(d) => (String::new(), Some(d), String::new()),
+        Err(_) => {
+            let r = Reference::parse(reference)?;
+            (r.to_string(), r.digest, r.repository())
+        }
     };
-    index
-        .images
+    let same_repo = |rec: &str| {
+        rec.strip_prefix(&repo)
+            .is_some_and(|t| t.starts_with([':', '@']))
+    };
+    let by_digest = |rec: &ImageRecord| {
+        digest.is_some_and(|d| rec.manifest == d || rec.digest == d)
+            && (repo.is_empty() || same_repo(&rec.reference))
+    };
+    let images = &index.images;
+    images
         .iter()
-        .position(|r| Some(r.manifest) == by_digest || r.reference == wanted)
+        .position(|r| r.reference == wanted)
+        .or_else(|| images.iter().position(by_digest))
         .ok_or_else(|| StoreError::NotFound(reference.to_string()))
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn remove_any(path: &Path) -> Result<(), StoreError> {
-    let r = match fs::symlink_metadata(path) {
-        Ok(md) if md.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    };
-    r.map_err(|source| StoreError::Remove {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|source| StoreError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })
-}
-
-/// One `syncfs` flushes a whole unpacked layer instead of an fsync per file.
-fn sync_fs(dir: &Path) -> Result<(), StoreError> {
-    let f = File::open(dir).map_err(|source| StoreError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    rfs::syncfs(&f).map_err(|e| StoreError::Write {
-        path: dir.to_path_buf(),
-        source: e.into(),
-    })
 }
 
 #[cfg(test)]

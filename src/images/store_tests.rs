@@ -31,6 +31,7 @@ fn layer(store: &Store, content: &str) -> Digest {
 fn record(reference: &str, layers: &[Digest]) -> ImageRecord {
     ImageRecord {
         reference: reference.into(),
+        digest: Digest::of(reference.as_bytes()),
         manifest: Digest::of(reference.as_bytes()),
         config_digest: Digest::of(b"config"),
         config: ImageConfig {

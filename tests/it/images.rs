@@ -249,3 +249,4 @@ fn tmp_is_empty(root: &Path) -> bool {
 }
 
 mod cases;
+mod registry;

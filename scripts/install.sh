@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Installs pealet on a device: the binary, /etc/pealet (config and static-pod
+# manifests folder) and the systemd unit, then enables and starts the agent.
+#
+#   sudo scripts/install.sh path/to/pealet [--broker mqtt://host:1883] [--node NAME]
+#   sudo scripts/install.sh --uninstall [--purge]
+#
+# --uninstall stops and removes the unit and the binary and leaves pods' data and
+# /etc/pealet in place; --purge also removes /etc/pealet, /var/lib/pealet and
+# /run/pealet (after stopping every pod).
+set -euo pipefail
+
+BIN_DIR=/usr/local/bin
+ETC=/etc/pealet
+UNIT=/etc/systemd/system/pealet.service
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+
+die() { echo "install.sh: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root"
+
+uninstall() {
+    local purge=$1
+    systemctl disable --now pealet.service 2>/dev/null || true
+    rm -f "$UNIT"
+    systemctl daemon-reload || true
+    if [ "$purge" = yes ]; then
+        # Stop every pod first, so no container, mount or cgroup is left behind.
+        if [ -x "$BIN_DIR/pealet" ]; then
+            for pod in $("$BIN_DIR/pealet" ps -o name 2>/dev/null || true); do
+                "$BIN_DIR/pealet" rm "$pod" || true
+            done
+        fi
+        rm -rf "$ETC" /var/lib/pealet /run/pealet
+    fi
+    rm -f "$BIN_DIR/pealet"
+    echo "pealet uninstalled${purge:+ (purge: $purge)}"
+}
+
+if [ "${1:-}" = --uninstall ]; then
+    uninstall "$([ "${2:-}" = --purge ] && echo yes || echo no)"
+    exit 0
+fi
+
+bin=${1:-}; shift || true
+[ -n "$bin" ] && [ -x "$bin" ] || die "usage: install.sh PATH/TO/pealet [--broker URL] [--node NAME]"
+broker="" node=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --broker) broker=$2; shift 2 ;;
+        --node) node=$2; shift 2 ;;
+        *) die "unknown option $1" ;;
+    esac
+done
+
+"$bin" --version >/dev/null || die "$bin does not run on this machine (wrong target?)"
+install -m 0755 "$bin" "$BIN_DIR/pealet"
+
+install -d -m 0755 "$ETC" "$ETC/manifests"
+if [ ! -e "$ETC/config.toml" ]; then
+    {
+        echo "# pealet agent settings; flags and PEALET_* environment variables override them."
+        if [ -n "$broker" ]; then echo "broker = \"$broker\""; else echo "# broker = \"mqtts://broker.example:8883\""; fi
+        if [ -n "$node" ]; then echo "node = \"$node\""; else echo "# node = \"$(hostname)\"   # default: the hostname"; fi
+        echo "# ca_file = \"/etc/pealet/ca.crt\""
+        echo "# cert_file = \"/etc/pealet/device.crt\""
+        echo "# key_file = \"/etc/pealet/device.key\""
+        echo "# username = \"device\""
+        echo "# password_file = \"/etc/pealet/password\""
+    } > "$ETC/config.toml"
+    chmod 0600 "$ETC/config.toml"
+fi
+
+install -m 0644 "$HERE/targets/systemd/pealet.service" "$UNIT"
+systemctl daemon-reload
+systemctl enable --now pealet.service
+echo "pealet installed: $("$BIN_DIR/pealet" --version); 'systemctl status pealet' shows the agent"
