@@ -8,4 +8,5 @@
 pub mod cli;
 pub mod runtime;
 pub mod spec;
+pub mod store;
 pub mod sys;
