@@ -6,6 +6,8 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod desired;
+pub mod reconcile;
 pub mod runtime;
 pub mod spec;
 pub mod store;

@@ -146,7 +146,10 @@ impl Store {
 
     /// Remembers the node name, so that a changed hostname does not rename the node.
     pub fn put_node_name(&self, name: &str) -> Result<bool, StoreError> {
-        write_if_changed(&self.root.join(NODE_NAME_FILE), format!("{name}\n").as_bytes())
+        write_if_changed(
+            &self.root.join(NODE_NAME_FILE),
+            format!("{name}\n").as_bytes(),
+        )
     }
 }
 
@@ -293,7 +296,11 @@ mod tests {
         assert_eq!(loaded.index, None);
         let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(problems.len(), 5, "{problems:#?}");
-        assert!(problems.iter().any(|p| p.contains("empty.pod: empty payload")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("empty.pod: empty payload"))
+        );
         assert!(problems.iter().any(|p| p.contains("huge.pod: larger than")));
         assert!(problems.iter().any(|p| p.contains("holds pod \"good\"")));
         assert!(problems.iter().any(|p| p.contains("expected a Index")));
