@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod desired;
 pub mod reconcile;
 pub mod runtime;
