@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod desired;
+pub mod mqtt;
 pub mod reconcile;
 pub mod runtime;
 pub mod spec;
