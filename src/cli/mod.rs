@@ -3,8 +3,12 @@
 //! Exit status: 0 on success, 1 when the input is invalid or a command fails, 2 on a
 //! usage error. Each command lives in its own module; this one only dispatches.
 
+mod apply_cmds;
+mod get_cmds;
 mod input;
+mod remote;
 mod runtime_cmds;
+mod show;
 mod spec_cmds;
 
 use std::ffi::OsString;
@@ -43,6 +47,8 @@ struct Command {
     usage: &'static str,
     /// Internal commands that the runtime re-executes; not listed in the help.
     hidden: bool,
+    /// Takes the broker settings (their help follows the usage).
+    settings: bool,
     run: fn(lexopt::Parser) -> Result<(), CliError>,
 }
 
@@ -52,6 +58,7 @@ const COMMANDS: &[Command] = &[
         summary: "check Kubernetes Pod manifests, reporting every problem at once",
         usage: spec_cmds::VALIDATE_HELP,
         hidden: false,
+        settings: false,
         run: spec_cmds::validate,
     },
     Command {
@@ -59,6 +66,7 @@ const COMMANDS: &[Command] = &[
         summary: "convert a Pod manifest to the compact spec that devices receive",
         usage: spec_cmds::ENCODE_HELP,
         hidden: false,
+        settings: false,
         run: spec_cmds::encode,
     },
     Command {
@@ -66,13 +74,47 @@ const COMMANDS: &[Command] = &[
         summary: "show an encoded pod, status, node status or event as YAML or JSON",
         usage: spec_cmds::DECODE_HELP,
         hidden: false,
+        settings: false,
         run: spec_cmds::decode,
+    },
+    Command {
+        name: "apply",
+        summary: "publish Pod manifests as a node's desired pods, printing what changed",
+        usage: apply_cmds::APPLY_HELP,
+        hidden: false,
+        settings: true,
+        run: apply_cmds::apply,
+    },
+    Command {
+        name: "delete",
+        summary: "delete a pod from a node's desired pods",
+        usage: apply_cmds::DELETE_HELP,
+        hidden: false,
+        settings: true,
+        run: apply_cmds::delete,
+    },
+    Command {
+        name: "get",
+        summary: "list the pods of nodes, or the nodes, as the broker holds them",
+        usage: get_cmds::GET_HELP,
+        hidden: false,
+        settings: true,
+        run: get_cmds::get,
+    },
+    Command {
+        name: "describe",
+        summary: "show a pod's status in detail: conditions, containers, probes",
+        usage: get_cmds::DESCRIBE_HELP,
+        hidden: false,
+        settings: true,
+        run: get_cmds::describe,
     },
     Command {
         name: "init",
         summary: "internal: set up one container process and execute its program",
         usage: runtime_cmds::INIT_HELP,
         hidden: true,
+        settings: false,
         run: runtime_cmds::init,
     },
     Command {
@@ -80,6 +122,7 @@ const COMMANDS: &[Command] = &[
         summary: "internal: create and hold a pod sandbox",
         usage: runtime_cmds::SANDBOX_HELP,
         hidden: true,
+        settings: false,
         run: runtime_cmds::sandbox,
     },
 ];
@@ -117,6 +160,14 @@ fn general_help() -> String {
     s
 }
 
+fn usage(c: &Command) -> String {
+    if c.settings {
+        format!("{}\n{}", c.usage, crate::config::FLAGS_HELP)
+    } else {
+        c.usage.to_owned()
+    }
+}
+
 fn find(name: &str) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.name == name)
 }
@@ -124,9 +175,16 @@ fn find(name: &str) -> Option<&'static Command> {
 fn run(args: Vec<OsString>) -> Result<(), CliError> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_args(args);
+    // Broker settings given before the command are handed to it as if given after.
+    let mut settings: Vec<OsString> = Vec::new();
     // Global options come first; the first free word is the command.
-    if let Some(arg) = parser.next()? {
+    while let Some(arg) = parser.next()? {
         match arg {
+            Long(name) if crate::config::Flags::takes(name) => {
+                let name = format!("--{name}");
+                settings.push(name.into());
+                settings.push(parser.value()?);
+            }
             Short('V') | Long("version") => {
                 println!("{Version}");
                 return Ok(());
@@ -142,9 +200,10 @@ fn run(args: Vec<OsString>) -> Result<(), CliError> {
                 }
                 let command = find(&cmd)
                     .ok_or_else(|| CliError::Usage(format!("unknown command {cmd:?}")))?;
-                return match (command.run)(parser) {
+                let rest = settings.into_iter().chain(parser.raw_args()?);
+                return match (command.run)(lexopt::Parser::from_args(rest)) {
                     Err(CliError::Help) => {
-                        print!("{}", command.usage);
+                        print!("{}", usage(command));
                         Ok(())
                     }
                     other => other,
@@ -164,7 +223,7 @@ fn help(mut parser: lexopt::Parser) -> Result<(), CliError> {
             let name = name.string()?;
             let command = find(&name)
                 .ok_or_else(|| CliError::Usage(format!("no help for unknown command {name:?}")))?;
-            print!("{}", command.usage);
+            print!("{}", usage(command));
         }
         Some(arg) => return Err(arg.unexpected().into()),
     }

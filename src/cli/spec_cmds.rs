@@ -165,7 +165,7 @@ pub fn decode(mut args: lexopt::Parser) -> Result<(), CliError> {
 
 /// Reads and validates every pod in a manifest file. Warns once about fields ignored on a
 /// single node; returns the problems as `FILE: path: message` lines.
-fn read_manifest(file: &str) -> Result<Vec<read::ReadPod>, Vec<String>> {
+pub(super) fn read_manifest(file: &str) -> Result<Vec<read::ReadPod>, Vec<String>> {
     let name = input::display(file);
     let text = input::read_text(file, MAX_MANIFEST).map_err(|e| match e {
         CliError::Invalid(lines) => lines,
