@@ -3,6 +3,7 @@
 
 mod cgroup;
 mod cli;
+mod mqtt;
 mod runtime;
 mod tidy;
 mod wire;
