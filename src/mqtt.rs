@@ -34,20 +34,21 @@
 //! # TLS
 //!
 //! `mqtts://` uses rustls with the ring provider: a CA file (default: the system
-//! bundle), and a device certificate and key for mutual TLS. TLS costs about 0.5 MiB
+//! bundle), and a device certificate and key for mutual TLS. TLS costs about 0.9 MiB
 //! of the stripped x86-64 release binary (docs/benchmarks.md has the figures).
 
 mod backoff;
 mod device;
 mod mailbox;
 mod operator;
+#[cfg(feature = "tls")]
 mod tls;
 pub mod topics;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rumqttc::MqttOptions;
 
 pub use backoff::Backoff;
 pub use device::Device;
@@ -112,12 +113,7 @@ fn options(settings: &Settings, client_id: &str, clean: bool) -> Result<MqttOpti
         (None, None) => {}
     }
     if broker.tls {
-        let config = tls::client_config(
-            settings.ca_file.as_deref(),
-            settings.cert_file.as_deref(),
-            settings.key_file.as_deref(),
-        )?;
-        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(config)));
+        set_tls(&mut o, settings)?;
     } else if settings.cert_file.is_some() || settings.key_file.is_some() {
         // A certificate given for a plain connection is a mistake worth saying.
         return Err(MqttError::Tls(
@@ -125,6 +121,25 @@ fn options(settings: &Settings, client_id: &str, clean: bool) -> Result<MqttOpti
         ));
     }
     Ok(o)
+}
+
+#[cfg(feature = "tls")]
+fn set_tls(o: &mut MqttOptions, settings: &Settings) -> Result<(), MqttError> {
+    use rumqttc::{TlsConfiguration, Transport};
+    let config = tls::client_config(
+        settings.ca_file.as_deref(),
+        settings.cert_file.as_deref(),
+        settings.key_file.as_deref(),
+    )?;
+    o.set_transport(Transport::Tls(TlsConfiguration::Rustls(config)));
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn set_tls(_: &mut MqttOptions, _: &Settings) -> Result<(), MqttError> {
+    Err(MqttError::Tls(
+        "this pealet was built without TLS (cargo feature `tls`)".into(),
+    ))
 }
 
 /// The password: the file's first line (a trailing newline is not part of it).

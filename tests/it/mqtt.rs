@@ -293,6 +293,7 @@ fn invalid_manifest_publishes_nothing_and_bad_settings_are_refused() {
 }
 
 #[test]
+#[cfg(feature = "tls")]
 fn tls_and_mutual_tls() {
     let b = Broker::start("tls", false, Tls::Server);
     let web = write_manifest(&b.dir, "web", "busybox");
@@ -371,4 +372,26 @@ pub fn eventually(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+#[cfg(not(feature = "tls"))]
+fn mqtts_is_refused_without_the_tls_feature() {
+    let b = Broker::start("notls", false, Tls::Server);
+    let web = write_manifest(&b.dir, "web", "busybox");
+    let ca = b.path("ca.pem");
+    let o = pealet(&[
+        "apply",
+        "-f",
+        &web,
+        "--node",
+        "n",
+        "--broker",
+        &b.url(),
+        "--ca-file",
+        &ca,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("built without TLS"), "{err}");
 }
