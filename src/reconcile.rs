@@ -98,8 +98,8 @@ impl<R: PodRuntime> Reconciler<R> {
                 Action::SaveIndex(_) | Action::Refuse { pod: None, .. } => None,
             };
             if let Action::Hold { hash, .. } = &action {
-                let msg = format!("spec {hash} waits for the node's index to list it");
-                events.push(event(EventType::Normal, "Waiting", pod.clone(), msg, now));
+                // The usual order of an apply (pod, then index): not worth an Event.
+                log::debug!("pod {pod:?}: spec {hash} waits for the index to list it");
             }
             if let Action::Refuse { why, .. } = &action {
                 events.push(warning("Refused", pod.clone(), why.clone(), now));

@@ -395,3 +395,62 @@ fn mqtts_is_refused_without_the_tls_feature() {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(err.contains("built without TLS"), "{err}");
 }
+
+#[test]
+fn get_pods_watch_prints_a_row_per_status_change() {
+    use std::io::{BufRead, BufReader};
+    let b = Broker::start("watch", false, Tls::None);
+    let web = pod("web", "busybox");
+    let t = Topics::new("pealet/v1", "n");
+    publish(
+        &b,
+        &t.status("web"),
+        &encode(&running_status(&web, false)),
+        true,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pealet"))
+        .args([
+            "get",
+            "pods",
+            "--watch",
+            "--node",
+            "n",
+            "--broker",
+            &b.url(),
+        ])
+        .env("PEALET_CONFIG", "/dev/null")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A watchdog: if the rows never come, the child is killed and the test fails.
+    let pid = rustix::process::Pid::from_child(&child);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watched = done.clone();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if watched.load(std::sync::atomic::Ordering::SeqCst) {
+                return; // the child is still ours: the test kills and reaps it
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().expect("a row within 30 s").unwrap();
+    assert!(next().starts_with("NAME"));
+    assert!(next().starts_with("web    0/1     Running"));
+    publish(
+        &b,
+        &t.status("web"),
+        &encode(&running_status(&web, true)),
+        true,
+    );
+    assert!(next().starts_with("web   1/1   Running   0"));
+    publish(&b, &t.status("web"), b"", true);
+    assert_eq!(next(), "web   -   Deleted");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watchdog.join().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

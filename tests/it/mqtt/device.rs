@@ -194,6 +194,12 @@ fn deletion_while_offline_survives_a_lost_session_and_a_broker_restart() {
     pump(&device, &mut r, "a and b", |r, _| running(r) == ["a", "b"]);
     device.stop(&offline("n"), Duration::from_secs(5));
     drop(r); // the agent is gone; its pods would keep running
+    let t = Topics::new("pealet/v1", "n");
+    let node = retained(&b, &[t.node()]);
+    assert!(
+        !decode::<NodeStatus>(&node[0].payload).unwrap().online,
+        "said goodbye"
+    );
 
     ok(&["delete", "pod", "b", "--node", "n", "--broker", &url]);
     wipe_session(&b, "pealet-n"); // the queued empty message is lost with the session
