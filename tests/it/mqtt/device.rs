@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::broker::{Broker, Tls};
 use super::*;
-use pealet::config::Settings;
+use pealet::config::{Flags, Settings};
 use pealet::desired::Update;
 use pealet::mqtt::Device;
 use pealet::reconcile::{PodRuntime, Reconciler};
