@@ -132,8 +132,12 @@ impl Poller {
         let mut connected = false;
         let mut backoff = Backoff::seeded();
         let mut disconnect_sent = false;
+        let mut subscribed = false;
         loop {
             if connected {
+                // Retried until the client's channel takes it: without it, a broker that
+                // lost the session would never send this node anything again.
+                subscribed = subscribed || self.subscribe();
                 self.flush();
                 if self.stopping.load(Ordering::SeqCst) && !disconnect_sent {
                     // The node status went first: requests are written in order.
@@ -150,8 +154,8 @@ impl Poller {
                         ack.session_present
                     );
                     connected = true;
+                    subscribed = false;
                     backoff.reset();
-                    self.subscribe();
                     self.mailbox.set_connected(true);
                 }
                 Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
@@ -182,14 +186,14 @@ impl Poller {
         self.mailbox.close();
     }
 
-    fn subscribe(&self) {
+    /// Subscribes to this node's pods and index (every connect: the broker then sends
+    /// the retained ones again); false when the client's channel is full for now.
+    fn subscribe(&self) -> bool {
         let filters = self
             .topics
             .device_filters()
             .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
-        if let Err(e) = self.client.try_subscribe_many(filters) {
-            log::warn!("subscribe: {e}");
-        }
+        self.client.try_subscribe_many(filters).is_ok()
     }
 
     /// Moves what waits in the mailbox into the client, as far as its channel takes it.
