@@ -6,9 +6,14 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod config;
+pub mod desired;
 pub mod images;
 pub mod lifecycle;
+pub mod mqtt;
+pub mod reconcile;
 pub mod runtime;
 pub mod shim;
 pub mod spec;
+pub mod store;
 pub mod sys;

@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         AnyMessage::PodStatus(m) => encode(m),
         AnyMessage::NodeStatus(m) => encode(m),
         AnyMessage::Event(m) => encode(m),
+        AnyMessage::Index(m) => encode(m),
     };
     assert_eq!(decode_any(&again).as_ref(), Ok(&msg));
     let tree = write::message(&msg);

@@ -3,11 +3,15 @@
 //! Exit status: 0 on success, 1 when the input is invalid or a command fails, 2 on a
 //! usage error. Each command lives in its own module; this one only dispatches.
 
+mod apply_cmds;
+mod get_cmds;
 mod image_cmds;
 mod image_pull;
 mod input;
 mod pod_cmds;
+mod remote;
 mod runtime_cmds;
+mod show;
 mod show_cmds;
 mod spec_cmds;
 
@@ -108,6 +112,8 @@ struct Command {
     usage: &'static str,
     /// Internal commands that the runtime re-executes; not listed in the help.
     hidden: bool,
+    /// Takes the broker settings (their help follows the usage).
+    settings: bool,
     run: fn(lexopt::Parser) -> Result<(), CliError>,
 }
 
@@ -117,6 +123,7 @@ const COMMANDS: &[Command] = &[
         summary: "check Kubernetes Pod manifests, reporting every problem at once",
         usage: spec_cmds::VALIDATE_HELP,
         hidden: false,
+        settings: false,
         run: spec_cmds::validate,
     },
     Command {
@@ -124,6 +131,7 @@ const COMMANDS: &[Command] = &[
         summary: "convert a Pod manifest to the compact spec that devices receive",
         usage: spec_cmds::ENCODE_HELP,
         hidden: false,
+        settings: false,
         run: spec_cmds::encode,
     },
     Command {
@@ -131,6 +139,7 @@ const COMMANDS: &[Command] = &[
         summary: "show an encoded pod, status, node status or event as YAML or JSON",
         usage: spec_cmds::DECODE_HELP,
         hidden: false,
+        settings: false,
         run: spec_cmds::decode,
     },
     Command {
@@ -138,6 +147,7 @@ const COMMANDS: &[Command] = &[
         summary: "start a pod from a manifest and follow its status",
         usage: pod_cmds::RUN_HELP,
         hidden: false,
+        settings: false,
         run: pod_cmds::run,
     },
     Command {
@@ -145,6 +155,7 @@ const COMMANDS: &[Command] = &[
         summary: "list the pods of this machine",
         usage: show_cmds::PS_HELP,
         hidden: false,
+        settings: false,
         run: show_cmds::ps,
     },
     Command {
@@ -152,6 +163,7 @@ const COMMANDS: &[Command] = &[
         summary: "show a pod with its status in Kubernetes field names",
         usage: show_cmds::INSPECT_HELP,
         hidden: false,
+        settings: false,
         run: show_cmds::inspect,
     },
     Command {
@@ -159,6 +171,7 @@ const COMMANDS: &[Command] = &[
         summary: "print the logs of a container",
         usage: show_cmds::LOGS_HELP,
         hidden: false,
+        settings: false,
         run: show_cmds::logs,
     },
     Command {
@@ -166,6 +179,7 @@ const COMMANDS: &[Command] = &[
         summary: "run a command inside a running container",
         usage: pod_cmds::EXEC_HELP,
         hidden: false,
+        settings: false,
         run: pod_cmds::exec,
     },
     Command {
@@ -173,6 +187,7 @@ const COMMANDS: &[Command] = &[
         summary: "stop a pod gracefully: SIGTERM, grace period, SIGKILL",
         usage: pod_cmds::STOP_HELP,
         hidden: false,
+        settings: false,
         run: pod_cmds::stop,
     },
     Command {
@@ -180,6 +195,7 @@ const COMMANDS: &[Command] = &[
         summary: "remove a pod: stop it, then delete its state, cgroups and volumes",
         usage: pod_cmds::RM_HELP,
         hidden: false,
+        settings: false,
         run: pod_cmds::rm,
     },
     Command {
@@ -187,6 +203,7 @@ const COMMANDS: &[Command] = &[
         summary: "internal: run one pod (started by pealet run)",
         usage: runtime_cmds::SHIM_HELP,
         hidden: true,
+        settings: false,
         run: runtime_cmds::shim,
     },
     Command {
@@ -194,13 +211,47 @@ const COMMANDS: &[Command] = &[
         summary: "internal: run a program inside a running container",
         usage: runtime_cmds::ENTER_HELP,
         hidden: true,
+        settings: false,
         run: runtime_cmds::enter,
+    },
+    Command {
+        name: "apply",
+        summary: "publish Pod manifests as a node's desired pods, printing what changed",
+        usage: apply_cmds::APPLY_HELP,
+        hidden: false,
+        settings: true,
+        run: apply_cmds::apply,
+    },
+    Command {
+        name: "delete",
+        summary: "delete a pod from a node's desired pods",
+        usage: apply_cmds::DELETE_HELP,
+        hidden: false,
+        settings: true,
+        run: apply_cmds::delete,
+    },
+    Command {
+        name: "get",
+        summary: "list the pods of nodes, or the nodes, as the broker holds them",
+        usage: get_cmds::GET_HELP,
+        hidden: false,
+        settings: true,
+        run: get_cmds::get,
+    },
+    Command {
+        name: "describe",
+        summary: "show a pod's status in detail: conditions, containers, probes",
+        usage: get_cmds::DESCRIBE_HELP,
+        hidden: false,
+        settings: true,
+        run: get_cmds::describe,
     },
     Command {
         name: "init",
         summary: "internal: set up one container process and execute its program",
         usage: runtime_cmds::INIT_HELP,
         hidden: true,
+        settings: false,
         run: runtime_cmds::init,
     },
     Command {
@@ -208,6 +259,7 @@ const COMMANDS: &[Command] = &[
         summary: "internal: create and hold a pod sandbox",
         usage: runtime_cmds::SANDBOX_HELP,
         hidden: true,
+        settings: false,
         run: runtime_cmds::sandbox,
     },
     Command {
@@ -215,6 +267,7 @@ const COMMANDS: &[Command] = &[
         summary: "pull, import, list, remove and prune images in the local store",
         usage: image_cmds::IMAGE_HELP,
         hidden: false,
+        settings: false,
         run: image_cmds::image,
     },
 ];
@@ -255,6 +308,14 @@ fn general_help() -> String {
     s
 }
 
+fn usage(c: &Command) -> String {
+    if c.settings {
+        format!("{}\n{}", c.usage, crate::config::FLAGS_HELP)
+    } else {
+        c.usage.to_owned()
+    }
+}
+
 fn find(name: &str) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.name == name)
 }
@@ -264,9 +325,16 @@ fn run(args: Vec<OsString>) -> Result<(), CliError> {
     let (g, args) = take_globals(args)?;
     let _ = GLOBALS.set(g);
     let mut parser = lexopt::Parser::from_args(args);
+    // Broker settings given before the command are handed to it as if given after.
+    let mut settings: Vec<OsString> = Vec::new();
     // Global options come first; the first free word is the command.
-    if let Some(arg) = parser.next()? {
+    while let Some(arg) = parser.next()? {
         match arg {
+            Long(name) if crate::config::Flags::takes(name) => {
+                let name = format!("--{name}");
+                settings.push(name.into());
+                settings.push(parser.value()?);
+            }
             Short('V') | Long("version") => {
                 println!("{Version}");
                 return Ok(());
@@ -282,9 +350,10 @@ fn run(args: Vec<OsString>) -> Result<(), CliError> {
                 }
                 let command = find(&cmd)
                     .ok_or_else(|| CliError::Usage(format!("unknown command {cmd:?}")))?;
-                return match (command.run)(parser) {
+                let rest = settings.into_iter().chain(parser.raw_args()?);
+                return match (command.run)(lexopt::Parser::from_args(rest)) {
                     Err(CliError::Help) => {
-                        print!("{}", command.usage);
+                        print!("{}", usage(command));
                         Ok(())
                     }
                     other => other,
@@ -304,7 +373,7 @@ fn help(mut parser: lexopt::Parser) -> Result<(), CliError> {
             let name = name.string()?;
             let command = find(&name)
                 .ok_or_else(|| CliError::Usage(format!("no help for unknown command {name:?}")))?;
-            print!("{}", command.usage);
+            print!("{}", usage(command));
         }
         Some(arg) => return Err(arg.unexpected().into()),
     }

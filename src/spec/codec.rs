@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::bounded::{LimitHit, LimitKind, MAX_PAYLOAD, take_limit_hit};
 use super::pack;
-use super::{Event, NodeStatus, Pod, PodStatus};
+use super::{Event, Index, NodeStatus, Pod, PodStatus};
 
 /// The format version every message starts with. Golden-byte tests pin the encoding of
 /// this version: a change of format means a new number here.
@@ -30,10 +30,17 @@ pub enum Kind {
     PodStatus = 2,
     NodeStatus = 3,
     Event = 4,
+    Index = 5,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Pod, Kind::PodStatus, Kind::NodeStatus, Kind::Event];
+    pub const ALL: [Kind; 5] = [
+        Kind::Pod,
+        Kind::PodStatus,
+        Kind::NodeStatus,
+        Kind::Event,
+        Kind::Index,
+    ];
 
     pub fn from_byte(b: u8) -> Option<Kind> {
         Self::ALL.into_iter().find(|k| *k as u8 == b)
@@ -45,6 +52,7 @@ impl Kind {
             Kind::PodStatus => "PodStatus",
             Kind::NodeStatus => "NodeStatus",
             Kind::Event => "Event",
+            Kind::Index => "Index",
         }
     }
 }
@@ -66,6 +74,9 @@ impl Message for NodeStatus {
 impl Message for Event {
     const KIND: Kind = Kind::Event;
 }
+impl Message for Index {
+    const KIND: Kind = Kind::Index;
+}
 
 /// Any message, as told by its envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +85,7 @@ pub enum AnyMessage {
     PodStatus(PodStatus),
     NodeStatus(NodeStatus),
     Event(Event),
+    Index(Index),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,6 +163,7 @@ pub fn decode_any(bytes: &[u8]) -> Result<AnyMessage, DecodeError> {
         Kind::PodStatus => AnyMessage::PodStatus(body_of(kind, body)?),
         Kind::NodeStatus => AnyMessage::NodeStatus(body_of(kind, body)?),
         Kind::Event => AnyMessage::Event(body_of(kind, body)?),
+        Kind::Index => AnyMessage::Index(body_of(kind, body)?),
     })
 }
 

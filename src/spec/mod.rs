@@ -1,4 +1,4 @@
-//! Wire types (Pod, PodStatus, NodeStatus, Event), their bounds and validation, the
+//! Wire types (Pod, PodStatus, NodeStatus, Event, Index), their bounds and validation, the
 //! postcard codec with its version envelope, and the Kubernetes manifest reader/writer.
 //!
 //! Pure logic: nothing in here touches the file system, the network or the clock
@@ -6,6 +6,7 @@
 
 pub mod bounded;
 pub mod codec;
+pub mod index;
 pub mod manifest;
 pub mod pack;
 pub mod pod;
@@ -16,6 +17,7 @@ pub mod validate;
 use std::fmt;
 
 pub use codec::{AnyMessage, DecodeError, Kind, decode, decode_any, encode};
+pub use index::{Index, IndexEntry};
 pub use pod::*;
 pub use status::*;
 

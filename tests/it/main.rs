@@ -4,6 +4,7 @@
 mod cgroup;
 mod cli;
 mod images;
+mod mqtt;
 mod pod;
 mod runtime;
 mod tidy;

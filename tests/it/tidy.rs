@@ -62,7 +62,21 @@ fn only_mqtt_names_the_mqtt_client() {
         }
         assert!(
             !text.contains("rumqttc"),
-            "{path} names rumqttc; only src/mqtt.rs may"
+            "{path} names rumqttc; only src/mqtt.rs and src/mqtt/ may"
+        );
+    }
+}
+
+/// One TLS stack, named in two places only: the broker connection and registry pulls.
+#[test]
+fn tls_stays_in_its_two_modules() {
+    for (path, text) in sources() {
+        if path.starts_with("src/mqtt") || path.starts_with("src/images/registry/") {
+            continue;
+        }
+        assert!(
+            !text.contains("rustls"),
+            "{path} names rustls; only src/mqtt* and src/images/registry/ may"
         );
     }
 }

@@ -123,6 +123,14 @@ const EVENT_RAW: &str = "
     6e20706f64206170705f64656661756c74d79b89d80603
 ";
 
+/// An index (two pods) is mostly hashes: compression does not help, so `encode` sends it
+/// as it is, kind byte 5 without the compressed bit.
+const INDEX: &str = INDEX_RAW;
+
+const INDEX_RAW: &str = "
+    01050204746573749937e294b13b09fb037765625eed000102030405
+";
+
 fn unhex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     digits
@@ -170,6 +178,7 @@ fn golden_bytes_of_version_1() {
     );
     golden(&samples::node_status(), NODE_STATUS, NODE_STATUS_RAW);
     golden(&samples::event(), EVENT, EVENT_RAW);
+    golden(&samples::index(), INDEX, INDEX_RAW);
 }
 
 #[test]
@@ -186,6 +195,15 @@ fn golden_envelopes_name_version_and_kind() {
             [codec::FORMAT_VERSION, kind | codec::COMPRESSED]
         );
     }
+}
+
+#[test]
+fn golden_index_is_kind_5_uncompressed() {
+    assert_eq!(unhex(INDEX)[..2], [codec::FORMAT_VERSION, 5]);
+    assert_eq!(
+        encode(&samples::index()),
+        codec::encode_uncompressed(&samples::index())
+    );
 }
 
 #[test]
@@ -280,6 +298,7 @@ fn compression_never_expands() {
             AnyMessage::PodStatus(m) => codec::encode_uncompressed(m),
             AnyMessage::NodeStatus(m) => codec::encode_uncompressed(m),
             AnyMessage::Event(m) => codec::encode_uncompressed(m),
+            AnyMessage::Index(m) => codec::encode_uncompressed(m),
         };
         assert!(packed.len() <= raw.len(), "{name}");
     }

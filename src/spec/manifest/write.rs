@@ -25,6 +25,7 @@ pub fn message(m: &AnyMessage) -> Node {
         AnyMessage::PodStatus(st) => pod_status(st),
         AnyMessage::NodeStatus(n) => node_status(n),
         AnyMessage::Event(e) => event(e),
+        AnyMessage::Index(ix) => index(ix),
     }
 }
 
@@ -269,7 +270,7 @@ fn resources(r: &Resources) -> Node {
 mod handlers;
 mod status;
 use handlers::{lifecycle_handler, probe, security};
-pub use status::{event, node_status, pod_status};
+pub use status::{event, index, node_status, pod_status};
 
 /// A mapping under construction, in insertion order.
 struct Map(Vec<(String, Node)>);

@@ -58,6 +58,7 @@ fn check(bytes: &[u8], print: bool) -> bool {
         decode::<PodStatus>(bytes).map(AnyMessage::PodStatus),
         decode::<NodeStatus>(bytes).map(AnyMessage::NodeStatus),
         decode::<Event>(bytes).map(AnyMessage::Event),
+        decode::<Index>(bytes).map(AnyMessage::Index),
     ];
     let Ok(msg) = any else {
         assert!(
@@ -76,6 +77,7 @@ fn check(bytes: &[u8], print: bool) -> bool {
         AnyMessage::PodStatus(m) => encode(m),
         AnyMessage::NodeStatus(m) => encode(m),
         AnyMessage::Event(m) => encode(m),
+        AnyMessage::Index(m) => encode(m),
     };
     assert_eq!(
         decode_any(&again).as_ref(),

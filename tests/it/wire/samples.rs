@@ -401,6 +401,15 @@ pub fn event() -> Event {
     }
 }
 
+/// The index of a node running the seed pod and a web pod.
+pub fn index() -> Index {
+    let mut ix = Index::default();
+    ix.insert(n("test"), SpecHash::of_pod(&seed_pod())).unwrap();
+    ix.insert(n("web"), SpecHash([0x5e, 0xed, 0, 1, 2, 3, 4, 5]))
+        .unwrap();
+    ix
+}
+
 /// Every sample, encoded.
 pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
     vec![
@@ -410,6 +419,7 @@ pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
         ("crash-loop status", encode(&crashloop_status())),
         ("node status", encode(&node_status())),
         ("event", encode(&event())),
+        ("index", encode(&index())),
     ]
 }
 
@@ -423,5 +433,6 @@ pub fn all_uncompressed() -> Vec<(&'static str, Vec<u8>)> {
         ("crash-loop status", raw(&crashloop_status())),
         ("node status", raw(&node_status())),
         ("event", raw(&event())),
+        ("index", raw(&index())),
     ]
 }

@@ -1,11 +1,12 @@
-//! PodStatus, NodeStatus and Event to trees in Kubernetes names; `probes`, `specHash`,
+//! PodStatus, NodeStatus, Event and Index to trees in Kubernetes names; `probes`, `specHash`,
 //! `online` and `heartbeat` are pealet's own additions.
 
 use super::{Map, bool, list, s, uint};
 use crate::spec::manifest::node::{Node, Value};
 use crate::spec::quantity::{format_bytes, format_cpu};
 use crate::spec::{
-    ContainerState, ContainerStatus, Event, NodeResources, NodeStatus, PodStatus, Reason, Since,
+    ContainerState, ContainerStatus, Event, Index, NodeResources, NodeStatus, PodStatus, Reason,
+    Since,
 };
 
 /// The `status` of a Pod; every offset in it printed as an absolute time.
@@ -171,5 +172,18 @@ pub fn event(e: &Event) -> Node {
         .put("message", s(&e.message))
         .put("lastTimestamp", s(&e.time.to_string()))
         .put("count", uint(e.count))
+        .done()
+}
+
+/// A node's index of desired pods: `pods: [{name, specHash}]` (pealet's own kind).
+pub fn index(ix: &Index) -> Node {
+    let pods = ix.pods.iter().map(|e| {
+        Map::new()
+            .put("name", s(&e.name))
+            .put("specHash", s(&e.spec_hash.to_string()))
+            .done()
+    });
+    Map::new()
+        .put("pods", Node::new(Value::Seq(pods.collect())))
         .done()
 }

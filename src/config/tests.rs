@@ -1,0 +1,126 @@
+//! Precedence, defaults, broker URLs and refusals of the settings.
+
+use super::*;
+
+fn flags(pairs: &[(&str, &str)]) -> Flags {
+    let mut f = Flags::default();
+    for (k, v) in pairs {
+        assert!(f.set(k, v.to_string()).unwrap(), "{k}");
+    }
+    f
+}
+
+fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+const FILE: &str = r#"
+broker = "mqtt://from-file"
+prefix = "site/v1"
+keep_alive = 10
+[tls]
+ca_file = "/etc/pealet/ca.pem"
+"#;
+
+fn resolve(f: &Flags, e: &'static [(&'static str, &'static str)]) -> Settings {
+    Settings::resolve(f, env(e), Some((Path::new("config.toml"), FILE))).unwrap()
+}
+
+#[test]
+fn flags_beat_environment_beats_file() {
+    let s = resolve(&Flags::default(), &[]);
+    assert_eq!(s.broker.unwrap().host, "from-file");
+    assert_eq!(s.prefix, "site/v1");
+    assert_eq!(s.keep_alive, Duration::from_secs(10));
+    assert_eq!(s.ca_file.as_deref(), Some(Path::new("/etc/pealet/ca.pem")));
+    let e = &[
+        ("PEALET_BROKER", "mqtt://from-env"),
+        ("PEALET_KEEP_ALIVE", "20"),
+    ];
+    let s = resolve(&Flags::default(), e);
+    assert_eq!(s.broker.unwrap().host, "from-env");
+    assert_eq!(s.keep_alive, Duration::from_secs(20));
+    let f = flags(&[("broker", "mqtts://from-flag"), ("keep-alive", "5")]);
+    let s = resolve(&f, e);
+    assert_eq!(s.broker.unwrap().host, "from-flag");
+    assert_eq!(s.keep_alive, Duration::from_secs(5));
+    assert_eq!(s.prefix, "site/v1");
+}
+
+#[test]
+fn defaults_without_any_source() {
+    let s = Settings::resolve(&Flags::default(), env(&[]), None).unwrap();
+    assert_eq!(s.broker, None);
+    assert_eq!(s.prefix, "pealet/v1");
+    assert_eq!(s.keep_alive, Duration::from_secs(30));
+    assert_eq!(s.heartbeat, Duration::from_secs(60));
+    assert_eq!(s.root, Path::new("/var/lib/pealet"));
+    assert_eq!(s.run_dir, Path::new("/run/pealet"));
+    assert_eq!(s.manifests, Path::new("/etc/pealet/manifests"));
+    assert!(!s.node_name().unwrap().is_empty(), "the hostname");
+}
+
+#[test]
+fn broker_urls() {
+    let b = |u: &str| Broker::parse(u).map(|b| (b.tls, b.host, b.port));
+    assert_eq!(b("mqtt://pi"), Ok((false, "pi".into(), 1883)));
+    assert_eq!(b("mqtts://pi"), Ok((true, "pi".into(), 8883)));
+    assert_eq!(
+        b("mqtt://10.0.0.1:1884/"),
+        Ok((false, "10.0.0.1".into(), 1884))
+    );
+    assert_eq!(b("mqtts://[::1]:9000"), Ok((true, "::1".into(), 9000)));
+    for bad in [
+        "pi:1883",
+        "http://pi",
+        "mqtt://",
+        "mqtt://pi:x",
+        "mqtt://u@pi",
+        "mqtt://[::1",
+    ] {
+        assert!(b(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn secrets_never_from_the_command_line() {
+    let mut f = Flags::default();
+    assert_eq!(
+        f.set("password", "hunter2".into()),
+        Err(ConfigError::PasswordOnCommandLine)
+    );
+    assert!(!f.set("output", "json".into()).unwrap(), "not a setting");
+    let file = "password = \"hunter2\"\n";
+    let e = Settings::resolve(&f, env(&[]), Some((Path::new("c.toml"), file))).unwrap_err();
+    assert_eq!(e.to_string(), "c.toml: unknown setting \"password\"");
+}
+
+#[test]
+fn bad_values_name_their_origin() {
+    let e = Settings::resolve(&flags(&[("keep-alive", "soon")]), env(&[]), None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "--keep-alive: keep_alive must be a whole number of seconds"
+    );
+    let file = "broker = 1883\n";
+    let e = Settings::resolve(&Flags::default(), env(&[]), Some((Path::new("c"), file)));
+    assert_eq!(e.unwrap_err().to_string(), "c: broker must be a string");
+    let file = "[tls]\nca_file = \"x\"\ncafile = \"y\"\n";
+    let e = Settings::resolve(&Flags::default(), env(&[]), Some((Path::new("c"), file)));
+    assert_eq!(
+        e.unwrap_err().to_string(),
+        "c: unknown setting \"tls.cafile\""
+    );
+}
+
+#[test]
+fn node_lists() {
+    let s = Settings::resolve(&flags(&[("node", "a, b,,c")]), env(&[]), None).unwrap();
+    assert_eq!(s.node_list(), ["a", "b", "c"]);
+    assert_eq!(s.node_name().unwrap(), "a, b,,c");
+}

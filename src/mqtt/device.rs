@@ -1,0 +1,237 @@
+//! The device's connection: one thread that owns the rumqttc `Connection` and only polls
+//! it, moving messages between the client and the [`Mailbox`]; [`Device`] is the
+//! agent's handle (statuses, events, node status out; desired-state updates in).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rumqttc::{
+    Client, Connection, Event, LastWill, Outgoing, Packet, QoS, RecvTimeoutError, SubscribeFilter,
+};
+
+use super::{Backoff, Inbound, Mailbox, MqttError, TICK, Topics, broker_name, options};
+use crate::config::Settings;
+use crate::spec::{self, NodeStatus, PodStatus};
+
+/// The agent's handle on its broker connection. Every method returns at once.
+pub struct Device {
+    mailbox: Arc<Mailbox>,
+    topics: Topics,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Device {
+    /// Starts the MQTT thread for node `node`; `offline` is the Last Will (a NodeStatus
+    /// that says `online: false`). Connecting happens in the background, with retries.
+    pub fn start(
+        settings: &Settings,
+        node: &str,
+        offline: &NodeStatus,
+    ) -> Result<Device, MqttError> {
+        let topics = Topics::new(&settings.prefix, node);
+        let mut opts = options(settings, &topics.device_client_id(), false)?;
+        let will = LastWill::new(topics.node(), spec::encode(offline), QoS::AtLeastOnce, true);
+        opts.set_last_will(will);
+        let (client, connection) = Client::new(opts, super::REQUEST_CAPACITY);
+        let mailbox = Arc::new(Mailbox::default());
+        let stopping = Arc::new(AtomicBool::new(false));
+        let poller = Poller {
+            connection,
+            client,
+            mailbox: mailbox.clone(),
+            topics: topics.clone(),
+            stopping: stopping.clone(),
+            broker: broker_name(settings),
+        };
+        let thread = std::thread::Builder::new()
+            .name("mqtt".into())
+            .spawn(move || poller.run())
+            .map_err(MqttError::Thread)?;
+        Ok(Device {
+            mailbox,
+            topics,
+            stopping,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Publishes (retained) the status of `pod`, or clears it with `None`; only the
+    /// newest status per pod waits while the broker is away.
+    pub fn set_status(&self, pod: &str, status: Option<&PodStatus>) {
+        self.mailbox
+            .set_status(pod, status.map(spec::encode).unwrap_or_default());
+    }
+
+    /// Publishes an Event (not retained); the oldest is dropped when 64 wait.
+    pub fn push_event(&self, event: &spec::Event) {
+        self.mailbox.push_event(spec::encode(event));
+    }
+
+    /// Publishes (retained) the node status; sent again at every connect.
+    pub fn set_node(&self, node: &NodeStatus) {
+        self.mailbox.set_node(spec::encode(node));
+    }
+
+    /// What the broker sent since the last call, without waiting.
+    pub fn take(&self) -> Inbound {
+        self.mailbox.take()
+    }
+
+    /// Waits up to `timeout` for something from the broker.
+    pub fn wait(&self, timeout: Duration) -> Inbound {
+        self.mailbox.wait(timeout)
+    }
+
+    pub fn dropped(&self) -> super::Dropped {
+        self.mailbox.dropped()
+    }
+
+    /// Says goodbye: publishes `offline` (retained), disconnects cleanly (so the broker
+    /// does not send the Last Will) and waits up to `grace` for the thread to finish.
+    pub fn stop(mut self, offline: &NodeStatus, grace: Duration) {
+        self.mailbox.set_node(spec::encode(offline));
+        self.stopping.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        while !self.mailbox.is_closed() && Instant::now() < deadline {
+            std::thread::sleep(TICK);
+        }
+        if let Some(t) = self.thread.take() {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Device {
+    /// The thread ends too (a clean disconnect when connected).
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The state of the MQTT thread.
+struct Poller {
+    connection: Connection,
+    client: Client,
+    mailbox: Arc<Mailbox>,
+    topics: Topics,
+    stopping: Arc<AtomicBool>,
+    broker: String,
+}
+
+impl Poller {
+    fn run(mut self) {
+        let mut connected = false;
+        let mut backoff = Backoff::seeded();
+        let mut disconnect_sent = false;
+        let mut subscribed = false;
+        loop {
+            if connected {
+                // Retried until the client's channel takes it: without it, a broker that
+                // lost the session would never send this node anything again.
+                subscribed = subscribed || self.subscribe();
+                self.flush();
+                if self.stopping.load(Ordering::SeqCst) && !disconnect_sent {
+                    // The node status went first: requests are written in order.
+                    disconnect_sent = self.client.try_disconnect().is_ok();
+                }
+            } else if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            match self.connection.recv_timeout(TICK) {
+                Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+                    log::info!(
+                        "connected to {} (session present: {})",
+                        self.broker,
+                        ack.session_present
+                    );
+                    connected = true;
+                    subscribed = false;
+                    backoff.reset();
+                    self.mailbox.set_connected(true);
+                }
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                    match self.topics.receive(&p.topic, &p.payload) {
+                        Some(update) => self.mailbox.deliver(update),
+                        None => log::debug!("ignored a message on {}", p.topic),
+                    }
+                }
+                Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    if self.stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if connected {
+                        log::warn!("lost the connection to {}: {e}", self.broker);
+                        self.mailbox.set_connected(false);
+                    } else {
+                        log::debug!("connect to {}: {e}", self.broker);
+                    }
+                    connected = false;
+                    self.sleep(backoff.next_delay());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.mailbox.close();
+    }
+
+    /// Subscribes to this node's pods and index (every connect: the broker then sends
+    /// the retained ones again); false when the client's channel is full for now.
+    fn subscribe(&self) -> bool {
+        let filters = self
+            .topics
+            .device_filters()
+            .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
+        self.client.try_subscribe_many(filters).is_ok()
+    }
+
+    /// Moves what waits in the mailbox into the client, as far as its channel takes it.
+    fn flush(&self) {
+        let publish = |topic: String, payload: &[u8], retain: bool| {
+            self.client
+                .try_publish(topic, QoS::AtLeastOnce, retain, payload.to_vec())
+                .is_ok()
+        };
+        while let Some(node) = self.mailbox.take_node() {
+            if !publish(self.topics.node(), &node, true) {
+                self.mailbox.return_node();
+                return;
+            }
+        }
+        while let Some((pod, payload)) = self.mailbox.take_status() {
+            if !publish(self.topics.status(&pod), &payload, true) {
+                self.mailbox.return_status(pod, payload);
+                return;
+            }
+        }
+        while let Some(event) = self.mailbox.take_event() {
+            if !publish(self.topics.events(), &event, false) {
+                self.mailbox.return_event(event);
+                return;
+            }
+        }
+    }
+
+    /// Sleeps `d`, waking early when asked to stop.
+    fn sleep(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while !self.stopping.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= end {
+                return;
+            }
+            std::thread::sleep((end - now).min(TICK));
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Topic names of one node (`<prefix>/<node>/pods/<pod>`, `status/<pod>`, `node`,
+//! `events`, `index`) and the device-side receive path: a message on a subscribed
+//! topic becomes a typed `desired::Update`, its payload size checked before decoding.
+//!
+//! No network here: `device` feeds it what the broker sends.
+
+use crate::desired::Update;
+use crate::spec::bounded::MAX_PAYLOAD;
+use crate::spec::validate::is_dns_label;
+use crate::spec::{self, DecodeError, Index, Kind, Pod};
+
+/// The topics of one node under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    prefix: String,
+    node: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str, node: &str) -> Topics {
+        Topics {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+            node: node.to_owned(),
+        }
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.node
+    }
+
+    /// `<prefix>/<node>/pods/<pod>`: the retained Pod; empty = delete.
+    pub fn pod(&self, pod: &str) -> String {
+        format!("{}/{}/pods/{pod}", self.prefix, self.node)
+    }
+
+    /// `<prefix>/<node>/pods/+`.
+    pub fn pods_filter(&self) -> String {
+        self.pod("+")
+    }
+
+    /// `<prefix>/<node>/status/<pod>`: the retained PodStatus; empty after deletion.
+    pub fn status(&self, pod: &str) -> String {
+        format!("{}/{}/status/{pod}", self.prefix, self.node)
+    }
+
+    pub fn status_filter(&self) -> String {
+        self.status("+")
+    }
+
+    /// `<prefix>/<node>/node`: the retained NodeStatus, and the Last Will.
+    pub fn node(&self) -> String {
+        format!("{}/{}/node", self.prefix, self.node)
+    }
+
+    /// `<prefix>/+/node`: every node's status, for `pealet get nodes`.
+    pub fn all_nodes_filter(prefix: &str) -> String {
+        format!("{}/+/node", prefix.trim_end_matches('/'))
+    }
+
+    /// `<prefix>/<node>/events`: Events, not retained.
+    pub fn events(&self) -> String {
+        format!("{}/{}/events", self.prefix, self.node)
+    }
+
+    /// `<prefix>/<node>/index`: the retained Index of desired pods.
+    pub fn index(&self) -> String {
+        format!("{}/{}/index", self.prefix, self.node)
+    }
+
+    /// The client id of the device: fixed per node, so that its session persists.
+    pub fn device_client_id(&self) -> String {
+        format!("pealet-{}", self.node)
+    }
+
+    /// What the device subscribes to: its desired pods and its index, nothing else.
+    pub fn device_filters(&self) -> [String; 2] {
+        [self.pods_filter(), self.index()]
+    }
+
+    /// The pod a `pods/<pod>` or `status/<pod>` topic of this node names.
+    pub fn pod_of<'t>(&self, topic: &'t str, kind: &str) -> Option<&'t str> {
+        let rest = topic.strip_prefix(&self.prefix)?.strip_prefix('/')?;
+        let rest = rest.strip_prefix(&self.node)?.strip_prefix('/')?;
+        rest.strip_prefix(kind)?.strip_prefix('/')
+    }
+
+    /// The node a `<prefix>/<node>/node` topic names.
+    pub fn node_of<'t>(prefix: &str, topic: &'t str) -> Option<&'t str> {
+        let rest = topic
+            .strip_prefix(prefix.trim_end_matches('/'))?
+            .strip_prefix('/')?;
+        rest.strip_suffix("/node").filter(|n| !n.contains('/'))
+    }
+
+    /// The device-side receive path: a message on `topic` as a typed update, `None`
+    /// when the topic is not one of this node's desired-state topics.
+    pub fn receive(&self, topic: &str, payload: &[u8]) -> Option<Update> {
+        if topic == self.index() {
+            return Some(Update::Index(
+                checked(payload).and_then(spec::decode::<Index>),
+            ));
+        }
+        let name = self.pod_of(topic, "pods")?.to_owned();
+        if payload.is_empty() {
+            return Some(Update::Deleted { name });
+        }
+        let pod = if is_dns_label(&name) {
+            checked(payload).and_then(|p| spec::decode::<Pod>(p).map(Box::new))
+        } else {
+            Err(DecodeError::Malformed {
+                kind: Kind::Pod,
+                what: "the topic's pod name is not a DNS label",
+            })
+        };
+        Some(Update::Pod { name, pod })
+    }
+}
+
+/// The payload limit, checked before anything is decoded.
+fn checked(payload: &[u8]) -> Result<&[u8], DecodeError> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(DecodeError::TooLarge {
+            len: payload.len(),
+            max: MAX_PAYLOAD,
+        });
+    }
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::manifest::read::read_pod;
+
+    fn topics() -> Topics {
+        Topics::new("pealet/v1/", "pi-01")
+    }
+
+    #[test]
+    fn names() {
+        let t = topics();
+        assert_eq!(t.pod("web"), "pealet/v1/pi-01/pods/web");
+        assert_eq!(t.status("web"), "pealet/v1/pi-01/status/web");
+        assert_eq!(t.node(), "pealet/v1/pi-01/node");
+        assert_eq!(t.events(), "pealet/v1/pi-01/events");
+        assert_eq!(t.index(), "pealet/v1/pi-01/index");
+        assert_eq!(
+            t.device_filters(),
+            ["pealet/v1/pi-01/pods/+", "pealet/v1/pi-01/index"]
+        );
+        assert_eq!(t.device_client_id(), "pealet-pi-01");
+        assert_eq!(
+            t.pod_of("pealet/v1/pi-01/status/web", "status"),
+            Some("web")
+        );
+        assert_eq!(t.pod_of("pealet/v1/pi-02/status/web", "status"), None);
+        assert_eq!(
+            Topics::node_of("pealet/v1", "pealet/v1/pi-02/node"),
+            Some("pi-02")
+        );
+        assert_eq!(Topics::node_of("pealet/v1", "pealet/v1/a/b/node"), None);
+    }
+
+    #[test]
+    fn receive_yields_typed_updates_or_errors() {
+        let t = topics();
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\n\
+                    spec: {containers: [{name: c, image: nginx}]}\n";
+        let pod = read_pod(yaml).unwrap().pod;
+        let bytes = spec::encode(&pod);
+        let got = t.receive("pealet/v1/pi-01/pods/web", &bytes);
+        assert_eq!(
+            got,
+            Some(Update::Pod {
+                name: "web".into(),
+                pod: Ok(Box::new(pod.clone()))
+            })
+        );
+        let deleted = t.receive("pealet/v1/pi-01/pods/web", b"");
+        assert_eq!(deleted, Some(Update::Deleted { name: "web".into() }));
+        let err = |topic: &str, payload: &[u8]| match t.receive(topic, payload) {
+            Some(Update::Pod { pod: Err(e), .. }) | Some(Update::Index(Err(e))) => e,
+            other => panic!("{other:?}"),
+        };
+        let too_big = vec![1u8; MAX_PAYLOAD + 1];
+        assert!(matches!(
+            err("pealet/v1/pi-01/pods/web", &too_big),
+            DecodeError::TooLarge { .. }
+        ));
+        assert_eq!(
+            err("pealet/v1/pi-01/pods/web", b"garbage"),
+            DecodeError::UnsupportedVersion(b'g')
+        );
+        let status_kind = spec::encode(&Index::default());
+        assert!(matches!(
+            err("pealet/v1/pi-01/pods/web", &status_kind),
+            DecodeError::WrongKind { .. }
+        ));
+        assert!(matches!(
+            err("pealet/v1/pi-01/pods/Bad_Name", &bytes),
+            DecodeError::Malformed { .. }
+        ));
+        assert!(matches!(
+            err("pealet/v1/pi-01/index", &bytes),
+            DecodeError::WrongKind { .. }
+        ));
+        assert_eq!(t.receive("pealet/v1/pi-01/status/web", &bytes), None);
+        assert_eq!(t.receive("pealet/v1/pi-02/pods/web", &bytes), None);
+    }
+}

@@ -1,0 +1,158 @@
+//! The reconciler over a temp-dir store and an in-memory runtime.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::*;
+use crate::spec::bounded::name;
+use crate::spec::manifest::read::read_pod;
+use crate::spec::{Index, SpecHash};
+
+/// Pods "run" as entries of a map; `fail` makes `apply` fail for one pod name.
+#[derive(Default)]
+struct MemRuntime {
+    pods: BTreeMap<String, SpecHash>,
+    applied: usize,
+    fail: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no such image")]
+struct MemError;
+
+impl PodRuntime for MemRuntime {
+    type Error = MemError;
+    fn apply(&mut self, pod: &Pod) -> Result<(), MemError> {
+        if self.fail.as_deref() == Some(pod.name.as_str()) {
+            return Err(MemError);
+        }
+        self.applied += 1;
+        self.pods
+            .insert(pod.name.to_string(), SpecHash::of_pod(pod));
+        Ok(())
+    }
+    fn remove(&mut self, name: &str) -> Result<(), MemError> {
+        self.pods.remove(name);
+        Ok(())
+    }
+    fn statuses(&self) -> Vec<(String, PodStatus)> {
+        Vec::new()
+    }
+}
+
+fn pod(name: &str, v: u8) -> Pod {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\n\
+         spec: {{containers: [{{name: c, image: 'img:{v}'}}]}}\n"
+    );
+    read_pod(&yaml).unwrap().pod
+}
+
+fn root(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pealet-rec-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn index(pods: &[&Pod]) -> Index {
+    let mut ix = Index::default();
+    for p in pods {
+        ix.insert(name(&p.name).unwrap(), SpecHash::of_pod(p))
+            .unwrap();
+    }
+    ix
+}
+
+fn names(r: &MemRuntime) -> Vec<&str> {
+    r.pods.keys().map(String::as_str).collect()
+}
+
+#[test]
+fn desired_state_survives_a_restart_without_broker() {
+    let dir = root("restart");
+    let store = Store::open(&dir).unwrap();
+    let (mut r, events) = Reconciler::start(store.clone(), MemRuntime::default(), Time(1));
+    assert!(events.is_empty());
+    let (a, b) = (pod("a", 1), pod("b", 1));
+    for p in [&a, &b] {
+        let update = Update::Pod {
+            name: p.name.to_string(),
+            pod: Ok(Box::new(p.clone())),
+        };
+        assert!(r.handle(update, Time(2)).is_empty());
+    }
+    r.handle(Update::Index(Ok(index(&[&a, &b]))), Time(3));
+    assert_eq!(names(r.runtime()), ["a", "b"]);
+    // Deleted through the index, then the "device reboots".
+    r.handle(Update::Index(Ok(index(&[&a]))), Time(4));
+    assert_eq!(names(r.runtime()), ["a"]);
+    let (r, events) = Reconciler::start(store, MemRuntime::default(), Time(5));
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(names(r.runtime()), ["a"]);
+    assert_eq!(r.desired().index(), Some(&index(&[&a])));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn failures_and_refusals_become_warning_events() {
+    let dir = root("fail");
+    let store = Store::open(&dir).unwrap();
+    let runtime = MemRuntime {
+        fail: Some("bad".into()),
+        ..MemRuntime::default()
+    };
+    let (mut r, _) = Reconciler::start(store.clone(), runtime, Time(1));
+    let events = r.handle(
+        Update::Pod {
+            name: "bad".into(),
+            pod: Ok(Box::new(pod("bad", 1))),
+        },
+        Time(7),
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventType::Warning);
+    assert_eq!(&*events[0].reason, "FailedStart");
+    assert_eq!(events[0].pod.as_deref(), Some("bad"));
+    assert_eq!(&*events[0].message, "start pod bad: no such image");
+    assert_eq!(events[0].time, Time(7));
+    // The spec is stored even so: the next start tries again.
+    assert_eq!(store.load().pods.len(), 1);
+    let events = r.handle(
+        Update::Pod {
+            name: "x".into(),
+            pod: Err(crate::spec::DecodeError::Empty),
+        },
+        Time(8),
+    );
+    assert_eq!(&*events[0].reason, "Refused");
+    assert_eq!(&*events[0].message, "empty payload");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unchanged_spec_is_not_applied_again() {
+    let dir = root("same");
+    let (mut r, _) = Reconciler::start(Store::open(&dir).unwrap(), MemRuntime::default(), Time(1));
+    let update = || Update::Pod {
+        name: "a".into(),
+        pod: Ok(Box::new(pod("a", 1))),
+    };
+    r.handle(update(), Time(2));
+    r.handle(update(), Time(3));
+    assert_eq!(r.runtime().applied, 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn events_cut_long_text_to_its_bounds() {
+    let long = "é".repeat(20_000);
+    let e = event(
+        EventType::Normal,
+        &long,
+        Some("a".into()),
+        long.clone(),
+        Time(0),
+    );
+    assert!(e.reason.len() <= crate::spec::bounded::MAX_SHORT && !e.reason.is_empty());
+    assert!(e.message.len() <= crate::spec::bounded::MAX_TEXT && !e.message.is_empty());
+}
