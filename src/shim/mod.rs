@@ -12,6 +12,7 @@
 pub mod build;
 mod clients;
 pub mod container;
+pub mod control;
 pub mod env;
 pub mod event;
 pub mod logs;
