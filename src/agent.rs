@@ -219,6 +219,7 @@ impl Agent {
             if self.published.get(&pod) == Some(&bytes) {
                 continue;
             }
+            log::debug!("pod {pod}: status {}", status.phase.as_str());
             if let Some(d) = &self.device {
                 d.set_status(&pod, Some(&status));
             }

@@ -187,6 +187,7 @@ impl ShimRuntime {
             }
             return;
         }
+        log::info!("pod {name}: stopping it gracefully, then removing it");
         self.wait_op(name);
         self.removing.insert(name.to_owned());
         let (root, run_dir) = (self.root.clone(), self.run_dir.clone());
