@@ -59,6 +59,8 @@ pub struct ShimRuntime {
     /// Work in progress per pod; `true` when it is a removal.
     ops: BTreeMap<String, (bool, JoinHandle<Result<(), String>>)>,
     removing: BTreeSet<String>,
+    /// The spec hash of a refused pod that does not run (what its status describes).
+    refused: BTreeMap<String, SpecHash>,
     /// Pods whose status is to be cleared without any work (refused, never ran).
     cleared: Vec<String>,
 }
@@ -80,6 +82,7 @@ impl ShimRuntime {
             notes: BTreeMap::new(),
             ops: BTreeMap::new(),
             removing: BTreeSet::new(),
+            refused: BTreeMap::new(),
             cleared: Vec::new(),
         }
     }
@@ -122,6 +125,7 @@ impl ShimRuntime {
             reason: r.reason.as_str().to_owned(),
             message: r.message.clone(),
         };
+        self.refused.insert(name.clone(), SpecHash::of_pod(pod));
         if let Err(r) = self.admission.check(pod) {
             let e = refused(&r);
             self.notes.insert(name, r);
@@ -139,6 +143,7 @@ impl ShimRuntime {
             return Err(e);
         }
         self.notes.remove(&name);
+        self.refused.remove(&name);
         self.wait_op(&name);
         self.removing.remove(&name);
         let hash = SpecHash::of_pod(pod);
@@ -180,6 +185,7 @@ impl ShimRuntime {
     /// Stops a pod gracefully and deletes its state, on a thread; static or not.
     pub fn unplace(&mut self, name: &str) {
         let noted = self.notes.remove(name).is_some();
+        self.refused.remove(name);
         if self.pods.remove(name).is_none() {
             if noted {
                 // Only a refused spec was shown: nothing runs, the status just goes.
@@ -278,8 +284,8 @@ impl ShimRuntime {
                 Some(st)
             }
             (None, Some(n)) => Some(PodStatus {
-                spec_hash: (self.pods.get(name))
-                    .map(|m| SpecHash::of_pod(&m.pod))
+                spec_hash: (self.refused.get(name).copied())
+                    .or_else(|| self.pods.get(name).map(|m| SpecHash::of_pod(&m.pod)))
                     .unwrap_or_default(),
                 phase: PodPhase::Failed,
                 reason: Some(n.reason.clone()),

@@ -13,7 +13,7 @@ use pealet::mqtt::Topics;
 use pealet::shim::proto::{Client, Request, Response};
 use pealet::shim::state;
 use pealet::spec::manifest::read::read_pod;
-use pealet::spec::{self, ContainerState, NodeStatus, Pod, PodPhase, PodStatus, SpecHash};
+use pealet::spec::{self, ContainerState, NodeStatus, Pod, PodPhase, PodStatus, Reason, SpecHash};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -221,6 +221,23 @@ fn agent_applies_replaces_refuses_and_deletes() {
     assert_eq!(now_b.phase, PodPhase::Running);
     assert_eq!(w.container_pid(&b, "one"), pid_b, "b untouched");
     assert_eq!(w.status(&a).unwrap().spec_hash, SpecHash::of_pod(&pod_a2));
+
+    // A pod that does not fit the node: Failed, OutOfmemory, nothing started.
+    let big = pod_name("big");
+    let text = manifest(&big, &["one"], "1").replace(
+        "value: '1'}]}",
+        "value: '1'}], resources: {requests: {memory: 100Ti}}}",
+    );
+    let pod_big = w.apply(&big, &text);
+    w.env.pods.retain(|n| *n != big);
+    eventually(WAIT, "the big pod is refused OutOfmemory", || {
+        w.status(&big).is_some_and(|s| {
+            s.phase == PodPhase::Failed
+                && s.reason == Some(Reason::OutOfMemory)
+                && s.spec_hash == SpecHash::of_pod(&pod_big)
+        })
+    });
+    assert!(!pod_dir_exists(&w.run_dir(), &big));
 
     // Delete: the pod goes, its status topic is cleared.
     w.operator(&["delete", "pod", &a]);
