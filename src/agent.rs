@@ -30,8 +30,13 @@ use node::NodeFacts;
 use runtime::ShimRuntime;
 use static_pods::StaticPods;
 
-/// How often the loop looks at the shims and the manifests directory.
+/// How often the loop looks at the shims and the manifests directory when idle.
 pub const TICK: Duration = Duration::from_millis(500);
+/// The tick while pods are starting or stopping, so that their new statuses go out
+/// within tens of milliseconds.
+const FAST_TICK: Duration = Duration::from_millis(20);
+/// How long the fast tick lasts after the last change.
+const FAST_FOR: Duration = Duration::from_secs(10);
 /// How long a clean exit waits for the offline node status to reach the broker.
 const GOODBYE: Duration = Duration::from_secs(3);
 
@@ -104,6 +109,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
         node: None,
         node_sent: Instant::now(),
         heartbeat: settings.heartbeat.max(Duration::from_secs(1)),
+        fast_until: Instant::now() + FAST_FOR,
     };
     agent.publish_events(events);
     while !signalled(&signals) {
@@ -127,18 +133,28 @@ struct Agent {
     node: Option<NodeStatus>,
     node_sent: Instant,
     heartbeat: Duration,
+    /// Until when the loop ticks fast (pods changed recently).
+    fast_until: Instant,
 }
 
 impl Agent {
     /// One tick: updates in, static pods, finished work, statuses and node status out.
     fn turn(&mut self) {
+        let tick = if Instant::now() < self.fast_until {
+            FAST_TICK
+        } else {
+            TICK
+        };
         let inbound = match &self.device {
-            Some(d) => d.wait(TICK),
+            Some(d) => d.wait(tick),
             None => {
-                std::thread::sleep(TICK);
+                std::thread::sleep(tick);
                 Default::default()
             }
         };
+        if !inbound.updates.is_empty() {
+            self.fast_until = Instant::now() + FAST_FOR;
+        }
         let now = Time::now();
         let mut events = Vec::new();
         if inbound.dropped > 0 {
@@ -153,6 +169,9 @@ impl Agent {
         }
         let runtime = self.reconciler.runtime_mut();
         events.extend(place_static(runtime, &mut self.statics, now));
+        if runtime.busy() {
+            self.fast_until = Instant::now() + FAST_FOR;
+        }
         let polled = runtime.poll();
         for (pod, message) in polled.failed {
             events.push(event(EventType::Warning, "Failed", Some(pod), message, now));

@@ -100,6 +100,11 @@ impl ShimRuntime {
         self.pods.is_empty()
     }
 
+    /// Whether starts or stops are in progress.
+    pub fn busy(&self) -> bool {
+        !self.ops.is_empty()
+    }
+
     /// Whether a spec of `name` runs (or is being started).
     pub fn runs(&self, name: &str) -> bool {
         self.pods.contains_key(name)
