@@ -281,6 +281,18 @@ fn agent_restart_adopts_and_last_will_marks_offline() {
         after.container_statuses[0].restart_count,
         before.container_statuses[0].restart_count
     );
+
+    // SIGTERM: a clean exit that reports the node offline and leaves the pod running.
+    let mut child = w.agent.take().unwrap();
+    let agent = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(agent, rustix::process::Signal::TERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(w.node_status().is_some_and(|n| !n.online));
+    assert_eq!(
+        w.container_pid(&p, "one"),
+        pid,
+        "the pod outlives the agent"
+    );
 }
 
 #[test]
