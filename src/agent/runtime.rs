@@ -149,7 +149,6 @@ impl ShimRuntime {
         }
         self.notes.remove(&name);
         self.refused.remove(&name);
-        self.wait_op(&name);
         self.removing.remove(&name);
         let hash = SpecHash::of_pod(pod);
         let current = state::read(&self.root, &self.run_dir, &name).ok();
@@ -158,7 +157,7 @@ impl ShimRuntime {
             let finished = (st.status.as_ref())
                 .is_some_and(|s| matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed));
             same && (st.shim.is_some() || finished)
-        });
+        }) && !self.ops.contains_key(&name);
         self.pods.insert(
             name.clone(),
             Managed {
@@ -199,7 +198,6 @@ impl ShimRuntime {
             return;
         }
         log::info!("pod {name}: stopping it gracefully, then removing it");
-        self.wait_op(name);
         self.removing.insert(name.to_owned());
         let (root, run_dir) = (self.root.clone(), self.run_dir.clone());
         let pod = name.to_owned();
@@ -209,30 +207,32 @@ impl ShimRuntime {
         });
     }
 
+    /// Runs `job` on a thread of its own, after the work still in progress on the same
+    /// pod (a new spec while the old one is still stopping): the loop never waits.
     fn spawn(
         &mut self,
         name: String,
         removal: bool,
         job: impl FnOnce() -> Result<(), String> + Send + 'static,
     ) {
+        let previous = self.ops.remove(&name);
+        let pod = name.clone();
+        let chained = move || {
+            if let Some((_, handle)) = previous {
+                if let Ok(Err(e)) = handle.join() {
+                    log::warn!("pod {pod}: {e}");
+                }
+            }
+            job()
+        };
         match std::thread::Builder::new()
             .name(format!("pod-{name}"))
-            .spawn(job)
+            .spawn(chained)
         {
             Ok(handle) => {
                 self.ops.insert(name, (removal, handle));
             }
             Err(e) => log::error!("pod {name}: start a thread: {e}"),
-        }
-    }
-
-    /// Waits for the work in progress on `name`, if any (a new spec while the old one
-    /// is still stopping); its outcome is logged.
-    fn wait_op(&mut self, name: &str) {
-        if let Some((_, handle)) = self.ops.remove(name) {
-            if let Ok(Err(e)) = handle.join() {
-                log::warn!("pod {name}: {e}");
-            }
         }
     }
 
