@@ -42,6 +42,27 @@ const KEYS: &[Key] = &[
     key("root", "root", "PEALET_ROOT"),
     key("run_dir", "run-dir", "PEALET_RUN_DIR"),
     key("manifests", "manifests", "PEALET_MANIFESTS"),
+    key(
+        "allow_privileged",
+        "allow-privileged",
+        "PEALET_ALLOW_PRIVILEGED",
+    ),
+    key(
+        "allow_host_namespaces",
+        "allow-host-namespaces",
+        "PEALET_ALLOW_HOST_NAMESPACES",
+    ),
+    key(
+        "host_path_prefixes",
+        "host-path-prefixes",
+        "PEALET_HOST_PATH_PREFIXES",
+    ),
+    key("reserved_cpu", "reserved-cpu", "PEALET_RESERVED_CPU"),
+    key(
+        "reserved_memory",
+        "reserved-memory",
+        "PEALET_RESERVED_MEMORY",
+    ),
 ];
 
 /// Help text for the settings flags, shared by every command that takes them.
@@ -175,6 +196,15 @@ pub struct Settings {
     pub root: PathBuf,
     pub run_dir: PathBuf,
     pub manifests: PathBuf,
+    /// Admission: whether privileged containers may run (default true).
+    pub allow_privileged: bool,
+    /// Admission: whether hostNetwork/hostPID/hostIPC may be used (default true).
+    pub allow_host_namespaces: bool,
+    /// Admission: hostPath volumes must lie under one of these; `None`: anywhere.
+    pub host_path_prefixes: Option<Vec<String>>,
+    /// Kept back from the node's capacity for the system: millicores, bytes.
+    pub reserved_cpu: u64,
+    pub reserved_memory: u64,
 }
 
 impl Settings {
@@ -247,7 +277,54 @@ impl Settings {
             };
             Ok(Duration::from_secs(n))
         };
+        let boolean = |k: &'static str, default: bool| -> Result<bool, ConfigError> {
+            match get(k) {
+                None => Ok(default),
+                Some((Value::Bool(b), _)) => Ok(b),
+                Some((Value::Str(s), origin)) => match s.as_str() {
+                    "true" | "yes" | "1" => Ok(true),
+                    "false" | "no" | "0" => Ok(false),
+                    _ => Err(bad(origin, k, "true or false")),
+                },
+                Some((_, origin)) => Err(bad(origin, k, "true or false")),
+            }
+        };
+        let list = |k: &'static str| -> Result<Option<Vec<String>>, ConfigError> {
+            match get(k) {
+                None => Ok(None),
+                Some((Value::Array(v), _)) => Ok(Some(v)),
+                Some((Value::Str(s), _)) => Ok(Some(
+                    (s.split(','))
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )),
+                Some((_, origin)) => Err(bad(origin, k, "a list of paths")),
+            }
+        };
+        let quantity = |k: &'static str, parse: fn(&str) -> Result<u64, _>, what| match get(k) {
+            None => Ok(0),
+            Some((Value::Str(s), origin)) => parse(&s).map_err(|_| bad(origin, k, what)),
+            Some((Value::Int(n), origin)) => {
+                parse(&n.to_string()).map_err(|_| bad(origin, k, what))
+            }
+            Some((_, origin)) => Err(bad(origin, k, what)),
+        };
         Ok(Settings {
+            allow_privileged: boolean("allow_privileged", true)?,
+            allow_host_namespaces: boolean("allow_host_namespaces", true)?,
+            host_path_prefixes: list("host_path_prefixes")?,
+            reserved_cpu: quantity(
+                "reserved_cpu",
+                crate::spec::quantity::parse_cpu,
+                "a CPU quantity (e.g. 100m)",
+            )?,
+            reserved_memory: quantity(
+                "reserved_memory",
+                crate::spec::quantity::parse_bytes,
+                "a memory quantity (e.g. 64Mi)",
+            )?,
             broker: string("broker")?.map(|b| Broker::parse(&b)).transpose()?,
             node: string("node")?,
             prefix: string("prefix")?.unwrap_or_else(|| DEFAULT_PREFIX.to_owned()),

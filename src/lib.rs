@@ -5,6 +5,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod desired;

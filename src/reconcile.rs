@@ -82,6 +82,10 @@ impl<R: PodRuntime> Reconciler<R> {
         &self.runtime
     }
 
+    pub fn runtime_mut(&mut self) -> &mut R {
+        &mut self.runtime
+    }
+
     pub fn desired(&self) -> &Desired {
         &self.desired
     }

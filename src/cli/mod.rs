@@ -3,6 +3,7 @@
 //! Exit status: 0 on success, 1 when the input is invalid or a command fails, 2 on a
 //! usage error. Each command lives in its own module; this one only dispatches.
 
+mod agent_cmd;
 mod apply_cmds;
 mod get_cmds;
 mod image_cmds;
@@ -118,6 +119,14 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
+    Command {
+        name: "agent",
+        summary: "run this device's pods as told through an MQTT broker, and static pods",
+        usage: agent_cmd::AGENT_HELP,
+        hidden: false,
+        settings: true,
+        run: agent_cmd::agent,
+    },
     Command {
         name: "validate",
         summary: "check Kubernetes Pod manifests, reporting every problem at once",

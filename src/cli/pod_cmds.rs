@@ -3,17 +3,16 @@
 //! directory; processes are only ever started with fork+exec (`Command`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use lexopt::prelude::*;
 use rustix::event::{PollFd, PollFlags};
 
 use super::{CliError, globals, show_cmds};
 use crate::runtime::cgroup::{self, CgroupPath};
-use crate::shim::logs;
 use crate::shim::proto::{Client, ProtoError, Request, Response};
 use crate::shim::state::{self, PodDirs};
+use crate::shim::{control, logs};
 use crate::spec::{self, PodPhase, PodStatus};
 
 pub const RUN_HELP: &str = "\
@@ -60,9 +59,6 @@ directories, cgroups and emptyDir volumes. Nothing of the pod is left behind.
 Exit status: 0 on success, 1 when a pod does not exist or cannot be removed.
 ";
 
-/// How long `run` waits for a new shim's socket.
-const SHIM_START_TIMEOUT: Duration = Duration::from_secs(30);
-
 fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::Failed(e.to_string())
 }
@@ -104,10 +100,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             pod.name, pod.name
         )));
     }
-    std::fs::create_dir_all(&d.run)
-        .map_err(|e| failed(format!("create {}: {e}", d.run.display())))?;
-    state::write_atomic(&d.spec(), &spec::encode(&pod)).map_err(failed)?;
-    let client = start_shim(&d, &pod.name, log_cap)?;
+    let client = start_shim(&pod, log_cap)?;
     // Signals are blocked only now: the shim started above must not inherit the mask.
     let signals = crate::sys::signal_fd(&[libc::SIGINT, libc::SIGTERM]).map_err(failed)?;
     client.send(&Request::Watch).map_err(failed)?;
@@ -115,42 +108,9 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
 }
 
 /// Start `pealet shim` in its own session and connect to it once it listens.
-fn start_shim(d: &PodDirs, pod: &str, log_cap: u64) -> Result<Client, CliError> {
+fn start_shim(pod: &spec::Pod, log_cap: u64) -> Result<Client, CliError> {
     let g = globals();
-    let log = std::fs::File::create(d.shim_log())
-        .map_err(|e| failed(format!("create {}: {e}", d.shim_log().display())))?;
-    let mut cmd = Command::new(std::env::current_exe().map_err(failed)?);
-    cmd.arg("--root")
-        .arg(&g.root)
-        .arg("--run-dir")
-        .arg(&g.run_dir);
-    cmd.args(["shim", "--pod", pod, "--log-cap", &log_cap.to_string()]);
-    cmd.stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(failed)?)
-        .stderr(log);
-    crate::sys::new_session(&mut cmd);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| failed(format!("start pealet shim: {e}")))?;
-    let deadline = Instant::now() + SHIM_START_TIMEOUT;
-    loop {
-        if let Ok(client) = Client::connect(&d.socket()) {
-            return Ok(client);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(d.shim_log()).unwrap_or_default();
-            return Err(failed(format!(
-                "pod {pod}: the shim exited ({status}): {}",
-                log.trim()
-            )));
-        }
-        if Instant::now() > deadline {
-            return Err(failed(format!(
-                "pod {pod}: the shim did not listen within {SHIM_START_TIMEOUT:?}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    control::start(&g.root, &g.run_dir, pod, log_cap).map_err(failed)
 }
 
 /// Print status changes until the pod ends (or, detached, has started).
@@ -234,26 +194,7 @@ pub fn stop(mut args: lexopt::Parser) -> Result<(), CliError> {
 
 /// Ask the shim to stop the pod and wait until it has.
 fn stop_pod(d: &PodDirs, grace: Option<u64>) -> Result<(), CliError> {
-    let Some(pid) = state::shim_pid(d) else {
-        return Ok(());
-    };
-    match Client::connect(&d.socket()).and_then(|c| {
-        c.call(&Request::Stop {
-            grace_seconds: grace,
-        })
-    }) {
-        Ok(_) | Err(ProtoError::Closed) => {}
-        Err(e) => return Err(failed(e)),
-    }
-    // Stopped comes before the shim's own teardown; wait for that too.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Path::new(&format!("/proc/{pid}")).exists() && state::shim_pid(d).is_some() {
-        if Instant::now() > deadline {
-            return Err(failed(format!("shim {pid} did not exit")));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
+    control::stop(d, grace).map_err(failed)
 }
 
 pub fn rm(mut args: lexopt::Parser) -> Result<(), CliError> {
@@ -276,39 +217,10 @@ pub fn rm(mut args: lexopt::Parser) -> Result<(), CliError> {
                 globals().run_dir.display()
             )));
         }
-        stop_pod(&d, None)?;
-        remove_cgroups(&pod)?;
-        for dir in [&d.run, &d.root] {
-            match std::fs::remove_dir_all(dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(failed(format!("remove {}: {e}", dir.display())));
-                }
-                _ => {}
-            }
-        }
+        control::remove(&d, &pod).map_err(failed)?;
         println!("{pod}");
     }
     Ok(())
-}
-
-/// Kill whatever is left in the pod's cgroup (a shim killed with SIGKILL leaves its
-/// containers running) and remove it.
-fn remove_cgroups(pod: &str) -> Result<(), CliError> {
-    let cgroups = cgroup::open(
-        Path::new(cgroup::DEFAULT_ROOT),
-        Path::new(cgroup::DEFAULT_PARENT),
-    )
-    .map_err(failed)?;
-    let cg = CgroupPath::pod(cgroups.parent(), pod).map_err(failed)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cgroups.pids(&cg).map_err(failed)?.is_empty() {
-        cgroups.kill_all(&cg).map_err(failed)?;
-        if Instant::now() > deadline {
-            return Err(failed(format!("processes of pod {pod} survive SIGKILL")));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cgroups.remove(&cg).map_err(failed)
 }
 
 pub fn exec(mut args: lexopt::Parser) -> Result<(), CliError> {

@@ -124,3 +124,36 @@ fn node_lists() {
     assert_eq!(s.node_list(), ["a", "b", "c"]);
     assert_eq!(s.node_name().unwrap(), "a, b,,c");
 }
+
+#[test]
+fn agent_admission_and_reserve_settings() {
+    let text = r#"
+allow_privileged = false
+allow_host_namespaces = true
+host_path_prefixes = ["/srv", "/dev/i2c-1"]
+reserved_cpu = "200m"
+reserved_memory = "128Mi"
+"#;
+    let file = Some((Path::new("config.toml"), text));
+    let s = Settings::resolve(&Flags::default(), |_| None, file).unwrap();
+    assert!(!s.allow_privileged);
+    assert!(s.allow_host_namespaces);
+    let prefixes = vec!["/srv".to_string(), "/dev/i2c-1".to_string()];
+    assert_eq!(s.host_path_prefixes, Some(prefixes));
+    assert_eq!((s.reserved_cpu, s.reserved_memory), (200, 128 << 20));
+    let f = flags(&[
+        ("allow-privileged", "true"),
+        ("host-path-prefixes", "/a, /b"),
+    ]);
+    let s = Settings::resolve(&f, |_| None, file).unwrap();
+    assert!(s.allow_privileged);
+    assert_eq!(s.host_path_prefixes.unwrap(), ["/a", "/b"]);
+    let d = Settings::resolve(&Flags::default(), |_| None, None).unwrap();
+    assert!(d.allow_privileged && d.allow_host_namespaces);
+    assert_eq!(
+        (d.host_path_prefixes, d.reserved_cpu, d.reserved_memory),
+        (None, 0, 0)
+    );
+    let bad = Some((Path::new("c.toml"), "reserved_memory = \"lots\"\n"));
+    assert!(Settings::resolve(&Flags::default(), |_| None, bad).is_err());
+}

@@ -12,6 +12,7 @@
 pub mod build;
 mod clients;
 pub mod container;
+pub mod control;
 pub mod env;
 pub mod event;
 pub mod logs;
@@ -32,7 +33,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use crate::runtime::cgroup::{self, Limits};
 use crate::runtime::config::{Join, Namespace};
 use crate::runtime::sandbox::{self, SandboxSpec};
-use crate::spec::{self, Pod, SpecHash, Time};
+use crate::spec::{Pod, SpecHash, Time};
 use build::PodContext;
 use container::Starter;
 use event::Policy;
@@ -114,7 +115,7 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         cgroups: cgroups.as_ref(),
         pod_cgroup: &pod_cgroup,
     };
-    let hash = SpecHash::of(&spec::encode(&pod));
+    let hash = SpecHash::of_pod(&pod);
     let policy: Box<dyn Policy> = Box::new(policy::SimplePolicy::new(
         &pod,
         hash,

@@ -2,9 +2,9 @@
 //! test on a free loopback port: the operator commands, the device's receive path,
 //! broker restarts with and without persistence, TLS, mutual TLS and the Last Will.
 
-mod broker;
+pub(crate) mod broker;
 mod device;
-mod support;
+pub(crate) mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! `rm`. Each test has its own --root and --run-dir and its own pod names; traffic stays
 //! on the loopback of the pod's own network namespace.
 
-mod fixture;
+pub(crate) mod fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -9,7 +9,7 @@ use pealet::shim::state;
 use pealet::spec::{ContainerState, PodStatus};
 
 /// Whether privileged tests run: as root, or loudly skipped on request, else a failure.
-pub(super) fn privileged(test: &str) -> bool {
+pub(crate) fn privileged(test: &str) -> bool {
     if rustix::process::geteuid().is_root() {
         return true;
     }
@@ -20,7 +20,7 @@ pub(super) fn privileged(test: &str) -> bool {
     panic!("{test} needs root; set PEALET_SKIP_PRIVILEGED=1 to skip privileged tests");
 }
 
-pub(super) fn mount_count() -> usize {
+pub(crate) fn mount_count() -> usize {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
@@ -28,14 +28,14 @@ pub(super) fn mount_count() -> usize {
 }
 
 /// A test's own root and run directory with the image `busybox:test` imported.
-pub(super) struct Env {
-    pub(super) dir: PathBuf,
-    pub(super) pods: Vec<String>,
+pub(crate) struct Env {
+    pub(crate) dir: PathBuf,
+    pub(crate) pods: Vec<String>,
     mounts_before: usize,
 }
 
 impl Env {
-    pub(super) fn new(test: &str) -> Env {
+    pub(crate) fn new(test: &str) -> Env {
         let dir = std::env::temp_dir().join(format!("pealet-pod-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let rootfs = dir.join("rootfs");
@@ -77,7 +77,7 @@ impl Env {
         env
     }
 
-    pub(super) fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pealet"));
         cmd.arg("--root").arg(self.dir.join("root"));
         cmd.arg("--run-dir").arg(self.dir.join("run")).args(args);
@@ -85,19 +85,19 @@ impl Env {
         cmd
     }
 
-    pub(super) fn pealet(&self, args: &[&str]) -> Output {
+    pub(crate) fn pealet(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
 
     /// `pealet run --detach` of a manifest; the pod is removed when the test ends.
-    pub(super) fn run(&mut self, name: &str, manifest: &str) -> Output {
+    pub(crate) fn run(&mut self, name: &str, manifest: &str) -> Output {
         let file = self.dir.join(format!("{name}.yaml"));
         std::fs::write(&file, manifest).unwrap();
         self.pods.push(name.to_string());
         self.pealet(&["run", "--detach", file.to_str().unwrap()])
     }
 
-    pub(super) fn start(&mut self, name: &str, manifest: &str) {
+    pub(crate) fn start(&mut self, name: &str, manifest: &str) {
         let out = self.run(name, manifest);
         assert!(
             out.status.success(),
@@ -107,13 +107,13 @@ impl Env {
         );
     }
 
-    pub(super) fn status(&self, pod: &str) -> PodStatus {
+    pub(crate) fn status(&self, pod: &str) -> PodStatus {
         let st = state::read(&self.dir.join("root"), &self.dir.join("run"), pod).unwrap();
         st.status.expect("a status file")
     }
 
     /// Wait (generously) until `cond` holds for the pod's status.
-    pub(super) fn wait(
+    pub(crate) fn wait(
         &self,
         pod: &str,
         what: &str,
@@ -137,13 +137,13 @@ impl Env {
     }
 
     /// `pealet exec` in a container: (exit code, stdout).
-    pub(super) fn exec(&self, pod: &str, container: &str, script: &str) -> (i32, String) {
+    pub(crate) fn exec(&self, pod: &str, container: &str, script: &str) -> (i32, String) {
         let out = self.pealet(&["exec", pod, "-c", container, "--", "sh", "-c", script]);
         eprint!("{}", text(&out.stderr));
         (out.status.code().unwrap_or(-1), text(&out.stdout))
     }
 
-    pub(super) fn logs(&self, pod: &str, container: &str) -> String {
+    pub(crate) fn logs(&self, pod: &str, container: &str) -> String {
         text(&self.pealet(&["logs", pod, "-c", container]).stdout)
     }
 }
@@ -177,7 +177,7 @@ impl Drop for Env {
 }
 
 /// A client process that must not outlive a failed test.
-pub(super) struct KillOnDrop(pub(super) std::process::Child);
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -186,12 +186,12 @@ impl Drop for KillOnDrop {
     }
 }
 
-pub(super) fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// The pod's cgroup directory in any hierarchy (v2, or the v1 pids/memory/cpu ones).
-pub(super) fn cgroup_dir(pod: &str, controller: &str) -> PathBuf {
+pub(crate) fn cgroup_dir(pod: &str, controller: &str) -> PathBuf {
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let base = if v2 {
         PathBuf::from("/sys/fs/cgroup")
@@ -201,17 +201,17 @@ pub(super) fn cgroup_dir(pod: &str, controller: &str) -> PathBuf {
     base.join("pealet").join(pod)
 }
 
-pub(super) fn cgroup_exists(pod: &str) -> bool {
+pub(crate) fn cgroup_exists(pod: &str) -> bool {
     ["pids", "memory", "cpu"]
         .iter()
         .any(|c| cgroup_dir(pod, c).exists())
 }
 
-pub(super) fn pod_name(base: &str) -> String {
+pub(crate) fn pod_name(base: &str) -> String {
     format!("{base}-{}", std::process::id())
 }
 
-pub(super) fn all_running(st: &PodStatus) -> bool {
+pub(crate) fn all_running(st: &PodStatus) -> bool {
     st.container_statuses
         .iter()
         .all(|c| matches!(c.state, ContainerState::Running { .. }))

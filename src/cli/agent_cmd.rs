@@ -1,0 +1,58 @@
+//! `pealet agent`: reads the settings (flags, `PEALET_*`, the config file) and runs the
+//! device's main loop of `crate::agent` until SIGTERM or SIGINT.
+
+use lexopt::prelude::*;
+
+use super::{CliError, globals, remote};
+use crate::config::{Flags, Settings};
+
+pub const AGENT_HELP: &str = "\
+Usage: pealet agent [--node NAME] [--broker URL] [--manifests DIR] [settings]
+
+Runs this device's pods: the desired pods the broker holds for node NAME (default:
+the hostname), stored under --root so that they start again after a reboot with no
+broker, and the static pods of the manifests directory (YAML or JSON, run without any
+broker, annotated pealet.io/static=true, never changed over MQTT). Without a broker
+only static pods run. Reports pod statuses, node status (heartbeat) and events.
+
+On start the agent re-adopts the pods whose shims still run: restarting the agent
+never restarts a container. SIGTERM or SIGINT stops the agent and leaves the pods
+running; the node is then reported offline.
+
+Options:
+  --node NAME               node name (default: the hostname)
+  --manifests DIR           static pod manifests (default /etc/pealet/manifests)
+  --heartbeat SECONDS       node status interval (default 60)
+  --allow-privileged BOOL   admit privileged containers (default true)
+  --allow-host-namespaces BOOL
+                            admit hostNetwork/hostPID/hostIPC (default true)
+  --host-path-prefixes LIST hostPath volumes only under these (comma list;
+                            default: anywhere)
+  --reserved-cpu QUANTITY   kept back from allocatable (e.g. 200m; default 0)
+  --reserved-memory QUANTITY
+                            kept back from allocatable (e.g. 128Mi; default 0)
+Config file keys: broker, node, prefix, manifests, heartbeat, keep_alive, username,
+password_file, tls.ca_file, tls.cert_file, tls.key_file, allow_privileged,
+allow_host_namespaces, host_path_prefixes (a list), reserved_cpu, reserved_memory.
+";
+
+pub fn agent(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let mut flags = Flags::default();
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Long(n) if Flags::takes(n) => {
+                let n = n.to_owned();
+                remote::setting(&mut flags, &n, &mut args)?;
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let settings = Settings::load(&flags).map_err(remote::failed)?;
+    let g = globals();
+    let paths = crate::agent::Paths {
+        root: g.root.clone(),
+        run_dir: g.run_dir.clone(),
+    };
+    crate::agent::run(&settings, &paths).map_err(remote::failed)
+}
