@@ -26,14 +26,14 @@ uninstall() {
     if [ "$purge" = yes ]; then
         # Stop every pod first, so no container, mount or cgroup is left behind.
         if [ -x "$BIN_DIR/pealet" ]; then
-            for pod in $("$BIN_DIR/pealet" ps -o name 2>/dev/null || true); do
+            for pod in $("$BIN_DIR/pealet" ps 2>/dev/null | awk 'NR > 1 { print $1 }'); do
                 "$BIN_DIR/pealet" rm "$pod" || true
             done
         fi
         rm -rf "$ETC" /var/lib/pealet /run/pealet
     fi
     rm -f "$BIN_DIR/pealet"
-    echo "pealet uninstalled${purge:+ (purge: $purge)}"
+    if [ "$purge" = yes ]; then echo "pealet uninstalled, its data purged"; else echo "pealet uninstalled (pods' data and /etc/pealet kept)"; fi
 }
 
 if [ "${1:-}" = --uninstall ]; then
@@ -61,11 +61,15 @@ if [ ! -e "$ETC/config.toml" ]; then
         echo "# pealet agent settings; flags and PEALET_* environment variables override them."
         if [ -n "$broker" ]; then echo "broker = \"$broker\""; else echo "# broker = \"mqtts://broker.example:8883\""; fi
         if [ -n "$node" ]; then echo "node = \"$node\""; else echo "# node = \"$(hostname)\"   # default: the hostname"; fi
-        echo "# ca_file = \"/etc/pealet/ca.crt\""
-        echo "# cert_file = \"/etc/pealet/device.crt\""
-        echo "# key_file = \"/etc/pealet/device.key\""
+        echo "# prefix = \"pealet/v1\""
         echo "# username = \"device\""
         echo "# password_file = \"/etc/pealet/password\""
+        echo "# manifests = \"/etc/pealet/manifests\"   # static pods, run without a broker"
+        echo ""
+        echo "# [tls]"
+        echo "# ca_file = \"/etc/pealet/ca.crt\""
+        echo "# cert_file = \"/etc/pealet/device.crt\"   # mutual TLS"
+        echo "# key_file = \"/etc/pealet/device.key\""
     } > "$ETC/config.toml"
     chmod 0600 "$ETC/config.toml"
 fi
