@@ -17,7 +17,7 @@ use crate::shim::state::{self, PodDirs};
 use crate::spec::{self, PodPhase, PodStatus};
 
 pub const RUN_HELP: &str = "\
-Usage: pealet run FILE [--detach] [--log-cap BYTES]
+Usage: pealet run FILE [--detach] [--log-cap BYTES] [--backoff-base-ms MS]
 
 Starts the pod of a Kubernetes Pod manifest (YAML or JSON) under its own shim and
 prints one line per status change: time, phase, and each container's state.
@@ -27,6 +27,8 @@ a second one stops it at once. The pod keeps running if this command is killed.
 Options:
   -d, --detach         return once every container has started
   --log-cap BYTES      log size kept per container instance (default 1048576)
+  --backoff-base-ms MS first crash-loop back-off delay, doubled per restart up to
+                       5 minutes (default 10000, the kubelet's)
 
 Images come from the local store ('pealet image import'); nothing is pulled.
 Exit status: 0 when the pod started (--detach), succeeded or was stopped, 1 when it
@@ -74,11 +76,13 @@ fn dirs(pod: &str) -> PodDirs {
 
 pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     let (mut file, mut detach, mut log_cap) = (None, false, logs::DEFAULT_CAP);
+    let mut backoff_base_ms = None::<u64>;
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => return Err(CliError::Help),
             Short('d') | Long("detach") => detach = true,
             Long("log-cap") => log_cap = args.value()?.parse()?,
+            Long("backoff-base-ms") => backoff_base_ms = Some(args.value()?.parse()?),
             Value(v) if file.is_none() => file = Some(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -107,7 +111,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     std::fs::create_dir_all(&d.run)
         .map_err(|e| failed(format!("create {}: {e}", d.run.display())))?;
     state::write_atomic(&d.spec(), &spec::encode(&pod)).map_err(failed)?;
-    let client = start_shim(&d, &pod.name, log_cap)?;
+    let client = start_shim(&d, &pod.name, log_cap, backoff_base_ms)?;
     // Signals are blocked only now: the shim started above must not inherit the mask.
     let signals = crate::sys::signal_fd(&[libc::SIGINT, libc::SIGTERM]).map_err(failed)?;
     client.send(&Request::Watch).map_err(failed)?;
@@ -115,7 +119,12 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
 }
 
 /// Start `pealet shim` in its own session and connect to it once it listens.
-fn start_shim(d: &PodDirs, pod: &str, log_cap: u64) -> Result<Client, CliError> {
+fn start_shim(
+    d: &PodDirs,
+    pod: &str,
+    log_cap: u64,
+    backoff_base_ms: Option<u64>,
+) -> Result<Client, CliError> {
     let g = globals();
     let log = std::fs::File::create(d.shim_log())
         .map_err(|e| failed(format!("create {}: {e}", d.shim_log().display())))?;
@@ -125,6 +134,9 @@ fn start_shim(d: &PodDirs, pod: &str, log_cap: u64) -> Result<Client, CliError> 
         .arg("--run-dir")
         .arg(&g.run_dir);
     cmd.args(["shim", "--pod", pod, "--log-cap", &log_cap.to_string()]);
+    if let Some(ms) = backoff_base_ms {
+        cmd.args(["--backoff-base-ms", &ms.to_string()]);
+    }
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone().map_err(failed)?)
         .stderr(log);
