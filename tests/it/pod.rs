@@ -4,6 +4,7 @@
 //! on the loopback of the pod's own network namespace.
 
 mod fixture;
+mod lifecycle;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
