@@ -255,6 +255,8 @@ fn stop_pod(d: &PodDirs, grace: Option<u64>) -> Result<(), CliError> {
         })
     }) {
         Ok(_) | Err(ProtoError::Closed) => {}
+        // A pod that ended by itself: the shim is tearing down and has closed its socket.
+        Err(_) if !d.socket().exists() => {}
         Err(e) => return Err(failed(e)),
     }
     // Stopped comes before the shim's own teardown; wait for that too.

@@ -5,6 +5,7 @@
 
 mod fixture;
 mod lifecycle;
+mod probes;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
