@@ -255,9 +255,9 @@ fn stop_pod(d: &PodDirs, grace: Option<u64>) -> Result<(), CliError> {
         })
     }) {
         Ok(_) | Err(ProtoError::Closed) => {}
-        // A pod that ended by itself: the shim is tearing down and has closed its socket.
-        Err(_) if !d.socket().exists() => {}
-        Err(e) => return Err(failed(e)),
+        // A pod that ended by itself: the shim is tearing down and has closed (or
+        // removed) its socket; the wait below tells whether it really goes away.
+        Err(_) => {}
     }
     // Stopped comes before the shim's own teardown; wait for that too.
     let deadline = Instant::now() + Duration::from_secs(30);
