@@ -178,7 +178,7 @@ impl ShimRuntime {
                 log::info!("pod {}: replacing it with spec {hash}", pod.name);
             }
             control::remove(&d, &pod.name).map_err(|e| e.to_string())?;
-            control::start(&root, &run_dir, &pod, log_cap)
+            control::start(&root, &run_dir, &pod, log_cap, None)
                 .map(drop)
                 .map_err(|e| e.to_string())
         };

@@ -16,7 +16,7 @@ use crate::shim::{control, logs};
 use crate::spec::{self, PodPhase, PodStatus};
 
 pub const RUN_HELP: &str = "\
-Usage: pealet run FILE [--detach] [--log-cap BYTES]
+Usage: pealet run FILE [--detach] [--log-cap BYTES] [--backoff-base-ms MS]
 
 Starts the pod of a Kubernetes Pod manifest (YAML or JSON) under its own shim and
 prints one line per status change: time, phase, and each container's state.
@@ -26,6 +26,8 @@ a second one stops it at once. The pod keeps running if this command is killed.
 Options:
   -d, --detach         return once every container has started
   --log-cap BYTES      log size kept per container instance (default 1048576)
+  --backoff-base-ms MS first crash-loop back-off delay, doubled per restart up to
+                       5 minutes (default 10000, the kubelet's)
 
 Images come from the local store ('pealet image import'); nothing is pulled.
 Exit status: 0 when the pod started (--detach), succeeded or was stopped, 1 when it
@@ -70,11 +72,13 @@ fn dirs(pod: &str) -> PodDirs {
 
 pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     let (mut file, mut detach, mut log_cap) = (None, false, logs::DEFAULT_CAP);
+    let mut backoff_base_ms = None::<u64>;
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => return Err(CliError::Help),
             Short('d') | Long("detach") => detach = true,
             Long("log-cap") => log_cap = args.value()?.parse()?,
+            Long("backoff-base-ms") => backoff_base_ms = Some(args.value()?.parse()?),
             Value(v) if file.is_none() => file = Some(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -100,7 +104,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             pod.name, pod.name
         )));
     }
-    let client = start_shim(&pod, log_cap)?;
+    let client = start_shim(&pod, log_cap, backoff_base_ms)?;
     // Signals are blocked only now: the shim started above must not inherit the mask.
     let signals = crate::sys::signal_fd(&[libc::SIGINT, libc::SIGTERM]).map_err(failed)?;
     client.send(&Request::Watch).map_err(failed)?;
@@ -108,9 +112,13 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
 }
 
 /// Start `pealet shim` in its own session and connect to it once it listens.
-fn start_shim(pod: &spec::Pod, log_cap: u64) -> Result<Client, CliError> {
+fn start_shim(
+    pod: &spec::Pod,
+    log_cap: u64,
+    backoff_base_ms: Option<u64>,
+) -> Result<Client, CliError> {
     let g = globals();
-    control::start(&g.root, &g.run_dir, pod, log_cap).map_err(failed)
+    control::start(&g.root, &g.run_dir, pod, log_cap, backoff_base_ms).map_err(failed)
 }
 
 /// Print status changes until the pod ends (or, detached, has started).

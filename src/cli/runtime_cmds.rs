@@ -72,7 +72,7 @@ Internal: runs COMMAND in the container whose PID 1 is PID (used by 'pealet exec
 
 pub const SHIM_HELP: &str = "\
 Usage: pealet shim --pod NAME [--log-cap BYTES] [--cgroup-root DIR] [--cgroup-parent P]
-                   [--pids-max N]
+                   [--pids-max N] [--backoff-base-ms MS] [--backoff-cap-ms MS]
 
 Internal: runs the pod whose spec is in RUN_DIR/pods/NAME/spec (started by 'pealet run').
 ";
@@ -87,6 +87,7 @@ pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
         cgroup_root: PathBuf::from(cgroup::DEFAULT_ROOT),
         cgroup_parent: PathBuf::from(cgroup::DEFAULT_PARENT),
         pids_max: cgroup::DEFAULT_PIDS_MAX,
+        lifecycle: crate::lifecycle::Config::default(),
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -96,6 +97,8 @@ pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
             Long("cgroup-root") => opts.cgroup_root = args.value()?.into(),
             Long("cgroup-parent") => opts.cgroup_parent = args.value()?.into(),
             Long("pids-max") => opts.pids_max = args.value()?.parse()?,
+            Long("backoff-base-ms") => opts.lifecycle.backoff_base_ms = args.value()?.parse()?,
+            Long("backoff-cap-ms") => opts.lifecycle.backoff_cap_ms = args.value()?.parse()?,
             _ => return Err(arg.unexpected().into()),
         }
     }

@@ -161,6 +161,9 @@ fn human(secs: u64) -> String {
 /// One line of `pealet run`: the phase and each container's state.
 pub fn status_line(st: &PodStatus) -> String {
     let mut line = format!("{:<9}", st.phase.as_str());
+    if let Some(reason) = &st.reason {
+        line.push_str(&format!(" ({reason})"));
+    }
     for c in st
         .init_container_statuses
         .iter()
@@ -168,6 +171,7 @@ pub fn status_line(st: &PodStatus) -> String {
     {
         let state = match &c.state {
             ContainerState::Waiting { reason, .. } => format!("Waiting({reason})"),
+            ContainerState::Running { .. } if c.ready => "Running(ready)".to_string(),
             ContainerState::Running { .. } => "Running".to_string(),
             ContainerState::Terminated {
                 exit_code, reason, ..

@@ -16,7 +16,9 @@ use crate::runtime::caps::{self, CapsError};
 use crate::runtime::config::{
     ContainerConfig, Join, MASKED_PATHS, Mount, MountKind, READONLY_PATHS,
 };
-use crate::spec::{Container, HostPathType, Pod, StorageMedium, VolumeSource};
+use crate::spec::{
+    Container, DEFAULT_TERMINATION_MESSAGE_PATH, HostPathType, Pod, StorageMedium, VolumeSource,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -221,7 +223,12 @@ pub fn container_config(
         work: s(&instance.join("work")),
         rootfs: s(&instance.join("rootfs")),
         readonly_rootfs: sc.read_only_root_filesystem == Some(true),
-        mounts: [ctx.etc_mounts.clone(), volume_mounts(ctx, container)?].concat(),
+        mounts: [
+            ctx.etc_mounts.clone(),
+            volume_mounts(ctx, container)?,
+            vec![termination_mount(container, instance)],
+        ]
+        .concat(),
         shm: ctx.shm.clone(),
         join: ctx.joins.clone(),
         cgroup_procs: ctx.cgroup_procs.clone(),
@@ -244,6 +251,25 @@ pub fn container_config(
         masked_paths: paths(MASKED_PATHS),
         readonly_paths: paths(READONLY_PATHS),
     })
+}
+
+/// The instance's termination-log file at the container's terminationMessagePath, as the
+/// kubelet mounts it; the shim reads it there once the container has exited.
+fn termination_mount(container: &Container, instance: &Path) -> Mount {
+    let path = container
+        .termination_message
+        .as_ref()
+        .map_or(DEFAULT_TERMINATION_MESSAGE_PATH, |t| t.path.as_str());
+    Mount {
+        kind: MountKind::Bind,
+        source: instance
+            .join(super::actions::TERMINATION_LOG)
+            .to_string_lossy()
+            .into_owned(),
+        sub_path: None,
+        destination: path.to_string(),
+        readonly: false,
+    }
 }
 
 fn volume_mounts(ctx: &PodContext<'_>, container: &Container) -> Result<Vec<Mount>, BuildError> {

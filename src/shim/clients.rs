@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use rustix::net::{RecvFlags, SocketFlags};
 
-use super::event::Event;
 use super::proto::{ErrorCode, Request, Response};
 use super::run::{Client, Executor};
+use crate::lifecycle::Event;
 use crate::runtime::config;
 
 impl Executor<'_> {
@@ -37,8 +37,9 @@ impl Executor<'_> {
                 "signal {:?}: stopping the pod",
                 crate::sys::signal_number(&buf)
             );
-            let grace = Duration::from_secs(self.pod.spec.termination_grace_period_seconds());
-            self.events.push_back(Event::StopRequested { grace });
+            self.events.push_back(Event::StopRequested {
+                grace_seconds: None,
+            });
         }
     }
 
@@ -67,18 +68,15 @@ impl Executor<'_> {
 
     fn request(&mut self, i: usize, request: Request) -> Option<Response> {
         match request {
-            Request::Status => Some(Response::Status(Box::new(self.policy.status().clone()))),
+            Request::Status => Some(Response::Status(Box::new(self.lifecycle.status()))),
             Request::Watch => {
                 self.clients[i].watch = true;
-                Some(Response::Status(Box::new(self.policy.status().clone())))
+                Some(Response::Status(Box::new(self.lifecycle.status())))
             }
             Request::Stop { grace_seconds } => {
                 self.clients[i].stop = true;
-                let secs =
-                    grace_seconds.unwrap_or(self.pod.spec.termination_grace_period_seconds());
-                self.events.push_back(Event::StopRequested {
-                    grace: Duration::from_secs(secs),
-                });
+                self.events
+                    .push_back(Event::StopRequested { grace_seconds });
                 None
             }
             Request::ContainerPid { container } => {

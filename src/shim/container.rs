@@ -167,7 +167,10 @@ fn fresh_instance(dir: &Path) -> std::io::Result<()> {
     for d in ["upper", "work", "rootfs"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
-    Ok(())
+    // Writable by whatever user the container runs as, as the kubelet makes it.
+    let log = dir.join(super::actions::TERMINATION_LOG);
+    std::fs::write(&log, b"")?;
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666))
 }
 
 /// Exit code and signal of the waiter's status: the waiter already turns a container

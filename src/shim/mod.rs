@@ -1,42 +1,42 @@
 //! The per-pod shim, `pealet shim`: one single-threaded process per pod, started by
 //! fork+exec in a session of its own. It holds the pod's sandbox, starts the containers
 //! through `pealet init`, is their child subreaper, keeps their logs and exit codes and
-//! the pod's status, and serves a socket. It does not decide the lifecycle itself: the
-//! [`event::Policy`] does (`policy.rs` for now); `run.rs` performs its actions.
+//! the pod's status, and serves a socket. It does not decide the lifecycle itself:
+//! [`crate::lifecycle::Lifecycle`] does; `run.rs` feeds it events and performs its
+//! actions, `runs.rs` and `actions.rs` carry out probes, hooks and termination messages.
 //!
 //! Set-up, in order: signalfd (SIGTERM/SIGINT stop the pod), child subreaper, shim.pid,
 //! the node facts (before the sandbox changes the hostname), host namespace fds for
 //! hostNetwork/hostIPC/hostPID, the sandbox, volumes, the pod cgroup, the socket; then
 //! the loop; at the end containers' overlays and cgroups go, the status stays.
 
+mod actions;
 pub mod build;
 mod clients;
 pub mod container;
 pub mod control;
 pub mod env;
-pub mod event;
 pub mod logs;
-pub mod policy;
 pub mod proto;
 pub mod run;
+mod runs;
 pub mod state;
 pub mod user;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
+use crate::lifecycle::{self, Lifecycle, Now};
 use crate::runtime::cgroup::{self, Limits};
 use crate::runtime::config::{Join, Namespace};
 use crate::runtime::sandbox::{self, SandboxSpec};
 use crate::spec::{Pod, SpecHash, Time};
 use build::PodContext;
 use container::Starter;
-use event::Policy;
 use state::PodDirs;
 
 /// How the shim was started (`pealet shim --help`).
@@ -49,6 +49,8 @@ pub struct Options {
     pub cgroup_root: PathBuf,
     pub cgroup_parent: PathBuf,
     pub pids_max: u64,
+    /// The lifecycle's timing (crash-loop back-off base and cap).
+    pub lifecycle: lifecycle::Config,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,14 +118,20 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         pod_cgroup: &pod_cgroup,
     };
     let hash = SpecHash::of_pod(&pod);
-    let policy: Box<dyn Policy> = Box::new(policy::SimplePolicy::new(
+    let now = Now {
+        mono_ms: 0,
+        wall: Time::now(),
+    };
+    let lifecycle = Lifecycle::new(&pod, hash, opts.lifecycle, now);
+    let mut executor = run::Executor::new(
         &pod,
-        hash,
-        Time::now(),
-        Instant::now(),
-    ));
-    let mut executor =
-        run::Executor::new(&pod, policy, ctx, starter, listener, signals, opts.log_cap);
+        lifecycle,
+        ctx,
+        starter,
+        listener,
+        signals,
+        opts.log_cap,
+    );
     executor.run();
     drop(executor);
     // Teardown: overlays are unmounted with their containers' mount namespaces.

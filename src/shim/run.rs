@@ -1,11 +1,12 @@
 //! The shim's executor: one thread, one `poll` over the listening socket, a signalfd
 //! (SIGTERM, SIGINT), the clients, one pidfd per running container and its stdout and
-//! stderr pipes, with the nearest timer as the timeout. What happens becomes an
-//! [`Event`] for the policy; the [`Action`]s that come back are performed here.
+//! stderr pipes, and the fds of probe and hook runs, with the lifecycle's next deadline
+//! as the timeout. What happens becomes a [`lifecycle::Event`]; the
+//! [`lifecycle::Action`]s that come back are performed here (`actions.rs`).
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::os::fd::OwnedFd;
+use std::time::Instant;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
@@ -13,12 +14,13 @@ use rustix::process::{Signal, WaitOptions};
 
 use super::build::PodContext;
 use super::container::{self, Pipes, Running, Starter};
-use super::event::{Action, ContainerId, Event, Policy, Sig, Timer};
 use super::logs::{ContainerLog, Stream};
 use super::proto::Response;
+use super::runs::Run;
 use super::state::write_atomic;
+use crate::lifecycle::{Action, ContainerId, Event, Lifecycle, Now, Sig};
 use crate::runtime::config;
-use crate::spec::{self, Container, Pod};
+use crate::spec::{self, Container, Pod, Time};
 
 /// A connected client; `watch` clients get every status, `stop` ones `Stopped`.
 pub(super) struct Client {
@@ -45,11 +47,12 @@ enum Ready {
     Client(usize),
     Exit,
     Pipe(usize, Stream),
+    Run(usize),
 }
 
 pub struct Executor<'a> {
     pub pod: &'a Pod,
-    pub policy: Box<dyn Policy>,
+    pub lifecycle: Lifecycle,
     pub ctx: PodContext<'a>,
     pub starter: Starter<'a>,
     pub listener: OwnedFd,
@@ -57,7 +60,9 @@ pub struct Executor<'a> {
     pub log_cap: u64,
     pub(super) slots: Vec<Slot>,
     pub(super) clients: Vec<Client>,
-    timers: Vec<(Instant, Timer)>,
+    pub(super) runs: Vec<Run>,
+    /// The origin of the lifecycle's monotonic milliseconds.
+    clock: Instant,
     pub(super) events: VecDeque<Event>,
     terminated: bool,
 }
@@ -65,7 +70,7 @@ pub struct Executor<'a> {
 impl<'a> Executor<'a> {
     pub fn new(
         pod: &'a Pod,
-        policy: Box<dyn Policy>,
+        lifecycle: Lifecycle,
         ctx: PodContext<'a>,
         starter: Starter<'a>,
         listener: OwnedFd,
@@ -75,7 +80,7 @@ impl<'a> Executor<'a> {
         let n = pod.spec.all_containers().count();
         Executor {
             pod,
-            policy,
+            lifecycle,
             ctx,
             starter,
             listener,
@@ -83,18 +88,28 @@ impl<'a> Executor<'a> {
             log_cap,
             slots: (0..n).map(|_| Slot::default()).collect(),
             clients: Vec::new(),
-            timers: Vec::new(),
-            events: VecDeque::from([Event::SandboxReady]),
+            runs: Vec::new(),
+            // The lifecycle was made at monotonic 0 just before.
+            clock: Instant::now(),
+            events: VecDeque::from([Event::Start]),
             terminated: false,
         }
     }
 
-    fn container(&self, id: ContainerId) -> &'a Container {
+    pub(super) fn container(&self, id: ContainerId) -> &'a Container {
         let pod: &'a Pod = self.pod;
         pod.spec
             .all_containers()
-            .nth(id.0)
+            .nth(id)
             .expect("ids come from the spec")
+    }
+
+    /// The real clocks, read here only: monotonic for timers, wall for the status.
+    pub(super) fn now(&self) -> Now {
+        Now {
+            mono_ms: u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            wall: Time::now(),
+        }
     }
 
     /// Run until the pod has terminated and every log pipe is drained.
@@ -111,18 +126,17 @@ impl<'a> Executor<'a> {
                 self.handle(r);
             }
             self.clients.retain(|c| !c.gone);
-            let now = Instant::now();
-            let (due, later): (Vec<_>, Vec<_>) =
-                self.timers.drain(..).partition(|(at, _)| *at <= now);
-            self.timers = later;
-            self.events
-                .extend(due.into_iter().map(|(_, t)| Event::TimerFired(t)));
+            self.advance_runs();
+            let now = self.now().mono_ms;
+            if self.lifecycle.next_deadline().is_some_and(|t| t <= now) {
+                self.events.push_back(Event::TimerFired);
+            }
         }
     }
 
     fn drain_events(&mut self) {
         while let Some(event) = self.events.pop_front() {
-            let actions = self.policy.step(event, Instant::now());
+            let actions = self.lifecycle.step(event, self.now());
             // The containers one step starts set themselves up side by side.
             let starts: Vec<ContainerId> = actions
                 .iter()
@@ -143,10 +157,26 @@ impl<'a> Executor<'a> {
             // Started above, with the other containers of the same step.
             Action::StartContainer { .. } => {}
             Action::Signal { id, signal } => self.signal(id, signal),
-            Action::SetTimer { timer, at } => self.timers.push((at, timer)),
+            Action::RunProbe {
+                id,
+                kind,
+                timeout_ms,
+            } => self.run_probe(id, kind, timeout_ms),
+            Action::RunHook {
+                id,
+                hook,
+                timeout_ms,
+            } => self.run_hook(id, hook, timeout_ms),
+            Action::ReadTerminationMessage {
+                id,
+                fallback_to_logs,
+            } => self.read_termination_message(id, fallback_to_logs),
             Action::StatusChanged => self.persist(),
             Action::PodTerminated => {
                 self.terminated = true;
+                for run in &mut self.runs {
+                    run.cancel();
+                }
                 self.reply_stopped();
             }
         }
@@ -165,7 +195,7 @@ impl<'a> Executor<'a> {
             match s.finish() {
                 Ok((running, Pipes { stdout, stderr })) => {
                     let name = &self.container(id).name;
-                    let slot = &mut self.slots[id.0];
+                    let slot = &mut self.slots[id];
                     match ContainerLog::open(&self.ctx.dirs.logs(name), self.log_cap) {
                         Ok(log) => slot.log = Some(log),
                         Err(e) => log::warn!("container {name}: {e}"),
@@ -189,7 +219,7 @@ impl<'a> Executor<'a> {
     }
 
     fn signal(&mut self, id: ContainerId, signal: Sig) {
-        let Some(running) = &self.slots[id.0].running else {
+        let Some(running) = &self.slots[id].running else {
             return;
         };
         let sig = match signal {
@@ -206,7 +236,7 @@ impl<'a> Executor<'a> {
 
     /// Write the status file and send the status to every watcher.
     fn persist(&mut self) {
-        let status = self.policy.status().clone();
+        let status = self.lifecycle.status();
         if let Err(e) = write_atomic(&self.ctx.dirs.status(), &spec::encode(&status)) {
             log::error!("{e}");
         }
@@ -224,15 +254,18 @@ impl<'a> Executor<'a> {
 
     fn poll(&mut self) -> Vec<Ready> {
         let mut sources = vec![Ready::Listener, Ready::Signal];
-        let mut fds: Vec<BorrowedFd<'_>> = vec![self.listener.as_fd(), self.signals.as_fd()];
+        let mut pollfds = vec![
+            PollFd::new(&self.listener, PollFlags::IN),
+            PollFd::new(&self.signals, PollFlags::IN),
+        ];
         for (i, c) in self.clients.iter().enumerate() {
             sources.push(Ready::Client(i));
-            fds.push(c.fd.as_fd());
+            pollfds.push(PollFd::new(&c.fd, PollFlags::IN));
         }
         for (i, slot) in self.slots.iter().enumerate() {
             if let Some(r) = &slot.running {
                 sources.push(Ready::Exit);
-                fds.push(r.pidfd.as_fd());
+                pollfds.push(PollFd::new(&r.pidfd, PollFlags::IN));
             }
             for (pipe, stream) in [
                 (&slot.stdout, Stream::Stdout),
@@ -240,19 +273,23 @@ impl<'a> Executor<'a> {
             ] {
                 if let Some(fd) = pipe {
                     sources.push(Ready::Pipe(i, stream));
-                    fds.push(fd.as_fd());
+                    pollfds.push(PollFd::new(fd, PollFlags::IN));
                 }
             }
         }
-        let mut pollfds: Vec<PollFd<'_>> = fds
-            .iter()
-            .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
-            .collect();
-        let timeout = self.timers.iter().map(|(at, _)| *at).min().map(|at| {
-            let d = at.saturating_duration_since(Instant::now()) + Duration::from_millis(1);
+        for (i, run) in self.runs.iter().enumerate() {
+            for (fd, flags) in run.fds() {
+                sources.push(Ready::Run(i));
+                pollfds.push(PollFd::from_borrowed_fd(fd, flags));
+            }
+        }
+        let now = self.now().mono_ms;
+        let next = self.runs.iter().map(Run::deadline);
+        let timeout = next.chain(self.lifecycle.next_deadline()).min().map(|at| {
+            let ms = at.saturating_sub(now).saturating_add(1);
             Timespec {
-                tv_sec: d.as_secs() as i64,
-                tv_nsec: i64::from(d.subsec_nanos()),
+                tv_sec: i64::try_from(ms / 1000).unwrap_or(i64::MAX),
+                tv_nsec: i64::try_from(ms % 1000 * 1_000_000).unwrap_or(0),
             }
         });
         match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
@@ -275,12 +312,23 @@ impl<'a> Executor<'a> {
             Ready::Client(i) => self.on_client(i),
             Ready::Exit => self.reap(),
             Ready::Pipe(i, stream) => self.read_pipe(i, stream),
+            Ready::Run(i) => {
+                // An exec run's pidfd: reap it with the rest.
+                if self.runs[i].child().is_some() {
+                    self.reap();
+                }
+                self.runs[i].poked = true;
+            }
         }
     }
 
     /// Reap every child that exited: containers become events, strays are collected.
     fn reap(&mut self) {
         while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+            if let Some(run) = self.runs.iter_mut().find(|r| r.child() == Some(pid)) {
+                run.exited(status);
+                continue;
+            }
             let slot = self
                 .slots
                 .iter()
@@ -291,8 +339,12 @@ impl<'a> Executor<'a> {
             let ooms = self.starter.cgroups.oom_kills(&running.cgroup).unwrap_or(0);
             let oom_killed = ooms > running.oom_kills_before;
             self.drain_slot(i);
+            // Results of runs for this instance no longer mean anything.
+            for run in self.runs.iter_mut().filter(|r| r.id == i) {
+                run.cancel();
+            }
             self.events.push_back(Event::ContainerExited {
-                id: ContainerId(i),
+                id: i,
                 exit_code: if oom_killed { 137 } else { exit_code },
                 signal,
                 oom_killed,

@@ -4,6 +4,8 @@
 //! on the loopback of the pod's own network namespace.
 
 pub(crate) mod fixture;
+mod lifecycle;
+mod probes;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

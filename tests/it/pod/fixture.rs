@@ -91,10 +91,17 @@ impl Env {
 
     /// `pealet run --detach` of a manifest; the pod is removed when the test ends.
     pub(crate) fn run(&mut self, name: &str, manifest: &str) -> Output {
+        self.run_with(name, manifest, &[])
+    }
+
+    /// [`Env::run`] with more options of `pealet run`.
+    pub(crate) fn run_with(&mut self, name: &str, manifest: &str, options: &[&str]) -> Output {
         let file = self.dir.join(format!("{name}.yaml"));
         std::fs::write(&file, manifest).unwrap();
         self.pods.push(name.to_string());
-        self.pealet(&["run", "--detach", file.to_str().unwrap()])
+        let mut args = vec!["run", "--detach", file.to_str().unwrap()];
+        args.extend_from_slice(options);
+        self.pealet(&args)
     }
 
     pub(crate) fn start(&mut self, name: &str, manifest: &str) {
