@@ -173,6 +173,21 @@ pub fn signal_fd(signals: &[i32]) -> Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
+/// Unblock every signal of this thread. A program exec'd from here keeps the signal mask,
+/// and the shim blocks SIGTERM and SIGINT for its signalfd: `pealet init` and `pealet
+/// enter` call this first, so a container's PID 1 can handle SIGTERM.
+pub fn unblock_all_signals() -> Result<()> {
+    // SAFETY: sigset_t is plain old data; sigemptyset initialises it before any use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, exclusively borrowed sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    // SAFETY: `set` is initialised; the old mask is not requested (null).
+    if unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) } != 0 {
+        return Err(Errno::INVAL);
+    }
+    Ok(())
+}
+
 /// The size of one record read from a [`signal_fd`].
 pub const SIGINFO_SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
 

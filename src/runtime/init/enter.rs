@@ -28,6 +28,11 @@ const NAMESPACES: [(&str, Ns); 6] = [
 
 /// Run `argv` in the container whose PID 1 is `pid`; the exit status to pass on.
 pub fn main(pid: u32, cgroup_procs: &[String], argv: Vec<String>) -> u8 {
+    // The program inherits our signal mask: run it with none blocked.
+    if let Err(errno) = sys::unblock_all_signals() {
+        eprintln!("pealet exec: unblock signals: {errno}");
+        return SETUP_FAILED_EXIT;
+    }
     match prepare(pid, cgroup_procs, argv) {
         Ok(config) => match sys::fork() {
             Ok(Forked::Child) => {

@@ -149,6 +149,11 @@ impl Pending {
 
 /// `pealet init --fd N`: never returns on success (the program replaced us).
 pub fn main(fd: RawFd) -> u8 {
+    // The container's program inherits our signal mask: start it with none blocked.
+    if let Err(errno) = sys::unblock_all_signals() {
+        eprintln!("pealet init: unblock signals: {errno}");
+        return SETUP_FAILED_EXIT;
+    }
     let socket = match sys::take_inherited_fd(fd) {
         Ok(socket) => socket,
         Err(errno) => {
