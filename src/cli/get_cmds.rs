@@ -305,19 +305,7 @@ fn get_nodes(flags: &Flags, output: Output) -> Result<(), CliError> {
 }
 
 pub fn describe(mut args: lexopt::Parser) -> Result<(), CliError> {
-    let mut flags = Flags::default();
-    let mut words = Vec::new();
-    while let Some(arg) = args.next()? {
-        match arg {
-            Short('h') | Long("help") => return Err(CliError::Help),
-            Long(n) if Flags::takes(n) => {
-                let n = n.to_owned();
-                remote::setting(&mut flags, &n, &mut args)?;
-            }
-            Value(v) => words.push(v.string()?),
-            _ => return Err(arg.unexpected().into()),
-        }
-    }
+    let (flags, words) = remote::words_and_settings(&mut args)?;
     let pod = match words.as_slice() {
         [kind, pod] if matches!(kind.as_str(), "pod" | "pods" | "po") => pod.clone(),
         _ => {

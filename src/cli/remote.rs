@@ -23,6 +23,26 @@ pub fn setting(flags: &mut Flags, name: &str, args: &mut lexopt::Parser) -> Resu
         .map_err(|e| CliError::Usage(e.to_string()))
 }
 
+/// Reads a command's arguments that are only broker settings and words
+/// (`delete pod NAME`, `describe pod NAME`): the settings, and the words in order.
+pub fn words_and_settings(args: &mut lexopt::Parser) -> Result<(Flags, Vec<String>), CliError> {
+    use lexopt::prelude::*;
+    let mut flags = Flags::default();
+    let mut words = Vec::new();
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Long(n) if Flags::takes(n) => {
+                let n = n.to_owned();
+                setting(&mut flags, &n, args)?;
+            }
+            Value(v) => words.push(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok((flags, words))
+}
+
 /// The settings and the target nodes (`--node`, required, may be a comma list).
 pub fn settings(flags: &Flags, need_nodes: bool) -> Result<(Settings, Vec<String>), CliError> {
     let settings = Settings::load(flags).map_err(|e| CliError::Failed(e.to_string()))?;
