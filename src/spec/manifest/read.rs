@@ -317,6 +317,31 @@ impl Reader {
         None
     }
 
+    /// A list of `{name, value}` mappings (HTTP headers, sysctls), each made into a `T`;
+    /// a missing name or value reads as empty and is left to validation.
+    fn name_values<const N: usize, const V: usize, T, const MAX: usize>(
+        &mut self,
+        n: &Node,
+        path: &str,
+        make: impl Fn(BoundedString<N>, BoundedString<V>) -> T,
+    ) -> BoundedVec<T, MAX> {
+        let mut out = BoundedVec::new();
+        for (i, item) in self.list(n, path, MAX).iter().enumerate() {
+            let path = idx(path, i);
+            let (mut name, mut value) = (None, None);
+            for (k, v) in self.map(item, &path) {
+                let p = at(&path, k);
+                match k.as_str() {
+                    "name" => name = self.bounded(v, &p),
+                    "value" => value = self.bounded(v, &p),
+                    _ => self.unknown(&p),
+                }
+            }
+            let _ = out.push(make(name.unwrap_or_default(), value.unwrap_or_default()));
+        }
+        out
+    }
+
     /// A list of bounded strings.
     fn strings<const N: usize, const MAX: usize>(
         &mut self,

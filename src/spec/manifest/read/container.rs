@@ -4,7 +4,7 @@
 
 use super::{Reader, at, idx};
 use crate::spec::bounded::{
-    BoundedVec, MAX_ARGS, MAX_CONTAINERS, MAX_ENV, MAX_MOUNTS, MAX_PORTS, MAX_SMALL, Name, Text,
+    BoundedVec, MAX_ARGS, MAX_CONTAINERS, MAX_ENV, MAX_MOUNTS, MAX_PORTS, Name, Text,
 };
 use crate::spec::manifest::node::{Node, Value};
 use crate::spec::quantity::{parse_bytes, parse_cpu};
@@ -452,23 +452,8 @@ impl Reader {
                     h.scheme = self.choice(v, &p, &options).unwrap_or_default();
                 }
                 "httpHeaders" => {
-                    for (i, item) in self.list(v, &p, MAX_SMALL).iter().enumerate() {
-                        let path = idx(&p, i);
-                        let (mut name, mut value) = (None, None);
-                        for (k, v) in self.map(item, &path) {
-                            let p = at(&path, k);
-                            match k.as_str() {
-                                "name" => name = self.bounded(v, &p),
-                                "value" => value = self.bounded(v, &p),
-                                _ => self.unknown(&p),
-                            }
-                        }
-                        let header = HttpHeader {
-                            name: name.unwrap_or_default(),
-                            value: value.unwrap_or_default(),
-                        };
-                        let _ = h.http_headers.push(header);
-                    }
+                    h.http_headers =
+                        self.name_values(v, &p, |name, value| HttpHeader { name, value });
                 }
                 _ => self.unknown(&p),
             }

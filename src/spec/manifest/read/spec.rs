@@ -227,23 +227,7 @@ impl Reader {
                     }
                 }
                 "sysctls" => {
-                    for (i, item) in self.list(v, &p, MAX_SMALL).iter().enumerate() {
-                        let path = idx(&p, i);
-                        let (mut name, mut value) = (None, None);
-                        for (k, v) in self.map(item, &path) {
-                            let p = at(&path, k);
-                            match k.as_str() {
-                                "name" => name = self.bounded(v, &p),
-                                "value" => value = self.bounded(v, &p),
-                                _ => self.unknown(&p),
-                            }
-                        }
-                        let name = name.unwrap_or_default();
-                        let _ = sc.sysctls.push(Sysctl {
-                            name,
-                            value: value.unwrap_or_default(),
-                        });
-                    }
+                    sc.sysctls = self.name_values(v, &p, |name, value| Sysctl { name, value });
                 }
                 "seccompProfile" | "appArmorProfile" | "seLinuxOptions" | "windowsOptions" => {
                     self.ignore(&p);
