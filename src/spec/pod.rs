@@ -314,6 +314,30 @@ pub struct Container {
 }
 
 impl Container {
+    /// A container with only a name and an image, every other field at its Kubernetes
+    /// default (the pull policy defaulted from the image's tag).
+    pub fn new(name: Name, image: Text) -> Container {
+        Container {
+            image_pull_policy: PullPolicy::default_for(&image),
+            name,
+            image,
+            command: BoundedVec::new(),
+            args: BoundedVec::new(),
+            working_dir: None,
+            env: BoundedVec::new(),
+            ports: BoundedVec::new(),
+            volume_mounts: BoundedVec::new(),
+            resources: None,
+            liveness_probe: None,
+            readiness_probe: None,
+            startup_probe: None,
+            lifecycle: None,
+            security_context: None,
+            termination_message: None,
+            restart_policy: None,
+        }
+    }
+
     pub fn is_sidecar(&self) -> bool {
         self.restart_policy == Some(ContainerRestartPolicy::Always)
     }

@@ -1,7 +1,7 @@
 //! Unit tests of the shared types: CPU conversions, pod sizing, names and detection.
 
 use super::*;
-use crate::spec::bounded::{self, BoundedVec};
+use crate::spec::bounded;
 use crate::spec::pod::{Container, ContainerRestartPolicy, PullPolicy, ResourceList};
 
 fn cpu(request: Option<u64>, limit: Option<u64>) -> Limits {
@@ -68,25 +68,10 @@ fn resources(cpu: Option<u64>, memory: Option<u64>) -> Resources {
 }
 
 fn container(name: &str, r: Option<Resources>) -> Container {
-    Container {
-        name: bounded::name(name).unwrap(),
-        image: "busybox".try_into().unwrap(),
-        image_pull_policy: PullPolicy::IfNotPresent,
-        command: BoundedVec::new(),
-        args: BoundedVec::new(),
-        working_dir: None,
-        env: BoundedVec::new(),
-        ports: BoundedVec::new(),
-        volume_mounts: BoundedVec::new(),
-        resources: r,
-        liveness_probe: None,
-        readiness_probe: None,
-        startup_probe: None,
-        lifecycle: None,
-        security_context: None,
-        termination_message: None,
-        restart_policy: None,
-    }
+    let mut c = Container::new(bounded::name(name).unwrap(), "busybox".try_into().unwrap());
+    c.image_pull_policy = PullPolicy::IfNotPresent;
+    c.resources = r;
+    c
 }
 
 #[test]

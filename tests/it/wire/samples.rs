@@ -22,25 +22,7 @@ pub fn k(s: &str) -> Key {
 }
 
 pub fn container(name: &str, image: &str) -> Container {
-    Container {
-        name: n(name),
-        image: t(image),
-        image_pull_policy: PullPolicy::default_for(image),
-        command: v(vec![]),
-        args: v(vec![]),
-        working_dir: None,
-        env: v(vec![]),
-        ports: v(vec![]),
-        volume_mounts: v(vec![]),
-        resources: None,
-        liveness_probe: None,
-        readiness_probe: None,
-        startup_probe: None,
-        lifecycle: None,
-        security_context: None,
-        termination_message: None,
-        restart_policy: None,
-    }
+    Container::new(n(name), t(image))
 }
 
 /// The pod of the Kubernetes reference's first example.

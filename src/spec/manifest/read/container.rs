@@ -30,25 +30,7 @@ impl Reader {
     }
 
     fn container(&mut self, n: &Node, path: &str) -> Container {
-        let mut c = Container {
-            name: Name::new(),
-            image: Default::default(),
-            image_pull_policy: PullPolicy::Always,
-            command: BoundedVec::new(),
-            args: BoundedVec::new(),
-            working_dir: None,
-            env: BoundedVec::new(),
-            ports: BoundedVec::new(),
-            volume_mounts: BoundedVec::new(),
-            resources: None,
-            liveness_probe: None,
-            readiness_probe: None,
-            startup_probe: None,
-            lifecycle: None,
-            security_context: None,
-            termination_message: None,
-            restart_policy: None,
-        };
+        let mut c = Container::new(Name::new(), Default::default());
         let (mut pull, mut message_path, mut message_policy) = (None, None, None);
         for (k, v) in self.map(n, path) {
             let p = at(path, k);

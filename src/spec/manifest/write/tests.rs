@@ -10,25 +10,8 @@ fn seed() -> Pod {
         "echo".try_into().unwrap(),
         "Hello World!".try_into().unwrap(),
     ]);
-    let container = Container {
-        name: name("test").unwrap(),
-        image: "alpine:latest".try_into().unwrap(),
-        image_pull_policy: PullPolicy::Always,
-        command: command.unwrap(),
-        args: BoundedVec::new(),
-        working_dir: None,
-        env: BoundedVec::new(),
-        ports: BoundedVec::new(),
-        volume_mounts: BoundedVec::new(),
-        resources: None,
-        liveness_probe: None,
-        readiness_probe: None,
-        startup_probe: None,
-        lifecycle: None,
-        security_context: None,
-        termination_message: None,
-        restart_policy: None,
-    };
+    let mut container = Container::new(name("test").unwrap(), "alpine:latest".try_into().unwrap());
+    container.command = command.unwrap();
     let label = (
         Key::try_from("app.kubernetes.io/name").unwrap(),
         "test".try_into().unwrap(),
