@@ -83,6 +83,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
         admission,
         facts.allocatable(),
     );
+    runtime.set_registries(settings.registries.clone());
     let now = Time::now();
     let mut statics = StaticPods::new(&settings.manifests);
     let mut events = place_static(&mut runtime, &mut statics, now);

@@ -16,6 +16,7 @@ use super::build::PodContext;
 use super::container::{self, Pipes, Running, Starter};
 use super::logs::{ContainerLog, Stream};
 use super::proto::Response;
+use super::pulls::{Pull, PullSettings};
 use super::runs::Run;
 use super::state::write_atomic;
 use crate::lifecycle::{Action, ContainerId, Event, Lifecycle, Now, Sig};
@@ -48,6 +49,7 @@ enum Ready {
     Exit,
     Pipe(usize, Stream),
     Run(usize),
+    Pull,
 }
 
 pub struct Executor<'a> {
@@ -61,6 +63,9 @@ pub struct Executor<'a> {
     pub(super) slots: Vec<Slot>,
     pub(super) clients: Vec<Client>,
     pub(super) runs: Vec<Run>,
+    pub(super) pulls: Vec<Pull>,
+    /// How image pulls are run (registry settings, the host's network).
+    pub pull_settings: PullSettings,
     /// The origin of the lifecycle's monotonic milliseconds.
     clock: Instant,
     pub(super) events: VecDeque<Event>,
@@ -89,6 +94,8 @@ impl<'a> Executor<'a> {
             slots: (0..n).map(|_| Slot::default()).collect(),
             clients: Vec::new(),
             runs: Vec::new(),
+            pulls: Vec::new(),
+            pull_settings: PullSettings::default(),
             // The lifecycle was made at monotonic 0 just before.
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
@@ -127,6 +134,7 @@ impl<'a> Executor<'a> {
             }
             self.clients.retain(|c| !c.gone);
             self.advance_runs();
+            self.advance_pulls();
             let now = self.now().mono_ms;
             if self.lifecycle.next_deadline().is_some_and(|t| t <= now) {
                 self.events.push_back(Event::TimerFired);
@@ -156,6 +164,7 @@ impl<'a> Executor<'a> {
         match action {
             // Started above, with the other containers of the same step.
             Action::StartContainer { .. } => {}
+            Action::PullImage { id } => self.pull_image(id),
             Action::Signal { id, signal } => self.signal(id, signal),
             Action::RunProbe {
                 id,
@@ -177,6 +186,7 @@ impl<'a> Executor<'a> {
                 for run in &mut self.runs {
                     run.cancel();
                 }
+                self.cancel_pulls();
                 self.reply_stopped();
             }
         }
@@ -192,6 +202,7 @@ impl<'a> Executor<'a> {
             }
         }
         for (id, s) in starting {
+            let digest = s.image_digest;
             match s.finish() {
                 Ok((running, Pipes { stdout, stderr })) => {
                     let name = &self.container(id).name;
@@ -203,6 +214,7 @@ impl<'a> Executor<'a> {
                     slot.running = Some(running);
                     slot.stdout = stdout;
                     slot.stderr = stderr;
+                    self.events.push_back(Event::ImageResolved { id, digest });
                     self.events.push_back(Event::ContainerStarted { id });
                 }
                 Err(f) => self.start_failed(id, f),
@@ -211,6 +223,12 @@ impl<'a> Executor<'a> {
     }
 
     fn start_failed(&mut self, id: ContainerId, f: container::StartFailure) {
+        // The image is not in the store: the lifecycle decides whether to pull it.
+        if f.reason == spec::Reason::ErrImagePull {
+            let message = f.message;
+            self.events.push_back(Event::ImageMissing { id, message });
+            return;
+        }
         self.events.push_back(Event::ContainerStartFailed {
             id,
             reason: f.reason,
@@ -283,6 +301,12 @@ impl<'a> Executor<'a> {
                 pollfds.push(PollFd::from_borrowed_fd(fd, flags));
             }
         }
+        for pull in &self.pulls {
+            for fd in pull.fds() {
+                sources.push(Ready::Pull);
+                pollfds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+            }
+        }
         let now = self.now().mono_ms;
         let next = self.runs.iter().map(Run::deadline);
         let timeout = next.chain(self.lifecycle.next_deadline()).min().map(|at| {
@@ -312,6 +336,8 @@ impl<'a> Executor<'a> {
             Ready::Client(i) => self.on_client(i),
             Ready::Exit => self.reap(),
             Ready::Pipe(i, stream) => self.read_pipe(i, stream),
+            // Its output is read and its end noticed in `advance_pulls`.
+            Ready::Pull => self.reap(),
             Ready::Run(i) => {
                 // An exec run's pidfd: reap it with the rest.
                 if self.runs[i].child().is_some() {
@@ -327,6 +353,10 @@ impl<'a> Executor<'a> {
         while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
             if let Some(run) = self.runs.iter_mut().find(|r| r.child() == Some(pid)) {
                 run.exited(status);
+                continue;
+            }
+            if let Some(pull) = self.pulls.iter_mut().find(|p| p.child() == Some(pid)) {
+                pull.exited(status);
                 continue;
             }
             let slot = self
