@@ -18,7 +18,7 @@ use crate::spec::{self, PodPhase, PodStatus};
 
 pub const RUN_HELP: &str = "\
 Usage: pealet run FILE [--detach] [--log-cap BYTES] [--backoff-base-ms MS]
-                       [registry options]
+                       [--config FILE] [registry options]
 
 Starts the pod of a Kubernetes Pod manifest (YAML or JSON) under its own shim and
 prints one line per status change: time, phase, and each container's state.
@@ -32,7 +32,9 @@ Options:
                        restart or failed pull up to 5 minutes (default 10000, the
                        kubelet's)
 
-Registry options, for images the pod pulls (as 'pealet image pull'):
+Registry options, for images the pod pulls (as 'pealet image pull'), added to the
+registry settings of the config file (--config FILE, PEALET_CONFIG, else
+/etc/pealet/config.toml when it exists; see 'pealet agent'):
   --insecure-registry HOST  plain HTTP for HOST (loopback registries use it anyway)
   --ca-file HOST=PEM        a CA certificate trusted for HOST
   --mirror HOST=MIRROR      a mirror tried before HOST (host[:port] or URL)
@@ -84,6 +86,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     let (mut file, mut detach, mut log_cap) = (None, false, logs::DEFAULT_CAP);
     let mut backoff_base_ms = None::<u64>;
     let mut registries = RegistryFlags::default();
+    let mut settings_flags = crate::config::Flags::default();
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => return Err(CliError::Help),
@@ -94,6 +97,11 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
                 let flag = flag.to_owned();
                 let value = args.value()?.string()?;
                 registries.set(&flag, value).map_err(CliError::Usage)?;
+            }
+            Long("config") => {
+                settings_flags
+                    .set("config", args.value()?.string()?)
+                    .map_err(failed)?;
             }
             Value(v) if file.is_none() => file = Some(v.string()?),
             _ => return Err(arg.unexpected().into()),
@@ -120,6 +128,11 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             pod.name, pod.name
         )));
     }
+    let mut from_config = crate::config::Settings::load(&settings_flags)
+        .map_err(failed)?
+        .registries;
+    from_config.extend(registries);
+    let registries = from_config;
     // Read here too, so a bad auth file is refused before the pod starts.
     registries.registries().map_err(failed)?;
     let client = start_shim(&pod, log_cap, backoff_base_ms, &registries)?;

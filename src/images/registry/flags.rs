@@ -50,6 +50,16 @@ impl RegistryFlags {
         )
     }
 
+    /// Adds `more` after these settings; its auth file replaces this one.
+    pub fn extend(&mut self, more: RegistryFlags) {
+        self.insecure.extend(more.insecure);
+        self.ca_files.extend(more.ca_files);
+        self.mirrors.extend(more.mirrors);
+        if more.auth_file.is_some() {
+            self.auth_file = more.auth_file;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == RegistryFlags::default()
     }
@@ -117,6 +127,14 @@ mod tests {
             assert!(back.set(&pair[0][2..], pair[1].clone()).unwrap());
         }
         assert_eq!(back, f);
+        let mut merged = RegistryFlags {
+            insecure: vec!["a:1".into()],
+            auth_file: Some("/config/auth.json".into()),
+            ..RegistryFlags::default()
+        };
+        merged.extend(back);
+        assert_eq!(merged.insecure, ["a:1", "10.0.0.1:5000"]);
+        assert_eq!(merged.auth_file, f.auth_file);
         let regs = RegistryFlags {
             auth_file: None,
             ..f

@@ -196,3 +196,51 @@ fn the_agent_pulls_through_a_mirror_from_its_config_file() {
     assert_eq!(id, Some(img.digest()));
     assert_eq!(env.exec(&pod, "c", "cat /etc/what").1, "from-the-mirror");
 }
+
+#[test]
+fn run_takes_registry_flags_and_the_config_file() {
+    if !privileged("run_takes_registry_flags_and_the_config_file") {
+        return;
+    }
+    let reg = Registry::start("runflags", None);
+    let img = busybox_image("via-flags", Comp::Gzip);
+    push(reg.port, "app", "1", &img, None);
+    let mut env = Env::new("runflags");
+    // A mirror given as a flag; the registry itself does not resolve.
+    let pod = pod_name("runflags");
+    let mirror = format!("flagged.invalid={}", reg.host());
+    let manifest = pod_yaml(&pod, "flagged.invalid/app:1", "IfNotPresent");
+    let out = env.run_with(&pod, &manifest, &["--mirror", &mirror]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    env.wait(&pod, "running", all_running);
+    // The same through --config; an auth file that cannot be read stops the run early.
+    let config = env.dir.join("config.toml");
+    let toml = format!(
+        "[registries.\"configured.invalid\"]\nmirrors = [\"{}\"]\n",
+        reg.host()
+    );
+    std::fs::write(&config, toml).unwrap();
+    let pod2 = pod_name("runconfig");
+    let manifest = pod_yaml(&pod2, "configured.invalid/app:1", "IfNotPresent");
+    let config = config.to_str().unwrap();
+    let out = env.run_with(&pod2, &manifest, &["--config", config]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    env.wait(&pod2, "running", all_running);
+    let pod3 = pod_name("runauth");
+    let manifest = pod_yaml(&pod3, "configured.invalid/app:1", "IfNotPresent");
+    let file = env.dir.join(format!("{pod3}.yaml"));
+    std::fs::write(&file, manifest).unwrap();
+    let out = env.pealet(&[
+        "run",
+        "--detach",
+        file.to_str().unwrap(),
+        "--auth-file",
+        "/nonexistent/auth.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("/nonexistent/auth.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
