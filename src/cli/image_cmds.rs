@@ -28,8 +28,9 @@ Subcommands:
             pull an image from its registry (HTTPS; plain HTTP for registries on
             loopback addresses and those given with --insecure-registry), showing
             progress, then print its digest. --auth-file reads credentials from a
-            Docker config.json (its auths). Interrupted downloads resume on the next
-            pull.
+            Docker config.json (its auths); --mirror HOST=MIRROR tries MIRROR
+            (host[:port] or URL) first for images of HOST. Interrupted downloads
+            resume on the next pull.
   ls        list images: reference, manifest digest, size, layers, last used
   rm REF... remove images; layers still used by another image are kept
   prune [--keep REF]...

@@ -127,15 +127,12 @@ impl Pull {
         if status.exit_status() == Some(0) {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&self.tail);
-        let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty());
-        Err(match line {
-            Some(l) => l.strip_prefix("pealet: ").unwrap_or(l).to_string(),
-            None => format!(
+        Err(failure_message(&self.tail).unwrap_or_else(|| {
+            format!(
                 "pull of {:?} ended with {status:?} and no message",
                 self.reference
-            ),
-        })
+            )
+        }))
     }
 
     pub(super) fn kill(&mut self) {
@@ -143,6 +140,13 @@ impl Pull {
             let _ = rustix::process::kill_process(self.pid, Signal::KILL);
         }
     }
+}
+
+/// The last line a failed `pealet image pull` wrote (its error), without the prefix.
+fn failure_message(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.strip_prefix("pealet: ").unwrap_or(line).to_string())
 }
 
 impl Executor<'_> {
@@ -200,5 +204,26 @@ impl Executor<'_> {
         for p in &mut self.pulls {
             p.kill();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_message;
+
+    #[test]
+    fn the_message_is_the_last_line_without_the_prefix() {
+        let err =
+            b"reg/app:1: 1.0 MB of 2.0 MB\npealet: cannot pull reg/app:1: manifest unknown\n\n";
+        assert_eq!(
+            failure_message(err).as_deref(),
+            Some("cannot pull reg/app:1: manifest unknown")
+        );
+        assert_eq!(failure_message(b"\n \n"), None);
+        // The kept tail may start inside a character.
+        assert_eq!(
+            failure_message(b"\xa9oops").as_deref(),
+            Some("\u{fffd}oops")
+        );
     }
 }
