@@ -1,8 +1,9 @@
 //! Pods whose images are on a registry, through `pealet run --detach` as root: the pull
 //! before the start and the imageID, ErrImagePull then ImagePullBackOff for an image the
 //! registry lacks, one download for two pods that need the same image at once, and the
-//! offline-first start from the local copy when the registry is gone; and a static pod
-//! of `pealet agent` pulled through a mirror named in the agent's config file.
+//! offline-first start from the local copy when the registry is gone; static pods of
+//! `pealet agent` pulled through a mirror named in its config file, and its Events for
+//! a failed pull.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -186,15 +187,42 @@ fn the_agent_pulls_through_a_mirror_from_its_config_file() {
     )
     .unwrap();
     env.pods.push(pod.clone());
-    let log = std::fs::File::create(env.dir.join("agent.log")).unwrap();
+    // And one whose image is nowhere: its failed pull becomes Events.
+    let missing = pod_name("agentmissing");
+    let image = format!("{}/nothere:1", reg.host());
+    std::fs::write(
+        manifests.join(format!("{missing}.yaml")),
+        pod_yaml(&missing, &image, "IfNotPresent"),
+    )
+    .unwrap();
+    env.pods.push(missing.clone());
+    let log_path = env.dir.join("agent.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut cmd = env.command(&["agent", "--node", &pod, "--config"]);
-    cmd.arg(&config).stdout(Stdio::null()).stderr(log);
-    // Killed before `env` removes the pod.
+    cmd.arg(&config)
+        .env("PEALET_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log);
+    // Killed before `env` removes the pods.
     let _agent = KillOnDrop(cmd.spawn().unwrap());
     let st = env.wait(&pod, "running", all_running);
     let id = st.container_statuses[0].image_id.map(|d| d.to_string());
     assert_eq!(id, Some(img.digest()));
     assert_eq!(env.exec(&pod, "c", "cat /etc/what").1, "from-the-mirror");
+    env.wait(&missing, "ImagePullBackOff", |st| {
+        waiting(st).is_some_and(|(r, _)| r == Reason::ImagePullBackOff)
+    });
+    // The agent's Events, as it logs them (the same it sends to the broker).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        let failed = log.contains(&format!("Failed: cannot pull {image}"));
+        if failed && log.contains(&format!("BackOff: Back-off pulling image \"{image}\"")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
