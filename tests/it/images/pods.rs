@@ -100,7 +100,7 @@ fn two_pods_needing_one_image_at_once_download_it_once() {
     push(reg.port, "shared", "1", &img, None);
     // Slowed down so that both pulls overlap.
     let rules = ProxyRules {
-        delay_per_chunk: Some(Duration::from_millis(3)),
+        delay_per_chunk: Some(Duration::from_millis(10)),
         ..ProxyRules::default()
     };
     let proxy = Proxy::start(reg.port, rules);
@@ -271,4 +271,70 @@ fn run_takes_registry_flags_and_the_config_file() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_pod_stopped_while_it_pulls_stops_at_once_and_its_pull_goes() {
+    if !privileged("a_pod_stopped_while_it_pulls_stops_at_once_and_its_pull_goes") {
+        return;
+    }
+    let reg = Registry::start("podstop", None);
+    let img = busybox_image("slow", Comp::Gzip);
+    push(reg.port, "slow", "1", &img, None);
+    // About 200 ms per 16 KiB: the layer would take many seconds.
+    let rules = ProxyRules {
+        delay_per_chunk: Some(Duration::from_millis(200)),
+        ..ProxyRules::default()
+    };
+    let proxy = Proxy::start(reg.port, rules);
+    let mut env = Env::new("podstop");
+    let pod = pod_name("podstop");
+    let image = format!("127.0.0.1:{}/slow:1", proxy.port);
+    let file = env.dir.join(format!("{pod}.yaml"));
+    std::fs::write(&file, pod_yaml(&pod, &image, "Always")).unwrap();
+    env.pods.push(pod.clone());
+    // `run --detach` waits for the start, so it runs on while the test goes on.
+    let run = env.command(&["run", "--detach", file.to_str().unwrap()]);
+    let mut run = KillOnDrop({ run }.spawn().unwrap());
+    let layer = format!("/blobs/sha256:{}", sha(&img.blobs[1]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while proxy.requests(&layer).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the pull never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The shim's loop does not wait for the pull: the stop is answered at once.
+    let started = std::time::Instant::now();
+    let out = env.pealet(&["stop", &pod]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let st = env.status(&pod);
+    assert_eq!(st.phase, PodPhase::Failed);
+    let never_ran = waiting(&st).is_some_and(|(r, _)| r == Reason::ContainerCreating);
+    assert!(never_ran, "{st:?}");
+    assert!(
+        !run.0.wait().unwrap().success(),
+        "run --detach saw no start"
+    );
+    let root = env.dir.join("root").display().to_string();
+    let pulls_left = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(&root) && c.contains(" image pull "))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pulls_left() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull outlived its pod"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
