@@ -157,7 +157,11 @@ impl Executor<'_> {
             return;
         }
         match Pull::spawn(id, &reference, self.starter.root, &self.pull_settings) {
-            Ok(p) => self.pulls.push(p),
+            Ok(p) => {
+                let c = &self.container(id).name;
+                log::info!("container {c}: pulling {reference}");
+                self.pulls.push(p);
+            }
             Err(message) => self.pull_failed(id, &reference, message),
         }
     }
@@ -174,7 +178,11 @@ impl Executor<'_> {
         for i in done.into_iter().rev() {
             let p = self.pulls.remove(i);
             match p.result() {
-                Ok(()) => self.events.push_back(Event::ImagePulled { id: p.id }),
+                Ok(()) => {
+                    let c = &self.container(p.id).name;
+                    log::info!("container {c}: pulled {}", p.reference);
+                    self.events.push_back(Event::ImagePulled { id: p.id });
+                }
                 Err(message) => self.pull_failed(p.id, &p.reference, message),
             }
         }

@@ -98,9 +98,9 @@ fn two_pods_needing_one_image_at_once_download_it_once() {
     let reg = Registry::start("podshare", None);
     let img = busybox_image("shared", Comp::Gzip);
     push(reg.port, "shared", "1", &img, None);
-    // Slowed down so that both pulls overlap.
+    // Slowed down (the layer takes seconds) so that both pulls overlap.
     let rules = ProxyRules {
-        delay_per_chunk: Some(Duration::from_millis(10)),
+        delay_per_chunk: Some(Duration::from_millis(15)),
         ..ProxyRules::default()
     };
     let proxy = Proxy::start(reg.port, rules);
@@ -113,6 +113,7 @@ fn two_pods_needing_one_image_at_once_download_it_once() {
         std::fs::write(&file, pod_yaml(pod, &image, "IfNotPresent")).unwrap();
         env.pods.push(pod.clone());
         let mut cmd = env.command(&["run", "--detach", file.to_str().unwrap()]);
+        cmd.env("PEALET_LOG", "info");
         children.push(cmd.spawn().unwrap());
     }
     for mut child in children {
@@ -128,6 +129,15 @@ fn two_pods_needing_one_image_at_once_download_it_once() {
         .filter(|l| l.starts_with("GET "))
         .collect();
     assert_eq!(gets.len(), 1, "{gets:?}");
+    // Both pulled; the later one waited for the first and reused its image, so even
+    // the manifest was asked for once.
+    for pod in &pods {
+        let log = std::fs::read_to_string(env.dir.join("run/pods").join(pod).join("shim.log"));
+        let log = log.unwrap_or_default();
+        assert!(log.contains(&format!("pulling {image}")), "{pod}: {log}");
+    }
+    let manifests = proxy.requests("/manifests/");
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
 }
 
 #[test]
