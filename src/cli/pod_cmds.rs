@@ -39,9 +39,11 @@ registry settings of the config file (--config FILE, PEALET_CONFIG, else
   --ca-file HOST=PEM        a CA certificate trusted for HOST
   --mirror HOST=MIRROR      a mirror tried before HOST (host[:port] or URL)
   --auth-file FILE          credentials from a Docker config.json (its auths)
+
 Images are pulled by imagePullPolicy: Always before every start, IfNotPresent when
 the local store lacks them, Never not at all. When a pull fails but the store has
 the image, the container starts with that copy (a device whose uplink is down).
+
 Exit status: 0 when the pod started (--detach), succeeded or was stopped, 1 when it
 failed or could not start, 2 on a usage error.
 ";
