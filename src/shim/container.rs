@@ -35,12 +35,15 @@ pub struct Pipes {
 pub struct StartFailure {
     pub reason: Reason,
     pub message: String,
+    /// The image is not in the store: whether to pull it is the lifecycle's decision.
+    pub image_missing: bool,
 }
 
 fn fail(reason: Reason, message: impl std::fmt::Display) -> StartFailure {
     StartFailure {
         reason,
         message: message.to_string(),
+        image_missing: false,
     }
 }
 
@@ -146,15 +149,18 @@ impl Starting {
     }
 }
 
-/// The image is not in the store: `ErrImagePull` here tells the executor to report
+/// The image is not in the store: the executor reports
 /// [`crate::lifecycle::Event::ImageMissing`], whose rules (pull, or ErrImageNeverPull
 /// under Never) are the lifecycle's.
 fn image_missing(container: &Container, e: impl std::fmt::Display) -> StartFailure {
     let image = &container.image;
-    fail(
-        Reason::ErrImagePull,
-        format!("image {image:?} is not in the local store: {e}"),
-    )
+    StartFailure {
+        image_missing: true,
+        ..fail(
+            Reason::ErrImagePull,
+            format!("image {image:?} is not in the local store: {e}"),
+        )
+    }
 }
 
 /// Empty `upper`, `work` and `rootfs` for a new instance (a restart starts clean).

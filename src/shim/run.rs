@@ -223,8 +223,8 @@ impl<'a> Executor<'a> {
     }
 
     fn start_failed(&mut self, id: ContainerId, f: container::StartFailure) {
-        // The image is not in the store: the lifecycle decides whether to pull it.
-        if f.reason == spec::Reason::ErrImagePull {
+        // The lifecycle decides whether to pull a missing image.
+        if f.image_missing {
             let message = f.message;
             self.events.push_back(Event::ImageMissing { id, message });
             return;
