@@ -144,7 +144,30 @@ impl<'a> Executor<'a> {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.events.pop_front() {
-            let actions = self.lifecycle.step(event, self.now());
+            let mut actions = self.lifecycle.step(event, self.now());
+            // Termination messages are read and given to the lifecycle at once: no
+            // status (and no `Stopped` answer) shows the exit without its message.
+            let reads: Vec<(ContainerId, bool)> = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::ReadTerminationMessage {
+                        id,
+                        fallback_to_logs,
+                    } => Some((*id, *fallback_to_logs)),
+                    _ => None,
+                })
+                .collect();
+            for (id, fallback_to_logs) in reads {
+                if let Some(e) = self.read_termination_message(id, fallback_to_logs) {
+                    let more = self.lifecycle.step(e, self.now());
+                    let changed = actions.contains(&Action::StatusChanged);
+                    // One StatusChanged, the step's own, persists the status with it.
+                    actions.extend(
+                        more.into_iter()
+                            .filter(|a| !(changed && *a == Action::StatusChanged)),
+                    );
+                }
+            }
             // The containers one step starts set themselves up side by side.
             let starts: Vec<ContainerId> = actions
                 .iter()
@@ -176,10 +199,8 @@ impl<'a> Executor<'a> {
                 hook,
                 timeout_ms,
             } => self.run_hook(id, hook, timeout_ms),
-            Action::ReadTerminationMessage {
-                id,
-                fallback_to_logs,
-            } => self.read_termination_message(id, fallback_to_logs),
+            // Read with the step that asked for it (`drain_events`).
+            Action::ReadTerminationMessage { .. } => {}
             Action::StatusChanged => self.persist(),
             Action::PodTerminated => {
                 self.terminated = true;
