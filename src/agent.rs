@@ -11,6 +11,7 @@
 
 pub mod admit;
 pub mod node;
+pub mod pull_events;
 pub mod runtime;
 pub mod static_pods;
 
@@ -83,6 +84,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
         admission,
         facts.allocatable(),
     );
+    runtime.set_registries(settings.registries.clone());
     let now = Time::now();
     let mut statics = StaticPods::new(&settings.manifests);
     let mut events = place_static(&mut runtime, &mut statics, now);
@@ -233,17 +235,23 @@ impl Agent {
     /// Publishes every status that changed since it was last published.
     fn publish_statuses(&mut self) {
         use crate::reconcile::PodRuntime;
+        let mut events = Vec::new();
         for (pod, status) in self.reconciler.runtime().statuses() {
             let bytes = spec::encode(&status);
-            if self.published.get(&pod) == Some(&bytes) {
+            let previous = self.published.get(&pod);
+            if previous == Some(&bytes) {
                 continue;
             }
+            let old: Option<spec::PodStatus> = previous.and_then(|b| spec::decode(b).ok());
+            let now = Time::now();
+            events.extend(pull_events::pull_events(&pod, old.as_ref(), &status, now));
             log::debug!("pod {pod}: status {}", status.phase.as_str());
             if let Some(d) = &self.device {
                 d.set_status(&pod, Some(&status));
             }
             self.published.insert(pod, bytes);
         }
+        self.publish_events(events);
     }
 
     /// The node status at connect, when it changes and as a heartbeat.

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::images::registry::RegistryFlags;
 use toml::Value;
 
 pub const DEFAULT_CONFIG: &str = "/etc/pealet/config.toml";
@@ -63,7 +64,15 @@ const KEYS: &[Key] = &[
         "reserved-memory",
         "PEALET_RESERVED_MEMORY",
     ),
+    key(
+        "registry_auth_file",
+        "registry-auth-file",
+        "PEALET_REGISTRY_AUTH_FILE",
+    ),
 ];
+
+/// The sections of per-registry settings: `[registries."HOST"]`.
+const REGISTRIES: &str = "registries.";
 
 /// Help text for the settings flags, shared by every command that takes them.
 pub const FLAGS_HELP: &str = "\
@@ -205,6 +214,9 @@ pub struct Settings {
     /// Kept back from the node's capacity for the system: millicores, bytes.
     pub reserved_cpu: u64,
     pub reserved_memory: u64,
+    /// Image pulls: `[registries."HOST"]` sections (mirrors, insecure, ca_file) and
+    /// `registry_auth_file`, a Docker config.json with credentials.
+    pub registries: RegistryFlags,
 }
 
 impl Settings {
@@ -234,12 +246,17 @@ impl Settings {
         file: Option<(&Path, &str)>,
     ) -> Result<Settings, ConfigError> {
         let mut from_file = BTreeMap::new();
+        let mut registries = RegistryFlags::default();
         if let Some((path, text)) = file {
             let syntax = |source| ConfigError::Syntax {
                 path: path.to_path_buf(),
                 source,
             };
             for (k, v) in toml::parse(text).map_err(syntax)? {
+                if k.starts_with(REGISTRIES) {
+                    registry_setting(&mut registries, path, &k, v)?;
+                    continue;
+                }
                 let Some(key) = KEYS.iter().find(|key| key.file == k) else {
                     let path = path.to_path_buf();
                     return Err(ConfigError::UnknownKey { path, key: k });
@@ -311,7 +328,9 @@ impl Settings {
             }
             Some((_, origin)) => Err(bad(origin, k, what)),
         };
+        registries.auth_file = string("registry_auth_file")?.map(PathBuf::from);
         Ok(Settings {
+            registries,
             allow_privileged: boolean("allow_privileged", true)?,
             allow_host_namespaces: boolean("allow_host_namespaces", true)?,
             host_path_prefixes: list("host_path_prefixes")?,
@@ -362,6 +381,40 @@ impl Settings {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// One `registries."HOST".field` of the file.
+fn registry_setting(
+    r: &mut RegistryFlags,
+    path: &Path,
+    key: &str,
+    value: Value,
+) -> Result<(), ConfigError> {
+    let origin = || path.display().to_string();
+    let unknown = || ConfigError::UnknownKey {
+        path: path.to_path_buf(),
+        key: key.to_owned(),
+    };
+    let (host, field) = key[REGISTRIES.len()..]
+        .rsplit_once('.')
+        .ok_or_else(unknown)?;
+    let host = host.to_owned();
+    match (field, value) {
+        ("insecure", Value::Bool(b)) => {
+            if b {
+                r.insecure.push(host);
+            }
+        }
+        ("insecure", _) => return Err(bad(origin(), "registries.*.insecure", "true or false")),
+        ("ca_file", Value::Str(f)) => r.ca_files.push((host, PathBuf::from(f))),
+        ("ca_file", _) => return Err(bad(origin(), "registries.*.ca_file", "a string")),
+        ("mirrors", Value::Array(v)) => {
+            r.mirrors.extend(v.into_iter().map(|m| (host.clone(), m)));
+        }
+        ("mirrors", _) => return Err(bad(origin(), "registries.*.mirrors", "a list of strings")),
+        _ => return Err(unknown()),
+    }
+    Ok(())
 }
 
 fn bad(origin: String, key: &'static str, what: &'static str) -> ConfigError {

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use super::admit::{self, Admission, Refusal};
+use crate::images::registry::RegistryFlags;
 use crate::reconcile::PodRuntime;
 use crate::shim::control;
 use crate::shim::state::{self, PodDirs};
@@ -51,6 +52,8 @@ pub struct ShimRuntime {
     root: PathBuf,
     run_dir: PathBuf,
     log_cap: u64,
+    /// Registry settings handed to every shim for its image pulls.
+    registries: RegistryFlags,
     admission: Admission,
     allocatable: NodeResources,
     pods: BTreeMap<String, Managed>,
@@ -76,6 +79,7 @@ impl ShimRuntime {
             root,
             run_dir,
             log_cap: crate::shim::logs::DEFAULT_CAP,
+            registries: RegistryFlags::default(),
             admission,
             allocatable,
             pods: BTreeMap::new(),
@@ -85,6 +89,11 @@ impl ShimRuntime {
             refused: BTreeMap::new(),
             cleared: Vec::new(),
         }
+    }
+
+    /// The registry settings of the pods' image pulls (the agent's config).
+    pub fn set_registries(&mut self, registries: RegistryFlags) {
+        self.registries = registries;
     }
 
     pub fn set_allocatable(&mut self, allocatable: NodeResources) {
@@ -170,6 +179,7 @@ impl ShimRuntime {
             return Ok(());
         }
         let (root, run_dir, log_cap) = (self.root.clone(), self.run_dir.clone(), self.log_cap);
+        let registries = self.registries.clone();
         let pod = pod.clone();
         let replacing = current.is_some();
         let job = move || -> Result<(), String> {
@@ -178,7 +188,7 @@ impl ShimRuntime {
                 log::info!("pod {}: replacing it with spec {hash}", pod.name);
             }
             control::remove(&d, &pod.name).map_err(|e| e.to_string())?;
-            control::start(&root, &run_dir, &pod, log_cap, None)
+            control::start(&root, &run_dir, &pod, log_cap, None, &registries)
                 .map(drop)
                 .map_err(|e| e.to_string())
         };

@@ -31,9 +31,12 @@ Options:
   --reserved-cpu QUANTITY   kept back from allocatable (e.g. 200m; default 0)
   --reserved-memory QUANTITY
                             kept back from allocatable (e.g. 128Mi; default 0)
+  --registry-auth-file FILE registry credentials, a Docker config.json (its auths)
 Config file keys: broker, node, prefix, manifests, heartbeat, keep_alive, username,
 password_file, tls.ca_file, tls.cert_file, tls.key_file, allow_privileged,
-allow_host_namespaces, host_path_prefixes (a list), reserved_cpu, reserved_memory.
+allow_host_namespaces, host_path_prefixes (a list), reserved_cpu, reserved_memory,
+registry_auth_file, and per registry [registries.\"HOST\"] sections with mirrors (a
+list, tried in order), insecure (plain HTTP) and ca_file.
 ";
 
 pub fn agent(mut args: lexopt::Parser) -> Result<(), CliError> {

@@ -8,6 +8,7 @@ use lexopt::prelude::*;
 
 use super::CliError;
 use super::image_pull;
+use crate::images::registry::RegistryFlags;
 use crate::images::{self, ImportOptions, Store, extract};
 
 pub const IMAGE_HELP: &str = "\
@@ -23,12 +24,13 @@ Subcommands:
             named by their annotations or RepoTags; --name is only valid with
             one image, and required for a root filesystem.
   pull REF [--insecure-registry HOST]... [--ca-file HOST=PEM]... [--auth-file FILE]
-           [--platform os/arch[/variant]]
+           [--mirror HOST=MIRROR]... [--platform os/arch[/variant]]
             pull an image from its registry (HTTPS; plain HTTP for registries on
             loopback addresses and those given with --insecure-registry), showing
             progress, then print its digest. --auth-file reads credentials from a
-            Docker config.json (its auths). Interrupted downloads resume on the next
-            pull.
+            Docker config.json (its auths); --mirror HOST=MIRROR tries MIRROR
+            (host[:port] or URL) first for images of HOST. Interrupted downloads
+            resume on the next pull.
   ls        list images: reference, manifest digest, size, layers, last used
   rm REF... remove images; layers still used by another image are kept
   prune [--keep REF]...
@@ -53,9 +55,9 @@ pub(super) struct Args {
     name: Option<String>,
     pub allow_devices: bool,
     pub strip_setuid: bool,
-    pub insecure: Vec<String>,
-    pub ca_files: Vec<String>,
-    pub auth_file: Option<PathBuf>,
+    pub registry: RegistryFlags,
+    /// A network namespace to pull from (`pealet shim` is in its pod's).
+    pub netns: Option<PathBuf>,
     pub platform: Option<String>,
     pub keep: Vec<String>,
 }
@@ -68,9 +70,8 @@ fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
         name: None,
         allow_devices: false,
         strip_setuid: false,
-        insecure: Vec::new(),
-        ca_files: Vec::new(),
-        auth_file: None,
+        registry: RegistryFlags::default(),
+        netns: None,
         platform: None,
         keep: Vec::new(),
     };
@@ -81,9 +82,12 @@ fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
             Long("name") => a.name = Some(args.value()?.string()?),
             Long("allow-devices") => a.allow_devices = true,
             Long("strip-setuid") => a.strip_setuid = true,
-            Long("insecure-registry") => a.insecure.push(args.value()?.string()?),
-            Long("ca-file") => a.ca_files.push(args.value()?.string()?),
-            Long("auth-file") => a.auth_file = Some(PathBuf::from(args.value()?)),
+            Long(flag) if RegistryFlags::takes(flag) => {
+                let flag = flag.to_owned();
+                let value = args.value()?.string()?;
+                a.registry.set(&flag, value).map_err(CliError::Usage)?;
+            }
+            Long("netns") => a.netns = Some(PathBuf::from(args.value()?)),
             Long("platform") => a.platform = Some(args.value()?.string()?),
             Long("keep") => a.keep.push(args.value()?.string()?),
             Value(v) if a.sub.is_none() => a.sub = Some(v.string()?),
@@ -104,13 +108,10 @@ pub fn image(args: lexopt::Parser) -> Result<(), CliError> {
     let sub = a.sub.clone().ok_or_else(|| {
         CliError::Usage("image needs a subcommand: import, pull, ls, rm or prune".into())
     })?;
-    let pull_flags = !a.insecure.is_empty()
-        || !a.ca_files.is_empty()
-        || a.auth_file.is_some()
-        || a.platform.is_some();
+    let pull_flags = !a.registry.is_empty() || a.platform.is_some() || a.netns.is_some();
     if pull_flags && sub != "pull" {
         return Err(CliError::Usage(
-            "--insecure-registry, --ca-file, --auth-file and --platform are only valid with 'image pull'"
+            "--insecure-registry, --ca-file, --mirror, --auth-file and --platform are only valid with 'image pull'"
                 .into(),
         ));
     }

@@ -2,13 +2,12 @@
 //! removal of unused images.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::CliError;
 use super::image_cmds::{Args, human_size, open};
 use crate::images::extract;
-use crate::images::registry::{self, Platform, PullOptions, Registries};
+use crate::images::registry::{self, Platform, PullOptions};
 
 /// Progress lines at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -17,24 +16,16 @@ fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::Failed(e.to_string())
 }
 
-fn registries(a: &Args) -> Result<Registries, CliError> {
-    let mut regs = Registries::default();
-    for host in &a.insecure {
-        regs.entry(host).insecure = true;
-    }
-    for spec in &a.ca_files {
-        let (host, path) = spec
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--ca-file {spec:?}: expected HOST=FILE")))?;
-        regs.entry(host).ca_file = Some(PathBuf::from(path));
-    }
-    if let Some(path) = &a.auth_file {
-        let json = std::fs::read(path)
-            .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))?;
-        regs.add_docker_auths(&json)
-            .map_err(|e| failed(format!("{}: {e}", path.display())))?;
-    }
-    Ok(regs)
+/// Moves this process into the network namespace at `path` (a shim's pull child
+/// leaves its pod's namespace for the host's). The process has one thread here.
+fn enter_netns(path: &std::path::Path) -> Result<(), CliError> {
+    let fd = std::fs::File::open(path)
+        .map_err(|e| failed(format!("network namespace {}: {e}", path.display())))?;
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&fd),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .map_err(|e| failed(format!("setns {}: {e}", path.display())))
 }
 
 pub(super) fn pull(a: &Args) -> Result<(), CliError> {
@@ -45,7 +36,10 @@ pub(super) fn pull(a: &Args) -> Result<(), CliError> {
         Some(p) => Some(Platform::parse(p).map_err(|e| CliError::Usage(e.to_string()))?),
         None => None,
     };
-    let regs = registries(a)?;
+    if let Some(path) = &a.netns {
+        enter_netns(path)?;
+    }
+    let regs = a.registry.registries().map_err(failed)?;
     let store = open(a)?;
     let opts = PullOptions {
         platform,

@@ -9,6 +9,7 @@ use lexopt::prelude::*;
 use rustix::event::{PollFd, PollFlags};
 
 use super::{CliError, globals, show_cmds};
+use crate::images::registry::RegistryFlags;
 use crate::runtime::cgroup::{self, CgroupPath};
 use crate::shim::proto::{Client, ProtoError, Request, Response};
 use crate::shim::state::{self, PodDirs};
@@ -17,6 +18,7 @@ use crate::spec::{self, PodPhase, PodStatus};
 
 pub const RUN_HELP: &str = "\
 Usage: pealet run FILE [--detach] [--log-cap BYTES] [--backoff-base-ms MS]
+                       [--config FILE] [registry options]
 
 Starts the pod of a Kubernetes Pod manifest (YAML or JSON) under its own shim and
 prints one line per status change: time, phase, and each container's state.
@@ -26,10 +28,22 @@ a second one stops it at once. The pod keeps running if this command is killed.
 Options:
   -d, --detach         return once every container has started
   --log-cap BYTES      log size kept per container instance (default 1048576)
-  --backoff-base-ms MS first crash-loop back-off delay, doubled per restart up to
-                       5 minutes (default 10000, the kubelet's)
+  --backoff-base-ms MS first crash-loop and image pull back-off delay, doubled per
+                       restart or failed pull up to 5 minutes (default 10000, the
+                       kubelet's)
 
-Images come from the local store ('pealet image import'); nothing is pulled.
+Registry options, for images the pod pulls (as 'pealet image pull'), added to the
+registry settings of the config file (--config FILE, PEALET_CONFIG, else
+/etc/pealet/config.toml when it exists; see 'pealet agent'):
+  --insecure-registry HOST  plain HTTP for HOST (loopback registries use it anyway)
+  --ca-file HOST=PEM        a CA certificate trusted for HOST
+  --mirror HOST=MIRROR      a mirror tried before HOST (host[:port] or URL)
+  --auth-file FILE          credentials from a Docker config.json (its auths)
+
+Images are pulled by imagePullPolicy: Always before every start, IfNotPresent when
+the local store lacks them, Never not at all. When a pull fails but the store has
+the image, the container starts with that copy (a device whose uplink is down).
+
 Exit status: 0 when the pod started (--detach), succeeded or was stopped, 1 when it
 failed or could not start, 2 on a usage error.
 ";
@@ -73,12 +87,24 @@ fn dirs(pod: &str) -> PodDirs {
 pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     let (mut file, mut detach, mut log_cap) = (None, false, logs::DEFAULT_CAP);
     let mut backoff_base_ms = None::<u64>;
+    let mut registries = RegistryFlags::default();
+    let mut settings_flags = crate::config::Flags::default();
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => return Err(CliError::Help),
             Short('d') | Long("detach") => detach = true,
             Long("log-cap") => log_cap = args.value()?.parse()?,
             Long("backoff-base-ms") => backoff_base_ms = Some(args.value()?.parse()?),
+            Long(flag) if RegistryFlags::takes(flag) => {
+                let flag = flag.to_owned();
+                let value = args.value()?.string()?;
+                registries.set(&flag, value).map_err(CliError::Usage)?;
+            }
+            Long("config") => {
+                settings_flags
+                    .set("config", args.value()?.string()?)
+                    .map_err(failed)?;
+            }
             Value(v) if file.is_none() => file = Some(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -104,7 +130,14 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             pod.name, pod.name
         )));
     }
-    let client = start_shim(&pod, log_cap, backoff_base_ms)?;
+    let mut from_config = crate::config::Settings::load(&settings_flags)
+        .map_err(failed)?
+        .registries;
+    from_config.extend(registries);
+    let registries = from_config;
+    // Read here too, so a bad auth file is refused before the pod starts.
+    registries.registries().map_err(failed)?;
+    let client = start_shim(&pod, log_cap, backoff_base_ms, &registries)?;
     // Signals are blocked only now: the shim started above must not inherit the mask.
     let signals = crate::sys::signal_fd(&[libc::SIGINT, libc::SIGTERM]).map_err(failed)?;
     client.send(&Request::Watch).map_err(failed)?;
@@ -116,9 +149,18 @@ fn start_shim(
     pod: &spec::Pod,
     log_cap: u64,
     backoff_base_ms: Option<u64>,
+    registries: &RegistryFlags,
 ) -> Result<Client, CliError> {
     let g = globals();
-    control::start(&g.root, &g.run_dir, pod, log_cap, backoff_base_ms).map_err(failed)
+    control::start(
+        &g.root,
+        &g.run_dir,
+        pod,
+        log_cap,
+        backoff_base_ms,
+        registries,
+    )
+    .map_err(failed)
 }
 
 /// Print status changes until the pod ends (or, detached, has started).

@@ -73,6 +73,8 @@ Internal: runs COMMAND in the container whose PID 1 is PID (used by 'pealet exec
 pub const SHIM_HELP: &str = "\
 Usage: pealet shim --pod NAME [--log-cap BYTES] [--cgroup-root DIR] [--cgroup-parent P]
                    [--pids-max N] [--backoff-base-ms MS] [--backoff-cap-ms MS]
+                   [--insecure-registry HOST] [--ca-file HOST=PEM] [--mirror HOST=MIRROR]
+                   [--auth-file FILE]
 
 Internal: runs the pod whose spec is in RUN_DIR/pods/NAME/spec (started by 'pealet run').
 ";
@@ -88,6 +90,7 @@ pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
         cgroup_parent: PathBuf::from(cgroup::DEFAULT_PARENT),
         pids_max: cgroup::DEFAULT_PIDS_MAX,
         lifecycle: crate::lifecycle::Config::default(),
+        registries: Default::default(),
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -99,6 +102,11 @@ pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
             Long("pids-max") => opts.pids_max = args.value()?.parse()?,
             Long("backoff-base-ms") => opts.lifecycle.backoff_base_ms = args.value()?.parse()?,
             Long("backoff-cap-ms") => opts.lifecycle.backoff_cap_ms = args.value()?.parse()?,
+            Long(flag) if crate::images::registry::RegistryFlags::takes(flag) => {
+                let flag = flag.to_owned();
+                let value = args.value()?.string()?;
+                opts.registries.set(&flag, value).map_err(CliError::Usage)?;
+            }
             _ => return Err(arg.unexpected().into()),
         }
     }

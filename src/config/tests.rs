@@ -157,3 +157,46 @@ reserved_memory = "128Mi"
     let bad = Some((Path::new("c.toml"), "reserved_memory = \"lots\"\n"));
     assert!(Settings::resolve(&Flags::default(), |_| None, bad).is_err());
 }
+
+#[test]
+fn registry_sections_and_auth_file() {
+    let text = r#"
+registry_auth_file = "/etc/pealet/auth.json"
+[registries."127.0.0.1:5000"]
+insecure = true
+ca_file = "/etc/pealet/reg-ca.pem"
+[registries."docker.io"]
+mirrors = ["http://127.0.0.1:5001", "mirror.local"]
+"#;
+    let file = Some((Path::new("config.toml"), text));
+    let s = Settings::resolve(&Flags::default(), |_| None, file).unwrap();
+    let r = &s.registries;
+    assert_eq!(r.insecure, ["127.0.0.1:5000"]);
+    assert_eq!(
+        r.ca_files,
+        [(
+            "127.0.0.1:5000".to_string(),
+            PathBuf::from("/etc/pealet/reg-ca.pem")
+        )]
+    );
+    assert_eq!(r.mirrors.len(), 2);
+    assert_eq!(r.mirrors[1], ("docker.io".into(), "mirror.local".into()));
+    assert_eq!(r.auth_file, Some(PathBuf::from("/etc/pealet/auth.json")));
+    let f = flags(&[("registry-auth-file", "/run/auth.json")]);
+    let s = Settings::resolve(&f, |_| None, file).unwrap();
+    assert_eq!(
+        s.registries.auth_file,
+        Some(PathBuf::from("/run/auth.json"))
+    );
+    for bad in [
+        "[registries.\"h\"]\nsecure = true\n",
+        "[registries.\"h\"]\ninsecure = \"yes please\"\n",
+        "[registries.\"h\"]\nmirrors = \"m\"\n",
+    ] {
+        let file = Some((Path::new("c.toml"), bad));
+        assert!(
+            Settings::resolve(&Flags::default(), |_| None, file).is_err(),
+            "{bad}"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! The small TOML subset of /etc/pealet/config.toml: `key = "string" | integer | true |
-//! false | ["string", ...]`, `[section]` headers, `#` comments and blank lines.
+//! false | ["string", ...]`, `[section]` headers (dotted, each part bare or a quoted
+//! string: `[registries."127.0.0.1:5000"]`), `#` comments and blank lines.
 //!
-//! Keys come out flat, as `section.key`. Anything else (inline tables, multi-line
+//! Keys come out flat, as `section.key` (a quoted part as written, dots included: the
+//! key after the last dot is always bare). Anything else (inline tables, multi-line
 //! strings, dates, floats, dotted keys) is refused with its line number: a config file
 //! that is misread is worse than one that is refused. No TOML crate: this is ~150 lines.
 
@@ -42,10 +44,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Value>, TomlError> {
                 .strip_suffix(']')
                 .ok_or_else(|| err("a section header ends with ']'"))?
                 .trim();
-            if !is_bare_key(name) {
-                return Err(err("a section name is letters, digits, '_' and '-'"));
-            }
-            section = name.to_owned();
+            section = table_name(name).map_err(|what| err(&what))?;
             continue;
         }
         let (key, value) = line
@@ -66,6 +65,38 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Value>, TomlError> {
         }
     }
     Ok(out)
+}
+
+/// A section name: parts joined by '.', each bare or a basic string.
+fn table_name(mut s: &str) -> Result<String, String> {
+    let bad = || {
+        "a section name is parts of letters, digits, '_' and '-' or quoted strings, \
+         joined by '.'"
+            .to_string()
+    };
+    let mut parts = Vec::new();
+    loop {
+        s = s.trim_start();
+        let (part, rest) = if s.starts_with('"') {
+            parse_string(s)?
+        } else {
+            let end = s.find(['.', ' ', '\t']).unwrap_or(s.len());
+            if !is_bare_key(&s[..end]) {
+                return Err(bad());
+            }
+            (s[..end].to_owned(), &s[end..])
+        };
+        if part.is_empty() {
+            return Err(bad());
+        }
+        parts.push(part);
+        let rest = rest.trim_start();
+        match rest.strip_prefix('.') {
+            Some(r) => s = r,
+            None if rest.is_empty() => return Ok(parts.join(".")),
+            None => return Err(bad()),
+        }
+    }
 }
 
 fn is_bare_key(s: &str) -> bool {
@@ -173,8 +204,15 @@ empty = []
 
 [tls]
 ca_file = "/etc/pealet/ca.pem"
+
+[registries."127.0.0.1:5000"]
+insecure = true
+[ registries . "docker.io" ]
+mirrors = ["http://127.0.0.1:5001"]
 "#;
         let m = parse(text).unwrap();
+        assert_eq!(m["registries.127.0.0.1:5000.insecure"], Value::Bool(true));
+        assert!(m.contains_key("registries.docker.io.mirrors"));
         assert_eq!(
             m["broker"],
             Value::Str("mqtts://broker.example:8883".into())
@@ -195,6 +233,11 @@ ca_file = "/etc/pealet/ca.pem"
         for (text, line, what) in [
             ("a = 1.5", 1, "unsupported value"),
             ("\n[tls\n", 2, "section header"),
+            ("[a b]", 1, "section name"),
+            ("[a.\"x]", 1, "ends with"),
+            ("[a.]", 1, "section name"),
+            ("[\"\"]", 1, "section name"),
+            ("[a.\"x\" y]", 1, "section name"),
             ("a = \"open", 1, "ends with"),
             ("a = {x = 1}", 1, "unsupported value"),
             ("a.b = 1", 1, "a key is"),

@@ -53,6 +53,11 @@ impl Digest {
         Digest(Sha256::digest(bytes).into())
     }
 
+    /// The raw 32 bytes.
+    pub fn bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
     /// The 64 hex digits without the algorithm, for file names.
     pub fn hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()

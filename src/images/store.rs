@@ -67,6 +67,8 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub reference: String,
+    /// What the reference resolved to when recorded (index or manifest).
+    pub digest: Digest,
     pub manifest: Digest,
     pub config: ImageConfig,
     pub layers: Vec<PathBuf>,
@@ -246,6 +248,7 @@ impl Store {
         }
         Ok(Resolved {
             reference: record.reference,
+            digest: record.digest,
             manifest: record.manifest,
             config: record.config,
             layers,

@@ -2,6 +2,7 @@
 //! with its last termination, restart count, back-off and probes. No pod-level rules.
 
 use super::backoff::Backoff;
+use super::image::Image;
 use super::probe::Probes;
 use super::{Now, Reason};
 use crate::spec::bounded::Name;
@@ -88,6 +89,8 @@ pub(super) enum CState {
     },
     /// StartContainer was asked for; waiting for started or failed.
     Starting,
+    /// PullImage was asked for; waiting for its result.
+    Pulling,
     /// Running, its postStart hook not yet done: not yet Running in the status.
     PostStart {
         run: Run,
@@ -120,6 +123,7 @@ pub(super) struct Ctr {
     /// Running and its startup probe (if any) has succeeded.
     pub started: bool,
     pub backoff: Backoff,
+    pub image: Image,
 }
 
 impl Ctr {
@@ -154,6 +158,7 @@ impl Ctr {
             ever_ran: false,
             started: false,
             backoff: Backoff::default(),
+            image: Image::new(c),
         }
     }
 
@@ -162,6 +167,7 @@ impl Ctr {
         match &self.state {
             CState::Waiting { retry_at_ms, .. } => retry_at_ms.is_none_or(|t| t <= now.mono_ms),
             CState::Starting
+            | CState::Pulling
             | CState::PostStart { .. }
             | CState::Running { .. }
             | CState::Stopping { .. }
@@ -176,7 +182,7 @@ impl Ctr {
             | CState::PostStart { .. }
             | CState::Running { .. }
             | CState::Stopping { .. } => true,
-            CState::Waiting { .. } | CState::Terminated(_) => false,
+            CState::Waiting { .. } | CState::Pulling | CState::Terminated(_) => false,
         }
     }
 
@@ -208,14 +214,23 @@ impl Ctr {
     /// The earliest timer of this container.
     pub fn next_deadline(&self, pod_running: bool) -> Option<u64> {
         match &self.state {
-            CState::Waiting { retry_at_ms, .. } => retry_at_ms.filter(|_| pod_running),
+            CState::Waiting { retry_at_ms, .. } => {
+                let t = match (*retry_at_ms, self.image.backoff_from_ms) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                t.filter(|_| pod_running)
+            }
             CState::Running { .. } => self.probes.next_due(),
             CState::Stopping { stop, .. } => match stop.step {
                 StopStep::PreStop { until_ms } => Some(until_ms),
                 StopStep::Term { kill_at_ms } => Some(kill_at_ms),
                 StopStep::Killed => None,
             },
-            CState::Starting | CState::PostStart { .. } | CState::Terminated(_) => None,
+            CState::Starting
+            | CState::Pulling
+            | CState::PostStart { .. }
+            | CState::Terminated(_) => None,
         }
     }
 
@@ -225,6 +240,7 @@ impl Ctr {
             CState::Terminated(t) => t.message = Some(message),
             CState::Waiting { .. }
             | CState::Starting
+            | CState::Pulling
             | CState::PostStart { .. }
             | CState::Running { .. }
             | CState::Stopping { .. } => {

@@ -117,7 +117,7 @@ impl Lifecycle {
                     started_mono: now.mono_ms,
                 }
             }
-            CState::Waiting { .. } | CState::Terminated(_) => return,
+            CState::Waiting { .. } | CState::Pulling | CState::Terminated(_) => return,
         };
         let t = Termination {
             exit_code,
@@ -221,6 +221,7 @@ impl Lifecycle {
 
     pub(super) fn on_timer(&mut self, now: Now, out: &mut Vec<Action>) {
         self.check_active_deadline(now);
+        self.image_timers(now);
         for (id, c) in self.ctrs.iter_mut().enumerate() {
             stop_timers(c, id, &self.config, now, out);
             if let CState::Running { .. } = c.state {

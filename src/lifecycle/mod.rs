@@ -15,6 +15,7 @@
 mod backoff;
 mod container;
 mod events;
+mod image;
 mod pod;
 mod probe;
 mod status;
@@ -22,7 +23,7 @@ mod terminate;
 #[cfg(test)]
 mod tests;
 
-use crate::spec::{Pod, PodStatus, SpecHash, Time};
+use crate::spec::{Digest, Pod, PodStatus, SpecHash, Time};
 
 pub use crate::spec::{ProbeKind, Reason};
 
@@ -97,12 +98,37 @@ pub enum Event {
         id: ContainerId,
         message: String,
     },
+    /// [`Action::StartContainer`] found the image missing from the store (`message`).
+    ImageMissing {
+        id: ContainerId,
+        message: String,
+    },
+    /// [`Action::PullImage`] finished: the image is in the store.
+    ImagePulled {
+        id: ContainerId,
+    },
+    /// [`Action::PullImage`] failed with `message`; `present`: the store has a copy.
+    ImagePullFailed {
+        id: ContainerId,
+        message: String,
+        present: bool,
+    },
+    /// The digest of the image a container is starting from (its `imageID`).
+    ImageResolved {
+        id: ContainerId,
+        digest: Digest,
+    },
 }
 
 /// What the machine asks the shim to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     StartContainer {
+        id: ContainerId,
+    },
+    /// Pull the container's image into the store, without blocking; answered by
+    /// [`Event::ImagePulled`] or [`Event::ImagePullFailed`].
+    PullImage {
         id: ContainerId,
     },
     Signal {
@@ -245,6 +271,16 @@ impl Lifecycle {
                 self.on_stop_requested(grace, now);
             }
             Event::TerminationMessage { id, message } => self.on_termination_message(id, message),
+            Event::ImageMissing { id, message } => {
+                self.on_image_missing(id, message, now, &mut out)
+            }
+            Event::ImagePulled { id } => self.on_image_pulled(id, &mut out),
+            Event::ImagePullFailed {
+                id,
+                message,
+                present,
+            } => self.on_image_pull_failed(id, message, present, now, &mut out),
+            Event::ImageResolved { id, digest } => self.on_image_resolved(id, digest),
         }
         let terminated = self.sync(now, &mut out);
         let previous = self.cached.clone();

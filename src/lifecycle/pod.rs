@@ -120,8 +120,7 @@ impl Lifecycle {
     }
 
     fn start(&mut self, id: ContainerId, out: &mut Vec<Action>) {
-        self.ctrs[id].state = CState::Starting;
-        out.push(Action::StartContainer { id });
+        out.push(super::image::begin_start(&mut self.ctrs[id], id));
     }
 
     /// Decides what follows an exit (or a failed start that counts as a run).

@@ -105,10 +105,12 @@ impl Lifecycle {
                 reason: reason.clone().unwrap_or(default_reason),
                 message: message.as_deref().map(text),
             },
-            CState::Starting | CState::PostStart { .. } => ContainerState::Waiting {
-                reason: default_reason,
-                message: None,
-            },
+            CState::Starting | CState::Pulling | CState::PostStart { .. } => {
+                ContainerState::Waiting {
+                    reason: default_reason,
+                    message: None,
+                }
+            }
             CState::Running { run } => ContainerState::Running {
                 started_at: self.since(run.started_at),
             },
@@ -149,7 +151,7 @@ impl Lifecycle {
             ready,
             started: c.ever_ran.then_some(c.started),
             restart_count: c.restart_count,
-            image_id: None,
+            image_id: c.image.id,
             probes: BoundedVec::try_from(probes).unwrap_or_default(),
         }
     }

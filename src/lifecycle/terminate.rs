@@ -22,7 +22,9 @@ pub(super) fn begin_stop(
 ) {
     let run = match &c.state {
         CState::PostStart { run } | CState::Running { run } => *run,
-        CState::Waiting { .. } | CState::Starting | CState::Stopping { .. } => return,
+        CState::Waiting { .. } | CState::Starting | CState::Pulling | CState::Stopping { .. } => {
+            return;
+        }
         CState::Terminated(_) => return,
     };
     c.probes.stop_all();

@@ -111,16 +111,18 @@ impl Executor<'_> {
         self.runs.retain(|r| !r.done && !r.cancelled);
     }
 
-    pub(super) fn read_termination_message(&mut self, id: ContainerId, fallback_to_logs: bool) {
+    /// The event carrying container `id`'s termination message, if it left one.
+    pub(super) fn read_termination_message(
+        &self,
+        id: ContainerId,
+        fallback_to_logs: bool,
+    ) -> Option<Event> {
         let c = self.container(id);
         let instance = self.ctx.dirs.instance(&c.name);
         let file = termination::read_message_file(&instance, Path::new(TERMINATION_LOG));
         let log_dir = self.ctx.dirs.logs(&c.name);
         let message = termination::message(file, fallback_to_logs, || log_tail(&log_dir));
-        if !message.is_empty() {
-            self.events
-                .push_back(Event::TerminationMessage { id, message });
-        }
+        (!message.is_empty()).then_some(Event::TerminationMessage { id, message })
     }
 }
 

@@ -11,7 +11,7 @@ use super::build::{self, ImageView, PodContext};
 use crate::images::Store;
 use crate::runtime::cgroup::{CgroupPath, Cgroups, Limits};
 use crate::runtime::init::{self, SpawnError};
-use crate::spec::{Container, PullPolicy, Reason};
+use crate::spec::{Container, Reason};
 
 /// A running container instance.
 pub struct Running {
@@ -35,12 +35,15 @@ pub struct Pipes {
 pub struct StartFailure {
     pub reason: Reason,
     pub message: String,
+    /// The image is not in the store: whether to pull it is the lifecycle's decision.
+    pub image_missing: bool,
 }
 
 fn fail(reason: Reason, message: impl std::fmt::Display) -> StartFailure {
     StartFailure {
         reason,
         message: message.to_string(),
+        image_missing: false,
     }
 }
 
@@ -53,6 +56,8 @@ pub struct Starter<'a> {
 
 /// A container whose `pealet init` is setting it up.
 pub struct Starting {
+    /// The digest the image's reference resolved to (the status's imageID).
+    pub image_digest: crate::spec::Digest,
     pending: init::Pending,
     cgroup: CgroupPath,
     oom_kills_before: u64,
@@ -96,6 +101,7 @@ impl Starter<'_> {
             .stderr(Stdio::piped());
         let pending = init::begin(cmd, &config).map_err(run_error)?;
         Ok(Starting {
+            image_digest: crate::spec::Digest(image.digest.bytes()),
             pending,
             cgroup,
             oom_kills_before,
@@ -114,6 +120,7 @@ impl Starting {
     /// The second half: wait until the program runs (or a set-up step failed).
     pub fn finish(self) -> Result<(Running, Pipes), StartFailure> {
         let Starting {
+            image_digest: _,
             pending,
             cgroup,
             oom_kills_before,
@@ -142,19 +149,17 @@ impl Starting {
     }
 }
 
+/// The image is not in the store: the executor reports
+/// [`crate::lifecycle::Event::ImageMissing`], whose rules (pull, or ErrImageNeverPull
+/// under Never) are the lifecycle's.
 fn image_missing(container: &Container, e: impl std::fmt::Display) -> StartFailure {
     let image = &container.image;
-    match container.image_pull_policy {
-        PullPolicy::Never => fail(
-            Reason::ErrImageNeverPull,
-            format!("image {image:?} is not present with pull policy of Never: {e}"),
-        ),
-        _ => fail(
+    StartFailure {
+        image_missing: true,
+        ..fail(
             Reason::ErrImagePull,
-            format!(
-                "image {image:?} is not in the local store and pulling is not supported yet: {e}"
-            ),
-        ),
+            format!("image {image:?} is not in the local store: {e}"),
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::proto::{Client, ProtoError, Request};
 use super::state::{self, PodDirs};
+use crate::images::registry::RegistryFlags;
 use crate::runtime::cgroup::{self, CgroupPath};
 use crate::spec::{self, Pod};
 
@@ -53,13 +54,15 @@ pub enum ControlError {
 /// Writes the pod's spec into its (new) run directory and starts `pealet shim` for it
 /// in a session of its own, stdout/stderr to `shim.log`; returns a connection once the
 /// shim listens.
-/// `backoff_base_ms` overrides the crash-loop back-off base (10 s) of this pod.
+/// `backoff_base_ms` overrides the crash-loop and image back-off base (10 s) of this
+/// pod; `registries` are the settings of its image pulls.
 pub fn start(
     root: &Path,
     run_dir: &Path,
     pod: &Pod,
     log_cap: u64,
     backoff_base_ms: Option<u64>,
+    registries: &RegistryFlags,
 ) -> Result<Client, ControlError> {
     let d = PodDirs::new(root, run_dir, &pod.name);
     std::fs::create_dir_all(&d.run).map_err(|source| ControlError::Create {
@@ -84,6 +87,7 @@ pub fn start(
     if let Some(ms) = backoff_base_ms {
         cmd.args(["--backoff-base-ms", &ms.to_string()]);
     }
+    cmd.args(registries.args());
     let err_log = log.try_clone().map_err(ControlError::Spawn)?;
     cmd.stdin(Stdio::null()).stdout(err_log).stderr(log);
     crate::sys::new_session(&mut cmd);

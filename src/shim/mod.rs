@@ -18,6 +18,7 @@ pub mod control;
 pub mod env;
 pub mod logs;
 pub mod proto;
+pub mod pulls;
 pub mod run;
 mod runs;
 pub mod state;
@@ -49,8 +50,10 @@ pub struct Options {
     pub cgroup_root: PathBuf,
     pub cgroup_parent: PathBuf,
     pub pids_max: u64,
-    /// The lifecycle's timing (crash-loop back-off base and cap).
+    /// The lifecycle's timing (crash-loop and image pull back-off base and cap).
     pub lifecycle: lifecycle::Config,
+    /// Registry settings for the pods' image pulls.
+    pub registries: crate::images::registry::RegistryFlags,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +90,8 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
     state::write_atomic(&dirs.pid_file(), std::process::id().to_string().as_bytes())?;
     let node = node_facts();
     let host = host_namespaces(&pod)?;
+    // Image pulls leave the pod's network for the host's: keep a way back.
+    let host_net = open_namespace("net")?;
     let sandbox = sandbox::enter(&dirs.sandbox(), &sandbox_spec(&pod))?;
     build::prepare_volumes(&pod, &dirs)?;
     let cgroups = cgroup::open(&opts.cgroup_root, &opts.cgroup_parent)?;
@@ -132,6 +137,10 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         signals,
         opts.log_cap,
     );
+    executor.pull_settings = pulls::PullSettings {
+        registries: opts.registries.clone(),
+        netns: Some(fd_path(&host_net)),
+    };
     executor.run();
     drop(executor);
     // Teardown: overlays are unmounted with their containers' mount namespaces.
@@ -142,6 +151,7 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
     }
     let _ = std::fs::remove_file(dirs.pid_file());
     drop(host);
+    drop(host_net);
     Ok(())
 }
 
@@ -200,16 +210,30 @@ fn host_namespaces(pod: &Pod) -> Result<Vec<(Join, OwnedFd)>, ShimError> {
     ];
     let mut out = Vec::new();
     for (_, kind, name) in wanted.into_iter().filter(|w| w.0) {
-        let path = format!("/proc/self/ns/{name}");
-        let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|errno| ShimError::HostNamespace { path, errno })?;
+        let fd = open_namespace(name)?;
         let join = Join {
             kind,
-            path: format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()),
+            path: fd_path(&fd).display().to_string(),
         };
         out.push((join, fd));
     }
     Ok(out)
+}
+
+/// The shim's own namespace of `kind` (`net`, `ipc` ...).
+fn open_namespace(kind: &str) -> Result<OwnedFd, ShimError> {
+    let path = format!("/proc/self/ns/{kind}");
+    rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|errno| ShimError::HostNamespace { path, errno })
+}
+
+/// A path to the shim's `fd` that other processes can open.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        fd.as_raw_fd()
+    ))
 }
 
 fn listen(path: &Path) -> Result<OwnedFd, ShimError> {

@@ -16,6 +16,7 @@ use super::build::PodContext;
 use super::container::{self, Pipes, Running, Starter};
 use super::logs::{ContainerLog, Stream};
 use super::proto::Response;
+use super::pulls::{Pull, PullSettings};
 use super::runs::Run;
 use super::state::write_atomic;
 use crate::lifecycle::{Action, ContainerId, Event, Lifecycle, Now, Sig};
@@ -48,6 +49,7 @@ enum Ready {
     Exit,
     Pipe(usize, Stream),
     Run(usize),
+    Pull,
 }
 
 pub struct Executor<'a> {
@@ -61,6 +63,9 @@ pub struct Executor<'a> {
     pub(super) slots: Vec<Slot>,
     pub(super) clients: Vec<Client>,
     pub(super) runs: Vec<Run>,
+    pub(super) pulls: Vec<Pull>,
+    /// How image pulls are run (registry settings, the host's network).
+    pub pull_settings: PullSettings,
     /// The origin of the lifecycle's monotonic milliseconds.
     clock: Instant,
     pub(super) events: VecDeque<Event>,
@@ -89,6 +94,8 @@ impl<'a> Executor<'a> {
             slots: (0..n).map(|_| Slot::default()).collect(),
             clients: Vec::new(),
             runs: Vec::new(),
+            pulls: Vec::new(),
+            pull_settings: PullSettings::default(),
             // The lifecycle was made at monotonic 0 just before.
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
@@ -127,6 +134,7 @@ impl<'a> Executor<'a> {
             }
             self.clients.retain(|c| !c.gone);
             self.advance_runs();
+            self.advance_pulls();
             let now = self.now().mono_ms;
             if self.lifecycle.next_deadline().is_some_and(|t| t <= now) {
                 self.events.push_back(Event::TimerFired);
@@ -136,7 +144,30 @@ impl<'a> Executor<'a> {
 
     fn drain_events(&mut self) {
         while let Some(event) = self.events.pop_front() {
-            let actions = self.lifecycle.step(event, self.now());
+            let mut actions = self.lifecycle.step(event, self.now());
+            // Termination messages are read and given to the lifecycle at once: no
+            // status (and no `Stopped` answer) shows the exit without its message.
+            let reads: Vec<(ContainerId, bool)> = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::ReadTerminationMessage {
+                        id,
+                        fallback_to_logs,
+                    } => Some((*id, *fallback_to_logs)),
+                    _ => None,
+                })
+                .collect();
+            for (id, fallback_to_logs) in reads {
+                if let Some(e) = self.read_termination_message(id, fallback_to_logs) {
+                    let more = self.lifecycle.step(e, self.now());
+                    let changed = actions.contains(&Action::StatusChanged);
+                    // One StatusChanged, the step's own, persists the status with it.
+                    actions.extend(
+                        more.into_iter()
+                            .filter(|a| !(changed && *a == Action::StatusChanged)),
+                    );
+                }
+            }
             // The containers one step starts set themselves up side by side.
             let starts: Vec<ContainerId> = actions
                 .iter()
@@ -156,6 +187,7 @@ impl<'a> Executor<'a> {
         match action {
             // Started above, with the other containers of the same step.
             Action::StartContainer { .. } => {}
+            Action::PullImage { id } => self.pull_image(id),
             Action::Signal { id, signal } => self.signal(id, signal),
             Action::RunProbe {
                 id,
@@ -167,16 +199,15 @@ impl<'a> Executor<'a> {
                 hook,
                 timeout_ms,
             } => self.run_hook(id, hook, timeout_ms),
-            Action::ReadTerminationMessage {
-                id,
-                fallback_to_logs,
-            } => self.read_termination_message(id, fallback_to_logs),
+            // Read with the step that asked for it (`drain_events`).
+            Action::ReadTerminationMessage { .. } => {}
             Action::StatusChanged => self.persist(),
             Action::PodTerminated => {
                 self.terminated = true;
                 for run in &mut self.runs {
                     run.cancel();
                 }
+                self.cancel_pulls();
                 self.reply_stopped();
             }
         }
@@ -192,6 +223,7 @@ impl<'a> Executor<'a> {
             }
         }
         for (id, s) in starting {
+            let digest = s.image_digest;
             match s.finish() {
                 Ok((running, Pipes { stdout, stderr })) => {
                     let name = &self.container(id).name;
@@ -203,6 +235,7 @@ impl<'a> Executor<'a> {
                     slot.running = Some(running);
                     slot.stdout = stdout;
                     slot.stderr = stderr;
+                    self.events.push_back(Event::ImageResolved { id, digest });
                     self.events.push_back(Event::ContainerStarted { id });
                 }
                 Err(f) => self.start_failed(id, f),
@@ -211,6 +244,12 @@ impl<'a> Executor<'a> {
     }
 
     fn start_failed(&mut self, id: ContainerId, f: container::StartFailure) {
+        // The lifecycle decides whether to pull a missing image.
+        if f.image_missing {
+            let message = f.message;
+            self.events.push_back(Event::ImageMissing { id, message });
+            return;
+        }
         self.events.push_back(Event::ContainerStartFailed {
             id,
             reason: f.reason,
@@ -283,6 +322,12 @@ impl<'a> Executor<'a> {
                 pollfds.push(PollFd::from_borrowed_fd(fd, flags));
             }
         }
+        for pull in &self.pulls {
+            for fd in pull.fds() {
+                sources.push(Ready::Pull);
+                pollfds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+            }
+        }
         let now = self.now().mono_ms;
         let next = self.runs.iter().map(Run::deadline);
         let timeout = next.chain(self.lifecycle.next_deadline()).min().map(|at| {
@@ -312,6 +357,8 @@ impl<'a> Executor<'a> {
             Ready::Client(i) => self.on_client(i),
             Ready::Exit => self.reap(),
             Ready::Pipe(i, stream) => self.read_pipe(i, stream),
+            // Its output is read and its end noticed in `advance_pulls`.
+            Ready::Pull => self.reap(),
             Ready::Run(i) => {
                 // An exec run's pidfd: reap it with the rest.
                 if self.runs[i].child().is_some() {
@@ -327,6 +374,10 @@ impl<'a> Executor<'a> {
         while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
             if let Some(run) = self.runs.iter_mut().find(|r| r.child() == Some(pid)) {
                 run.exited(status);
+                continue;
+            }
+            if let Some(pull) = self.pulls.iter_mut().find(|p| p.child() == Some(pid)) {
+                pull.exited(status);
                 continue;
             }
             let slot = self

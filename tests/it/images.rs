@@ -249,4 +249,5 @@ fn tmp_is_empty(root: &Path) -> bool {
 }
 
 mod cases;
+mod pods;
 mod registry;

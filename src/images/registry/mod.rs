@@ -12,6 +12,7 @@ pub mod blob;
 mod body;
 pub mod config;
 pub mod distribution;
+pub mod flags;
 pub mod gc;
 pub mod http;
 pub mod platform;
@@ -21,6 +22,7 @@ pub mod url;
 
 pub use auth::Credentials;
 pub use config::{Registries, RegistryConfig};
+pub use flags::RegistryFlags;
 pub use gc::{GcPolicy, GcReport, collect, prune};
 pub use platform::Platform;
 pub use pull::{Progress, PullError, PullOptions, Pulled, pull};

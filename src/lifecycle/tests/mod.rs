@@ -2,6 +2,7 @@
 //! exact actions that follow, then the states, phase and conditions they lead to.
 
 mod hooks;
+mod images;
 mod init;
 mod probes;
 mod restart;

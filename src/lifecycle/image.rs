@@ -1,0 +1,195 @@
+//! A container's image: whether it is pulled before a start (imagePullPolicy), what a
+//! missing image or a failed pull does, the pull back-off, and the imageID.
+//!
+//! Always pulls before every start; IfNotPresent pulls when the start finds the image
+//! missing; Never does not pull (`ErrImageNeverPull`, retried after the back-off base).
+//! A failed pull leaves the container Waiting with `ErrImagePull` and the pull's
+//! message, shown for half the back-off base, then `ImagePullBackOff` until the retry.
+//! The delays are the kubelet's image back-off over the lifecycle's base and cap:
+//! 10, 20, 40 ... 300 s with the defaults; a pull that succeeds starts over.
+//!
+//! Offline first, unlike the kubelet: when a pull fails but the image is in the store
+//! (a device whose uplink is down, rebooting), the container starts with that copy.
+
+use super::container::{CState, Ctr};
+use super::pod::Stage;
+use super::{Action, Config, ContainerId, Lifecycle, Now, Reason};
+use crate::spec::{Container, Digest, PullPolicy};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Image {
+    pub reference: String,
+    pub policy: PullPolicy,
+    /// The digest of the image the container last started from (`imageID`).
+    pub id: Option<Digest>,
+    /// The delay the last failed pull waits; 0 when the last pull did not fail.
+    delay_ms: u64,
+    /// When the status turns from ErrImagePull to ImagePullBackOff.
+    pub backoff_from_ms: Option<u64>,
+    /// Pulled for the start in progress: a start that still finds it missing fails.
+    pulled: bool,
+}
+
+impl Image {
+    pub fn new(c: &Container) -> Image {
+        Image {
+            reference: c.image.to_string(),
+            policy: c.image_pull_policy,
+            id: None,
+            delay_ms: 0,
+            backoff_from_ms: None,
+            pulled: false,
+        }
+    }
+
+    /// The next pull's delay after a failure: the base, then doubled up to the cap.
+    fn next_delay(&mut self, config: &Config) -> u64 {
+        self.delay_ms = if self.delay_ms == 0 {
+            config.backoff_base_ms
+        } else {
+            self.delay_ms.saturating_mul(2)
+        }
+        .min(config.backoff_cap_ms);
+        self.delay_ms
+    }
+}
+
+/// The first action of a start: pull first under Always, else start (which finds out
+/// whether the image is there).
+pub(super) fn begin_start(c: &mut Ctr, id: ContainerId) -> Action {
+    c.image.pulled = false;
+    c.image.backoff_from_ms = None;
+    match c.image.policy {
+        PullPolicy::Always => {
+            c.state = CState::Pulling;
+            Action::PullImage { id }
+        }
+        PullPolicy::IfNotPresent | PullPolicy::Never => {
+            c.state = CState::Starting;
+            Action::StartContainer { id }
+        }
+    }
+}
+
+/// ErrImagePull (or ErrImageNeverPull) with `message`, retried after the back-off.
+fn failed(c: &mut Ctr, reason: Reason, message: String, config: &Config, now: Now) {
+    let delay = match reason {
+        Reason::ErrImageNeverPull => config.backoff_base_ms,
+        _ => c.image.next_delay(config),
+    };
+    c.image.backoff_from_ms = match reason {
+        Reason::ErrImagePull => Some(now.mono_ms.saturating_add(config.backoff_base_ms / 2)),
+        _ => None,
+    };
+    c.state = CState::Waiting {
+        reason: Some(reason),
+        message: Some(message),
+        retry_at_ms: Some(now.mono_ms.saturating_add(delay)),
+    };
+}
+
+impl Lifecycle {
+    pub(super) fn on_image_missing(
+        &mut self,
+        id: ContainerId,
+        message: String,
+        now: Now,
+        out: &mut Vec<Action>,
+    ) {
+        let config = self.config;
+        let Some(c) = self.ctrs.get_mut(id) else {
+            return;
+        };
+        if c.state != CState::Starting {
+            return;
+        }
+        let image = &c.image.reference;
+        if c.image.policy == PullPolicy::Never {
+            let m = format!("Container image {image:?} is not present with pull policy of Never");
+            failed(c, Reason::ErrImageNeverPull, m, &config, now);
+        } else if c.image.pulled {
+            // The pull succeeded but the store still lacks the image: do not loop.
+            let m = format!("image {image:?} is not in the store after its pull: {message}");
+            failed(c, Reason::ErrImagePull, m, &config, now);
+        } else {
+            c.state = CState::Pulling;
+            out.push(Action::PullImage { id });
+        }
+    }
+
+    pub(super) fn on_image_pulled(&mut self, id: ContainerId, out: &mut Vec<Action>) {
+        let running = matches!(self.stage, Stage::Running);
+        let Some(c) = self.ctrs.get_mut(id) else {
+            return;
+        };
+        if c.state != CState::Pulling {
+            return;
+        }
+        c.image.delay_ms = 0;
+        after_pull(c, id, running, out);
+    }
+
+    pub(super) fn on_image_pull_failed(
+        &mut self,
+        id: ContainerId,
+        message: String,
+        present: bool,
+        now: Now,
+        out: &mut Vec<Action>,
+    ) {
+        let running = matches!(self.stage, Stage::Running);
+        let config = self.config;
+        let Some(c) = self.ctrs.get_mut(id) else {
+            return;
+        };
+        if c.state != CState::Pulling {
+            return;
+        }
+        if present {
+            // Offline first: the copy in the store will do.
+            after_pull(c, id, running, out);
+        } else {
+            failed(c, Reason::ErrImagePull, message, &config, now);
+        }
+    }
+
+    pub(super) fn on_image_resolved(&mut self, id: ContainerId, digest: Digest) {
+        if let Some(c) = self.ctrs.get_mut(id) {
+            c.image.id = Some(digest);
+        }
+    }
+
+    /// ErrImagePull becomes ImagePullBackOff once its time is up.
+    pub(super) fn image_timers(&mut self, now: Now) {
+        for c in &mut self.ctrs {
+            if c.image.backoff_from_ms.is_none_or(|t| t > now.mono_ms) {
+                continue;
+            }
+            c.image.backoff_from_ms = None;
+            if let CState::Waiting {
+                reason: reason @ Some(Reason::ErrImagePull),
+                message,
+                ..
+            } = &mut c.state
+            {
+                *reason = Some(Reason::ImagePullBackOff);
+                *message = Some(format!("Back-off pulling image {:?}", c.image.reference));
+            }
+        }
+    }
+}
+
+/// The image is there: start, unless the pod stopped meanwhile.
+fn after_pull(c: &mut Ctr, id: ContainerId, pod_running: bool, out: &mut Vec<Action>) {
+    c.image.pulled = true;
+    if pod_running {
+        c.state = CState::Starting;
+        out.push(Action::StartContainer { id });
+    } else {
+        c.state = CState::Waiting {
+            reason: None,
+            message: None,
+            retry_at_ms: None,
+        };
+    }
+}
