@@ -10,11 +10,12 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::num::NonZeroU64;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self as rfs, Advice, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::paths::{PathProblem, components, symlink_escapes};
@@ -24,6 +25,9 @@ use meta::{set_xattr, times};
 /// File data is copied through one buffer of this size: a quarter of the write calls of
 /// `io::copy`'s 8 KiB, for layers of large files.
 const COPY_BUF: usize = 64 * 1024;
+
+/// Large files are handed to writeback every this many bytes (see [`copy`]).
+const WRITEBACK_STEP: u64 = 1024 * 1024;
 
 /// The prefix of an OCI whiteout file name, and the name that makes a directory opaque.
 const WHITEOUT: &[u8] = b".wh.";
@@ -331,7 +335,15 @@ impl Extractor<'_> {
 }
 
 /// Copies `src` to its end into `dst` through `buf`.
+///
+/// Every [`WRITEBACK_STEP`] bytes, the step just written is handed to the kernel's
+/// writeback (`POSIX_FADV_DONTNEED` starts it without waiting, and drops only pages that
+/// are already clean, which these are not yet): the disk then writes a large file while
+/// the rest of the layer downloads and unpacks, and the store's `syncfs` before the
+/// layer is renamed into place has little left to wait for. Durability does not depend
+/// on it; a failing hint is ignored.
 fn copy(src: &mut dyn Read, dst: &mut File, buf: &mut [u8]) -> io::Result<()> {
+    let (mut written, mut flushed) = (0u64, 0u64);
     loop {
         let n = match src.read(buf) {
             Ok(0) => return Ok(()),
@@ -340,6 +352,16 @@ fn copy(src: &mut dyn Read, dst: &mut File, buf: &mut [u8]) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         dst.write_all(&buf[..n])?;
+        written += n as u64;
+        if written - flushed >= WRITEBACK_STEP {
+            let _ = rfs::fadvise(
+                &*dst,
+                flushed,
+                NonZeroU64::new(written - flushed),
+                Advice::DontNeed,
+            );
+            flushed = written;
+        }
     }
 }
 
