@@ -194,3 +194,16 @@ fn never_writes_through_a_symlink_in_the_layer() {
         "overwritten"
     );
 }
+
+#[test]
+fn large_files_arrive_whole() {
+    // Several copy buffers and writeback steps, the last one partial.
+    let size = 3 * WRITEBACK_STEP as usize + COPY_BUF + 17;
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let mut e = entry("big", Kind::File, "");
+    e.size = size as u64;
+    e.mode = 0o644;
+    let (dir, r) = unpack(&[(e, data.clone())], unprivileged());
+    assert_eq!(r.unwrap().bytes, size as u64);
+    assert!(std::fs::read(dir.0.join("layer/big")).unwrap() == data);
+}
