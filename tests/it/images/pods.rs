@@ -3,11 +3,13 @@
 //! registry lacks, one download for two pods that need the same image at once, and the
 //! offline-first start from the local copy when the registry is gone; static pods of
 //! `pealet agent` pulled through a mirror named in its config file, and its Events for
-//! a failed pull.
+//! a failed pull; a slow pull's progress in the status and its Pulling, PullProgress
+//! and Pulled Events.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use pealet::shim::state;
 use pealet::spec::{ContainerState, PodPhase, PodStatus, Reason};
 
 use super::registry::{Comp, Proxy, ProxyRules, Registry, busybox_image, push};
@@ -231,6 +233,107 @@ fn the_agent_pulls_through_a_mirror_from_its_config_file() {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_slow_pull_shows_progress_in_the_status_and_the_agent_reports_it() {
+    if !privileged("a_slow_pull_shows_progress_in_the_status_and_the_agent_reports_it") {
+        return;
+    }
+    let reg = Registry::start("pullprogress", None);
+    let img = busybox_image("slowly", Comp::Gzip);
+    push(reg.port, "slow", "1", &img, None);
+    // About 180 ms per 16 KiB: the 1 MB layer takes over 10 s.
+    let rules = ProxyRules {
+        delay_per_chunk: Some(Duration::from_millis(180)),
+        ..ProxyRules::default()
+    };
+    let proxy = Proxy::start(reg.port, rules);
+    let mut env = Env::new("pullprogress");
+    let manifests = env.dir.join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let config = env.dir.join("config.toml");
+    let toml = format!("manifests = \"{}\"\n", manifests.display());
+    std::fs::write(&config, toml).unwrap();
+    let pod = pod_name("pullprogress");
+    let image = format!("127.0.0.1:{}/slow:1", proxy.port);
+    std::fs::write(
+        manifests.join(format!("{pod}.yaml")),
+        pod_yaml(&pod, &image, "IfNotPresent"),
+    )
+    .unwrap();
+    env.pods.push(pod.clone());
+    let log_path = env.dir.join("agent.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut cmd = env.command(&["agent", "--node", &pod, "--config"]);
+    cmd.arg(&config)
+        .env("PEALET_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log);
+    let _agent = KillOnDrop(cmd.spawn().unwrap());
+    // Every Waiting message of the container until it runs, with when it was first seen.
+    let started = Instant::now();
+    let mut seen: Vec<(Instant, String)> = Vec::new();
+    loop {
+        let root = env.dir.join("root");
+        let st = state::read(&root, &env.dir.join("run"), &pod)
+            .ok()
+            .and_then(|s| s.status);
+        if let Some(st) = &st {
+            if all_running(st) {
+                break;
+            }
+            if let Some((_, m)) = waiting(st) {
+                if seen.last().is_none_or(|(_, last)| *last != m) {
+                    seen.push((Instant::now(), m));
+                }
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{seen:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = started.elapsed();
+    assert!(took > Duration::from_secs(10), "{took:?}");
+    let begins = format!("Pulling image \"{image}\"");
+    assert!(seen.iter().any(|(_, m)| *m == begins), "{seen:?}");
+    // Progress, in bytes done of the total, renewed at most every 2 s (the file is
+    // read every 20 ms: a little slack).
+    let progress: Vec<&(Instant, String)> = seen
+        .iter()
+        .filter(|(_, m)| m.starts_with(&format!("{begins}: ")))
+        .collect();
+    assert!(progress.len() >= 3, "{seen:?}");
+    assert!(
+        progress
+            .iter()
+            .all(|(_, m)| m.contains(" kB of ") || m.contains(" MB of "))
+    );
+    for pair in progress.windows(2) {
+        let gap = pair[1].0.duration_since(pair[0].0);
+        assert!(gap >= Duration::from_millis(1900), "{gap:?}: {seen:?}");
+    }
+    // The agent's Events, as it logs them (the same it sends to the broker).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        let pulled = format!("Pulled: Successfully pulled image \"{image}\" in ");
+        let pulled = log.lines().find(|l| l.contains(&pulled));
+        if let Some(line) = pulled {
+            let size = line.split("Image size: ").nth(1).unwrap_or_default();
+            let bytes: u64 = size.trim_end_matches(" bytes.").parse().unwrap();
+            assert!(bytes > 1_000_000, "{line}");
+            assert!(log.contains(&format!("Pulling: {begins}")), "{log}");
+            let progress_events = log
+                .lines()
+                .filter(|l| l.contains(&format!("PullProgress: {begins}: ")))
+                .count();
+            // A pull of over 10 s, a progress Event every 10 s.
+            assert!((1..=3).contains(&progress_events), "{log}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
