@@ -174,7 +174,7 @@ impl Agent {
         }
         let runtime = self.reconciler.runtime_mut();
         events.extend(place_static(runtime, &mut self.statics, now));
-        if runtime.busy() {
+        if runtime.busy() || self.pulls.watching() {
             self.fast_until = Instant::now() + FAST_FOR;
         }
         let polled = runtime.poll();

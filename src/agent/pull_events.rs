@@ -7,7 +7,9 @@
 //! [`PROGRESS_EVENT_EVERY`] of a long pull, and a Normal `Pulled` with the time and the
 //! image's size when the pull ends well. A container that starts without a pull, under
 //! IfNotPresent or Never, gives `Pulled` "already present on machine". Pulls are seen
-//! through statuses: one shorter than the agent's tick may go unreported.
+//! through statuses: the time is the agent's, from the status that first shows the pull
+//! (up to a tick late) to the first without it (the agent ticks fast meanwhile); a pull
+//! shorter than a tick may go unreported.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -159,6 +161,12 @@ impl PullWatch {
             }
         }
         out
+    }
+
+    /// Whether a pull is in progress (the agent then ticks fast, so that its end, and
+    /// so its time, is seen within a tick).
+    pub fn watching(&self) -> bool {
+        !self.pulling.is_empty()
     }
 
     /// `pod` is gone: nothing of it is kept.
@@ -360,7 +368,7 @@ mod tests {
             assert_eq!(words(&got), want, "step {i}");
             old = Some(new);
         }
-        assert!(w.pulling.is_empty() && w.pulled.is_empty());
+        assert!(!w.watching() && w.pulled.is_empty());
         // A failed pull is no Pulled (its Failed comes from `pull_events`); nor is a pull
         // of a pod that stopped.
         let failed = status(&[("c", Reason::ErrImagePull, "cannot pull")]);
