@@ -108,6 +108,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
         device,
         facts,
         published: BTreeMap::new(),
+        pulls: pull_events::PullWatch::default(),
         node: None,
         node_sent: Instant::now(),
         heartbeat: settings.heartbeat.max(Duration::from_secs(1)),
@@ -132,6 +133,8 @@ struct Agent {
     facts: NodeFacts,
     /// The last status published per pod (encoded).
     published: BTreeMap<String, Vec<u8>>,
+    /// Image pulls seen in the statuses, for their Events.
+    pulls: pull_events::PullWatch,
     node: Option<NodeStatus>,
     node_sent: Instant,
     heartbeat: Duration,
@@ -171,7 +174,7 @@ impl Agent {
         }
         let runtime = self.reconciler.runtime_mut();
         events.extend(place_static(runtime, &mut self.statics, now));
-        if runtime.busy() {
+        if runtime.busy() || self.pulls.watching() {
             self.fast_until = Instant::now() + FAST_FOR;
         }
         let polled = runtime.poll();
@@ -179,6 +182,7 @@ impl Agent {
             events.push(event(EventType::Warning, "Failed", Some(pod), message, now));
         }
         for pod in polled.gone {
+            self.pulls.forget(&pod);
             if !runtime.runs(&pod) && self.published.remove(&pod).is_some() {
                 if let Some(d) = &self.device {
                     d.set_status(&pod, None);
@@ -245,6 +249,12 @@ impl Agent {
             let old: Option<spec::PodStatus> = previous.and_then(|b| spec::decode(b).ok());
             let now = Time::now();
             events.extend(pull_events::pull_events(&pod, old.as_ref(), &status, now));
+            let runtime = self.reconciler.runtime();
+            let clock = (now, Instant::now());
+            let pulls = self
+                .pulls
+                .events(&pod, old.as_ref(), &status, clock, runtime);
+            events.extend(pulls);
             log::debug!("pod {pod}: status {}", status.phase.as_str());
             if let Some(d) = &self.device {
                 d.set_status(&pod, Some(&status));

@@ -119,6 +119,11 @@ impl ShimRuntime {
         self.pods.contains_key(name)
     }
 
+    /// The spec of `name` that runs (or is being started).
+    pub fn spec(&self, name: &str) -> Option<&Pod> {
+        self.pods.get(name).map(|m| &m.pod)
+    }
+
     pub fn is_static(&self, name: &str) -> bool {
         self.pods.get(name).is_some_and(|m| m.is_static)
     }
@@ -349,5 +354,24 @@ impl PodRuntime for ShimRuntime {
         (names.into_iter())
             .filter_map(|n| Some((n.clone(), self.status(n)?)))
             .collect()
+    }
+}
+
+impl super::pull_events::Images for ShimRuntime {
+    fn image(&self, pod: &str, container: &str) -> Option<(String, crate::spec::PullPolicy)> {
+        let spec = &self.spec(pod)?.spec;
+        let mut all = spec.init_containers.iter().chain(spec.containers.iter());
+        let c = all.find(|c| c.name.as_str() == container)?;
+        Some((c.image.to_string(), c.image_pull_policy))
+    }
+
+    fn size(&self, reference: &str) -> Option<u64> {
+        let wanted = crate::images::reference::Reference::parse(reference).ok()?;
+        let wanted = wanted.to_string();
+        let store = crate::images::Store::open(&self.root).ok()?;
+        let list = store.list().ok()?;
+        list.iter()
+            .find(|r| r.reference == wanted)
+            .map(|r| r.size())
     }
 }

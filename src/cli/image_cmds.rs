@@ -60,6 +60,8 @@ pub(super) struct Args {
     pub netns: Option<PathBuf>,
     pub platform: Option<String>,
     pub keep: Vec<String>,
+    /// Hidden: progress as `progress DONE TOTAL` lines on stdout, for the shim.
+    pub progress_lines: bool,
 }
 
 fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
@@ -74,6 +76,7 @@ fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
         netns: None,
         platform: None,
         keep: Vec::new(),
+        progress_lines: false,
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -90,6 +93,7 @@ fn parse(mut args: lexopt::Parser) -> Result<Args, CliError> {
             Long("netns") => a.netns = Some(PathBuf::from(args.value()?)),
             Long("platform") => a.platform = Some(args.value()?.string()?),
             Long("keep") => a.keep.push(args.value()?.string()?),
+            Long("progress-lines") => a.progress_lines = true,
             Value(v) if a.sub.is_none() => a.sub = Some(v.string()?),
             Value(v) => a.words.push(string(v)?),
             _ => return Err(arg.unexpected().into()),
@@ -108,7 +112,8 @@ pub fn image(args: lexopt::Parser) -> Result<(), CliError> {
     let sub = a.sub.clone().ok_or_else(|| {
         CliError::Usage("image needs a subcommand: import, pull, ls, rm or prune".into())
     })?;
-    let pull_flags = !a.registry.is_empty() || a.platform.is_some() || a.netns.is_some();
+    let pull_flags =
+        !a.registry.is_empty() || a.platform.is_some() || a.netns.is_some() || a.progress_lines;
     if pull_flags && sub != "pull" {
         return Err(CliError::Usage(
             "--insecure-registry, --ca-file, --mirror, --auth-file and --platform are only valid with 'image pull'"

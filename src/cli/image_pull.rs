@@ -56,12 +56,20 @@ pub(super) fn pull(a: &Args) -> Result<(), CliError> {
         let now = Instant::now();
         if now.duration_since(last) >= PROGRESS_EVERY && p.done < p.total {
             last = now;
-            let line = format!(
-                "{reference}: {} of {}\n",
-                human_size(p.done),
-                human_size(p.total)
-            );
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            if a.progress_lines {
+                // The compact form the shim reads (`crate::shim::pulls`), flushed
+                // at once since stdout is a pipe there.
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "progress {} {}", p.done, p.total);
+                let _ = out.flush();
+            } else {
+                let line = format!(
+                    "{reference}: {} of {}\n",
+                    human_size(p.done),
+                    human_size(p.total)
+                );
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
         }
     };
     let pulled = registry::pull(&store, &regs, reference, &opts, &mut progress)

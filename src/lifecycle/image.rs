@@ -8,6 +8,10 @@
 //! The delays are the kubelet's image back-off over the lifecycle's base and cap:
 //! 10, 20, 40 ... 300 s with the defaults; a pull that succeeds starts over.
 //!
+//! While it pulls, the container is Waiting (ContainerCreating) with the message
+//! `Pulling image "REF"`, then with the bytes done of the total, renewed at most every
+//! [`PROGRESS_EVERY_MS`] so that status updates stay few.
+//!
 //! Offline first, unlike the kubelet: when a pull fails but the image is in the store
 //! (a device whose uplink is down, rebooting), the container starts with that copy.
 
@@ -15,6 +19,9 @@ use super::container::{CState, Ctr};
 use super::pod::Stage;
 use super::{Action, Config, ContainerId, Lifecycle, Now, Reason};
 use crate::spec::{Container, Digest, PullPolicy};
+
+/// The pull progress in the status changes at most this often.
+pub(super) const PROGRESS_EVERY_MS: u64 = 2000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Image {
@@ -28,6 +35,10 @@ pub(super) struct Image {
     pub backoff_from_ms: Option<u64>,
     /// Pulled for the start in progress: a start that still finds it missing fails.
     pulled: bool,
+    /// The pull in progress: bytes done and total, as last shown.
+    progress: Option<(u64, u64)>,
+    /// When `progress` was last renewed.
+    progress_at_ms: u64,
 }
 
 impl Image {
@@ -39,6 +50,21 @@ impl Image {
             delay_ms: 0,
             backoff_from_ms: None,
             pulled: false,
+            progress: None,
+            progress_at_ms: 0,
+        }
+    }
+
+    /// The Waiting message while the image is pulled.
+    pub fn pulling_message(&self) -> String {
+        match self.progress {
+            Some((done, total)) => format!(
+                "Pulling image {:?}: {} of {}",
+                self.reference,
+                size(done),
+                size(total)
+            ),
+            None => format!("Pulling image {:?}", self.reference),
         }
     }
 
@@ -60,15 +86,35 @@ pub(super) fn begin_start(c: &mut Ctr, id: ContainerId) -> Action {
     c.image.pulled = false;
     c.image.backoff_from_ms = None;
     match c.image.policy {
-        PullPolicy::Always => {
-            c.state = CState::Pulling;
-            Action::PullImage { id }
-        }
+        PullPolicy::Always => pull(c, id),
         PullPolicy::IfNotPresent | PullPolicy::Never => {
             c.state = CState::Starting;
             Action::StartContainer { id }
         }
     }
+}
+
+/// A pull begins, with no progress yet.
+fn pull(c: &mut Ctr, id: ContainerId) -> Action {
+    c.state = CState::Pulling;
+    c.image.progress = None;
+    Action::PullImage { id }
+}
+
+/// Bytes in decimal units with one decimal, as `docker pull` shows them: `12.3 MB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut scale = 1000u64;
+    let mut unit = 0;
+    while bytes / 1000 >= scale && unit < UNITS.len() - 1 {
+        scale *= 1000;
+        unit += 1;
+    }
+    let tenths = bytes.saturating_mul(10).saturating_add(scale / 2) / scale;
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
 }
 
 /// ErrImagePull (or ErrImageNeverPull) with `message`, retried after the back-off.
@@ -112,8 +158,7 @@ impl Lifecycle {
             let m = format!("image {image:?} is not in the store after its pull: {message}");
             failed(c, Reason::ErrImagePull, m, &config, now);
         } else {
-            c.state = CState::Pulling;
-            out.push(Action::PullImage { id });
+            out.push(pull(c, id));
         }
     }
 
@@ -127,6 +172,29 @@ impl Lifecycle {
         }
         c.image.delay_ms = 0;
         after_pull(c, id, running, out);
+    }
+
+    /// Progress of a pull: shown when the last shown is [`PROGRESS_EVERY_MS`] old.
+    pub(super) fn on_image_pull_progress(
+        &mut self,
+        id: ContainerId,
+        done: u64,
+        total: u64,
+        now: Now,
+    ) {
+        let Some(c) = self.ctrs.get_mut(id) else {
+            return;
+        };
+        if c.state != CState::Pulling {
+            return;
+        }
+        let image = &mut c.image;
+        let due = image.progress.is_none()
+            || now.mono_ms.saturating_sub(image.progress_at_ms) >= PROGRESS_EVERY_MS;
+        if due {
+            image.progress = Some((done.min(total), total));
+            image.progress_at_ms = now.mono_ms;
+        }
     }
 
     pub(super) fn on_image_pull_failed(

@@ -107,6 +107,13 @@ pub enum Event {
     ImagePulled {
         id: ContainerId,
     },
+    /// How far [`Action::PullImage`] has got: `done` of `total` bytes downloaded. Shown
+    /// in the status at most every 2 s, so that status updates stay cheap.
+    ImagePullProgress {
+        id: ContainerId,
+        done: u64,
+        total: u64,
+    },
     /// [`Action::PullImage`] failed with `message`; `present`: the store has a copy.
     ImagePullFailed {
         id: ContainerId,
@@ -275,6 +282,9 @@ impl Lifecycle {
                 self.on_image_missing(id, message, now, &mut out)
             }
             Event::ImagePulled { id } => self.on_image_pulled(id, &mut out),
+            Event::ImagePullProgress { id, done, total } => {
+                self.on_image_pull_progress(id, done, total, now)
+            }
             Event::ImagePullFailed {
                 id,
                 message,

@@ -105,12 +105,14 @@ impl Lifecycle {
                 reason: reason.clone().unwrap_or(default_reason),
                 message: message.as_deref().map(text),
             },
-            CState::Starting | CState::Pulling | CState::PostStart { .. } => {
-                ContainerState::Waiting {
-                    reason: default_reason,
-                    message: None,
-                }
-            }
+            CState::Starting | CState::PostStart { .. } => ContainerState::Waiting {
+                reason: default_reason,
+                message: None,
+            },
+            CState::Pulling => ContainerState::Waiting {
+                reason: default_reason,
+                message: Some(text(&c.image.pulling_message())),
+            },
             CState::Running { run } => ContainerState::Running {
                 started_at: self.since(run.started_at),
             },

@@ -1,8 +1,10 @@
 //! Image pulls for the shim's poll loop. The shim never touches the network itself: a
 //! pull is `pealet image pull` as a child, moved into the host's network namespace
 //! (the shim sits in its pod's), with the pod's registry settings. Its stderr is kept
-//! (the last [`MAX_TAIL`] bytes) for the failure message, its pidfd is polled; the
-//! executor reaps it with every other child. Several pods pulling one image cause one
+//! (the last [`MAX_TAIL`] bytes) for the failure message; its stdout carries progress
+//! lines (`--progress-lines`: `progress DONE TOTAL`, about one a second), parsed as they
+//! come with a bounded line buffer and handed to the lifecycle, which decides what the
+//! status shows. Its pidfd is polled; the executor reaps it with every other child. Several pods pulling one image cause one
 //! download: the store's per-image lock makes the later pulls wait and reuse it.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -20,6 +22,9 @@ use crate::lifecycle::{ContainerId, Event};
 /// How much of the end of a pull's stderr is kept.
 const MAX_TAIL: usize = 4096;
 
+/// The longest progress line kept; a longer one is not ours and is skipped.
+const MAX_LINE: usize = 64;
+
 /// What every pull of this shim shares.
 #[derive(Debug, Clone, Default)]
 pub struct PullSettings {
@@ -36,6 +41,10 @@ pub(super) struct Pull {
     pidfd: OwnedFd,
     err: Option<OwnedFd>,
     tail: Vec<u8>,
+    out: Option<OwnedFd>,
+    lines: Lines,
+    /// The newest progress not yet handed to the lifecycle.
+    progress: Option<(u64, u64)>,
     status: Option<WaitStatus>,
 }
 
@@ -46,19 +55,24 @@ impl Pull {
         root: &std::path::Path,
         s: &PullSettings,
     ) -> Result<Pull, String> {
-        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| format!("pipe: {e}"))?;
-        let _ = rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK);
+        let pipe = || -> Result<(OwnedFd, OwnedFd), String> {
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .map_err(|e| format!("pipe: {e}"))?;
+            let _ = rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK);
+            Ok((read, write))
+        };
+        let (read, write) = pipe()?;
+        let (out_read, out_write) = pipe()?;
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg("--root")
             .arg(root)
-            .args(["image", "pull", reference]);
+            .args(["image", "pull", "--progress-lines", reference]);
         if let Some(ns) = &s.netns {
             cmd.arg("--netns").arg(ns);
         }
         cmd.args(s.registries.args());
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(out_write))
             .stderr(Stdio::from(write));
         let child = cmd
             .spawn()
@@ -76,6 +90,9 @@ impl Pull {
             pidfd,
             err: Some(read),
             tail: Vec::new(),
+            out: Some(out_read),
+            lines: Lines::default(),
+            progress: None,
             status: None,
         })
     }
@@ -83,6 +100,7 @@ impl Pull {
     pub(super) fn fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut v = vec![self.pidfd.as_fd()];
         v.extend(self.err.as_ref().map(|fd| fd.as_fd()));
+        v.extend(self.out.as_ref().map(|fd| fd.as_fd()));
         v
     }
 
@@ -95,25 +113,23 @@ impl Pull {
         self.status = Some(status);
     }
 
-    /// Reads what stderr holds now, keeping its end.
+    /// Reads what stderr and stdout hold now: the end of the one, the progress of
+    /// the other.
     pub(super) fn read(&mut self) {
-        let Some(fd) = &self.err else { return };
-        let mut buf = [0u8; 4096];
-        loop {
-            match rustix::io::read(fd, &mut buf) {
-                Ok(0) => {
-                    self.err = None;
-                    return;
+        let tail = &mut self.tail;
+        drain(&mut self.err, |bytes| {
+            tail.extend_from_slice(bytes);
+            let excess = tail.len().saturating_sub(MAX_TAIL);
+            tail.drain(..excess);
+        });
+        let (lines, progress) = (&mut self.lines, &mut self.progress);
+        drain(&mut self.out, |bytes| {
+            lines.feed(bytes, |line| {
+                if let Some(p) = parse_progress(line) {
+                    *progress = Some(p);
                 }
-                Ok(n) => {
-                    self.tail.extend_from_slice(&buf[..n]);
-                    let excess = self.tail.len().saturating_sub(MAX_TAIL);
-                    self.tail.drain(..excess);
-                }
-                Err(Errno::INTR) => {}
-                Err(_) => return,
-            }
-        }
+            })
+        });
     }
 
     /// Reaped and its output read to the end (or the writer gone with it).
@@ -140,6 +156,64 @@ impl Pull {
             let _ = rustix::process::kill_process(self.pid, Signal::KILL);
         }
     }
+}
+
+/// Reads all `fd` holds now into `sink`; closes it at its end.
+fn drain(fd: &mut Option<OwnedFd>, mut sink: impl FnMut(&[u8])) {
+    let Some(f) = fd else { return };
+    let mut buf = [0u8; 4096];
+    loop {
+        match rustix::io::read(&*f, &mut buf) {
+            Ok(0) => {
+                *fd = None;
+                return;
+            }
+            Ok(n) => sink(&buf[..n]),
+            Err(Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes; longer ones are
+/// dropped whole.
+#[derive(Default)]
+struct Lines {
+    buf: Vec<u8>,
+    /// Inside a line that grew too long: skip to its end.
+    skipping: bool,
+}
+
+impl Lines {
+    fn feed(&mut self, bytes: &[u8], mut line: impl FnMut(&[u8])) {
+        for &b in bytes {
+            if b == b'\n' {
+                if !self.skipping {
+                    line(&self.buf);
+                }
+                self.buf.clear();
+                self.skipping = false;
+            } else if self.buf.len() < MAX_LINE {
+                self.buf.push(b);
+            } else {
+                self.buf.clear();
+                self.skipping = true;
+            }
+        }
+    }
+}
+
+/// `(done, total)` of the `progress DONE TOTAL` lines `pealet image pull
+/// --progress-lines` writes; `None` for any other line.
+fn parse_progress(line: &[u8]) -> Option<(u64, u64)> {
+    let line = std::str::from_utf8(line).ok()?;
+    let mut words = line.split(' ');
+    if words.next()? != "progress" {
+        return None;
+    }
+    let done = words.next()?.parse().ok()?;
+    let total = words.next()?.parse().ok()?;
+    words.next().is_none().then_some((done, total))
 }
 
 /// The last line a failed `pealet image pull` wrote (its error), without the prefix.
@@ -171,6 +245,11 @@ impl Executor<'_> {
         let mut done = Vec::new();
         for (i, p) in self.pulls.iter_mut().enumerate() {
             p.read();
+            if let Some((done, total)) = p.progress.take() {
+                let id = p.id;
+                self.events
+                    .push_back(Event::ImagePullProgress { id, done, total });
+            }
             if p.finished() {
                 done.push(i);
             }
@@ -217,7 +296,28 @@ impl Executor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::failure_message;
+    use super::{Lines, failure_message, parse_progress};
+
+    #[test]
+    fn progress_lines_are_parsed_in_pieces_and_anything_else_skipped() {
+        let mut lines = Lines::default();
+        let mut got = Vec::new();
+        let long = format!("progress {} 1\n", "9".repeat(100));
+        let chunks: [&[u8]; 6] = [
+            b"progress 10 ",
+            b"200\nprogress 2",
+            b"0 200\npulled reg/app:1 (1 of 1 layers)\n",
+            long.as_bytes(),
+            b"progress -1 2\nprogress 1 2 3\nprogress 99999999999999999999 1\n\xff\n",
+            b"progress 200 200\nprogress 5",
+        ];
+        for c in chunks {
+            lines.feed(c, |l| got.extend(parse_progress(l)));
+        }
+        assert_eq!(got, [(10, 200), (20, 200), (200, 200)]);
+        // The unfinished line is kept, bounded.
+        assert_eq!(lines.buf, b"progress 5");
+    }
 
     #[test]
     fn the_message_is_the_last_line_without_the_prefix() {

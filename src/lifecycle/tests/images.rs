@@ -262,3 +262,54 @@ fn init_containers_pull_in_their_turn() {
         ],
     );
 }
+
+fn progress(id: usize, done: u64, total: u64) -> Event {
+    Event::ImagePullProgress { id, done, total }
+}
+
+#[test]
+fn a_pull_shows_its_progress_at_most_every_two_seconds() {
+    let mut lc = one(PullPolicy::Always);
+    run(&mut lc, vec![(0, Event::Start, vec![pull(0)])]);
+    assert_eq!(state(&lc, 0), "W:ContainerCreating");
+    let msg = |lc: &Lifecycle| waiting_message(lc, 0).unwrap_or_default();
+    assert_eq!(msg(&lc), "Pulling image \"busybox\"");
+    // (time, done, total, message after it)
+    let steps: [(u64, u64, u64, &str); 6] = [
+        (1000, 12_345_678, 50_000_000, ": 12.3 MB of 50.0 MB"),
+        (2000, 20_000_000, 50_000_000, ": 12.3 MB of 50.0 MB"),
+        (2999, 25_000_000, 50_000_000, ": 12.3 MB of 50.0 MB"),
+        (3000, 30_000_000, 50_000_000, ": 30.0 MB of 50.0 MB"),
+        (5500, 999, 1_500, ": 999 B of 1.5 kB"),
+        // Bad input is clamped, never shown past the total.
+        (8000, 9_000, 1_500, ": 1.5 kB of 1.5 kB"),
+    ];
+    for (t, done, total, want) in steps {
+        let out = lc.step(progress(0, done, total), at(t));
+        assert_eq!(
+            msg(&lc),
+            format!("Pulling image \"busybox\"{want}"),
+            "at {t}"
+        );
+        // A status update only when the message changed.
+        let changed = out.contains(&Action::StatusChanged);
+        assert_eq!(changed, t != 2000 && t != 2999, "at {t}");
+    }
+    // Done: the progress goes with the pull; the next pull starts without it.
+    run(
+        &mut lc,
+        vec![
+            (9000, pulled(0), vec![start(0)]),
+            (9100, started(0), vec![]),
+        ],
+    );
+    assert_eq!(state(&lc, 0), "R");
+    run(&mut lc, vec![(9500, exited(0, 1), vec![read(0), pull(0)])]);
+    assert_eq!(msg(&lc), "Pulling image \"busybox\"");
+    // Progress for a container that does not pull is ignored.
+    let mut lc = one(PullPolicy::IfNotPresent);
+    run(&mut lc, vec![(0, Event::Start, vec![start(0)])]);
+    let out = lc.step(progress(0, 1, 2), at(10));
+    assert!(!out.contains(&Action::StatusChanged));
+    assert_eq!(waiting_message(&lc, 0), None);
+}

@@ -3,15 +3,19 @@
 //! registry lacks, one download for two pods that need the same image at once, and the
 //! offline-first start from the local copy when the registry is gone; static pods of
 //! `pealet agent` pulled through a mirror named in its config file, and its Events for
-//! a failed pull.
+//! a failed pull; a slow pull's progress in the status and its Pulling, PullProgress
+//! and Pulled Events.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use pealet::spec::{ContainerState, PodPhase, PodStatus, Reason};
+use pealet::mqtt::{Operator, Topics};
+use pealet::spec::{self, ContainerState, Event, PodPhase, PodStatus, Reason};
 
 use super::registry::{Comp, Proxy, ProxyRules, Registry, busybox_image, push};
 use super::sha;
+use crate::mqtt::broker::{Broker, Tls};
+use crate::mqtt::support::settings;
 use crate::pod::fixture::{Env, KillOnDrop, all_running, pod_name, privileged, text};
 
 fn pod_yaml(name: &str, image: &str, policy: &str) -> String {
@@ -233,6 +237,105 @@ fn the_agent_pulls_through_a_mirror_from_its_config_file() {
         assert!(std::time::Instant::now() < deadline, "{log}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_slow_pull_shows_progress_in_the_status_and_the_agent_reports_it() {
+    if !privileged("a_slow_pull_shows_progress_in_the_status_and_the_agent_reports_it") {
+        return;
+    }
+    let reg = Registry::start("pullprogress", None);
+    let img = busybox_image("slowly", Comp::Gzip);
+    push(reg.port, "slow", "1", &img, None);
+    // About 180 ms per 16 KiB: the 1 MB layer takes over 10 s.
+    let rules = ProxyRules {
+        delay_per_chunk: Some(Duration::from_millis(180)),
+        ..ProxyRules::default()
+    };
+    let proxy = Proxy::start(reg.port, rules);
+    let broker = Broker::start("pullprogress", false, Tls::None);
+    let mut env = Env::new("pullprogress");
+    let manifests = env.dir.join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let pod = pod_name("pullprogress");
+    let image = format!("127.0.0.1:{}/slow:1", proxy.port);
+    std::fs::write(
+        manifests.join(format!("{pod}.yaml")),
+        pod_yaml(&pod, &image, "IfNotPresent"),
+    )
+    .unwrap();
+    env.pods.push(pod.clone());
+    // A subscriber to the pod's status and the node's Events, as an operator's tool.
+    let topics = Topics::new("pealet/v1", &pod);
+    let mut op = Operator::connect(&settings(&broker, &[]), Duration::from_secs(10)).unwrap();
+    op.retained(&[topics.status(&pod), topics.events()])
+        .unwrap();
+    let mut cmd = env.command(&[
+        "agent",
+        "--node",
+        &pod,
+        "--broker",
+        &broker.url(),
+        "--manifests",
+        manifests.to_str().unwrap(),
+    ]);
+    cmd.env("PEALET_CONFIG", "/dev/null")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Killed before `env` removes the pods.
+    let _agent = KillOnDrop(cmd.spawn().unwrap());
+    // Every Waiting message of the container until it runs, with when it came, and the
+    // Events (reason: message) until the Pulled one.
+    let started = Instant::now();
+    let mut seen: Vec<(Instant, String)> = Vec::new();
+    let mut events: Vec<String> = Vec::new();
+    let mut running = false;
+    while !(running && events.iter().any(|e| e.starts_with("Pulled:"))) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{seen:?} {events:?}"
+        );
+        let Some(m) = op.next(Duration::from_millis(500)).unwrap() else {
+            continue;
+        };
+        if m.topic == topics.events() {
+            let e = spec::decode::<Event>(&m.payload).unwrap();
+            events.push(format!("{}: {}", e.reason.as_str(), e.message.as_str()));
+        } else if let Ok(st) = spec::decode::<PodStatus>(&m.payload) {
+            running = all_running(&st);
+            if let Some((_, m)) = waiting(&st) {
+                seen.push((Instant::now(), m));
+            }
+        }
+    }
+    let took = started.elapsed();
+    assert!(took > Duration::from_secs(10), "{took:?}");
+    let begins = format!("Pulling image \"{image}\"");
+    assert!(seen.iter().any(|(_, m)| *m == begins), "{seen:?}");
+    // Progress, in bytes done of the total, renewed at most every 2 s (seen through the
+    // agent's tick of up to 0.5 s: a little slack).
+    let progress: Vec<&(Instant, String)> = seen
+        .iter()
+        .filter(|(_, m)| m.starts_with(&format!("{begins}: ")))
+        .collect();
+    assert!(progress.len() >= 3, "{seen:?}");
+    let sizes = |m: &str| m.contains(" kB of ") || m.contains(" MB of ");
+    assert!(progress.iter().all(|(_, m)| sizes(m)), "{seen:?}");
+    for pair in progress.windows(2) {
+        let gap = pair[1].0.duration_since(pair[0].0);
+        assert!(gap >= Duration::from_millis(1400), "{gap:?}: {seen:?}");
+    }
+    // Pulling, a progress Event every 10 s of it, then Pulled with the time and size.
+    assert_eq!(events[0], format!("Pulling: {begins}"), "{events:?}");
+    let progress_events = events.iter().filter(|e| e.starts_with("PullProgress: "));
+    assert!((1..=3).contains(&progress_events.count()), "{events:?}");
+    let pulled = events.last().unwrap();
+    let prefix = format!("Pulled: Successfully pulled image \"{image}\" in ");
+    assert!(pulled.starts_with(&prefix), "{events:?}");
+    let size = pulled.split("Image size: ").nth(1).unwrap_or_default();
+    let bytes: u64 = size.trim_end_matches(" bytes.").parse().unwrap();
+    assert!(bytes > 1_000_000, "{pulled}");
+    op.disconnect();
 }
 
 #[test]
