@@ -229,7 +229,11 @@ impl Agent {
 
     fn publish_events(&self, events: Vec<Event>) {
         for e in &events {
-            log::warn!("{}: {}", e.reason.as_str(), e.message.as_str());
+            let level = match e.kind {
+                EventType::Normal => log::Level::Info,
+                EventType::Warning => log::Level::Warn,
+            };
+            log::log!(level, "{}: {}", e.reason.as_str(), e.message.as_str());
             if let Some(d) = &self.device {
                 d.push_event(e);
             }

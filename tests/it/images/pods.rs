@@ -214,7 +214,7 @@ fn the_agent_pulls_through_a_mirror_from_its_config_file() {
     let log = std::fs::File::create(&log_path).unwrap();
     let mut cmd = env.command(&["agent", "--node", &pod, "--config"]);
     cmd.arg(&config)
-        .env("PEALET_LOG", "warn")
+        .env("PEALET_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log);
     // Killed before `env` removes the pods.
