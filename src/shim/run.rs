@@ -324,7 +324,7 @@ impl<'a> Executor<'a> {
 
     /// Reap every child that exited: containers become events, strays are collected.
     fn reap(&mut self) {
-        while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
             if let Some(run) = self.runs.iter_mut().find(|r| r.child() == Some(pid)) {
                 run.exited(status);
                 continue;
