@@ -5,6 +5,7 @@
 
 pub(crate) mod fixture;
 mod lifecycle;
+mod namespaces;
 mod probes;
 
 use std::path::{Path, PathBuf};
