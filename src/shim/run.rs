@@ -65,6 +65,8 @@ pub struct Executor<'a> {
     clock: Instant,
     pub(super) events: VecDeque<Event>,
     terminated: bool,
+    /// Containers were started: give memory back before sleeping (`sys`).
+    release_before_poll: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -93,6 +95,7 @@ impl<'a> Executor<'a> {
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
             terminated: false,
+            release_before_poll: false,
         }
     }
 
@@ -121,11 +124,17 @@ impl<'a> Executor<'a> {
                 self.drain_pipes();
                 return;
             }
+            if std::mem::take(&mut self.release_before_poll) {
+                crate::sys::release_idle_memory();
+            }
             let ready = self.poll();
             for r in ready {
                 self.handle(r);
             }
+            let clients = self.clients.len();
             self.clients.retain(|c| !c.gone);
+            // So did serving a client that has gone (`run --detach`, `stop`, `logs -f`).
+            self.release_before_poll |= self.clients.len() < clients;
             self.advance_runs();
             let now = self.now().mono_ms;
             if self.lifecycle.next_deadline().is_some_and(|t| t <= now) {
@@ -208,6 +217,9 @@ impl<'a> Executor<'a> {
                 Err(f) => self.start_failed(id, f),
             }
         }
+        // Set-up and start code is done with until the next start: an idle shim
+        // should not keep it mapped (released before the next sleep in poll).
+        self.release_before_poll |= !ids.is_empty();
     }
 
     fn start_failed(&mut self, id: ContainerId, f: container::StartFailure) {
