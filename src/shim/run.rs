@@ -65,8 +65,8 @@ pub struct Executor<'a> {
     clock: Instant,
     pub(super) events: VecDeque<Event>,
     terminated: bool,
-    /// Containers were started: give memory back before sleeping (`sys`).
-    release_before_poll: bool,
+    /// Woke since memory was last given back (`sys::release_idle_memory`).
+    woke: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -95,7 +95,7 @@ impl<'a> Executor<'a> {
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
             terminated: false,
-            release_before_poll: false,
+            woke: true,
         }
     }
 
@@ -124,17 +124,11 @@ impl<'a> Executor<'a> {
                 self.drain_pipes();
                 return;
             }
-            if std::mem::take(&mut self.release_before_poll) {
-                crate::sys::release_idle_memory();
-            }
             let ready = self.poll();
             for r in ready {
                 self.handle(r);
             }
-            let clients = self.clients.len();
             self.clients.retain(|c| !c.gone);
-            // So did serving a client that has gone (`run --detach`, `stop`, `logs -f`).
-            self.release_before_poll |= self.clients.len() < clients;
             self.advance_runs();
             let now = self.now().mono_ms;
             if self.lifecycle.next_deadline().is_some_and(|t| t <= now) {
@@ -217,9 +211,6 @@ impl<'a> Executor<'a> {
                 Err(f) => self.start_failed(id, f),
             }
         }
-        // Set-up and start code is done with until the next start: an idle shim
-        // should not keep it mapped (released before the next sleep in poll).
-        self.release_before_poll |= !ids.is_empty();
     }
 
     fn start_failed(&mut self, id: ContainerId, f: container::StartFailure) {
@@ -304,10 +295,16 @@ impl<'a> Executor<'a> {
                 tv_nsec: i64::try_from(ms % 1000 * 1_000_000).unwrap_or(0),
             }
         });
+        // Before a sleep of a second or more, give back the pages the work since the
+        // last wake touched: an idle shim keeps only what its next wake-up needs.
+        if std::mem::take(&mut self.woke) && timeout.as_ref().is_none_or(|t| t.tv_sec >= 1) {
+            crate::sys::release_idle_memory();
+        }
         match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => log::error!("poll: {e}"),
         }
+        self.woke = true;
         let ready: Vec<bool> = pollfds.iter().map(|p| !p.revents().is_empty()).collect();
         sources
             .into_iter()

@@ -173,6 +173,9 @@ pub fn main(fd: RawFd) -> u8 {
             let _ = config::send(&socket, &started);
             // Close our end here, or the parent would never see end of stream.
             drop(socket);
+            // The waiter lives as long as the container and only waits: keep nothing of
+            // the set-up (one waiter per container).
+            sys::release_idle_memory();
             let status = wait_for(pid);
             if let Some(procs) = leftovers {
                 kill_leftovers(&procs);
