@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::fixture::{Env, all_running, cgroup_exists, pod_name, privileged, text};
-use super::lifecycle::ctr;
+use super::lifecycle::{FAST, ctr};
 
 /// `pid,args` lines of the processes a container sees, from its own /proc.
 const PS: &str = "for p in /proc/[0-9]*; do \
@@ -57,7 +57,8 @@ fn share_process_namespace_reaps_and_keeps_containers_apart_in_cgroups() {
     }
     let mut env = Env::new("sharepid");
     let pod = pod_name("sharepid");
-    env.start(&pod, &shared_pod(&pod));
+    let out = env.run_with(&pod, &shared_pod(&pod), FAST);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     env.wait(&pod, "both running", all_running);
     // Every container sees every process of the pod, and PID 1 is pealet's reaper.
     for c in ["a", "b"] {
@@ -78,8 +79,9 @@ fn share_process_namespace_reaps_and_keeps_containers_apart_in_cgroups() {
     let (code, out) = env.exec(
         &pod,
         "a",
-        "(sleep 0.5 & echo $! > /tmp/orphan); sleep 0.2; p=$(cat /tmp/orphan); \
-         cut -d' ' -f4 /proc/$p/stat; sleep 1.3; \
+        "(sleep 2 & echo $! > /tmp/orphan); sleep 0.2; p=$(cat /tmp/orphan); \
+         cut -d' ' -f4 /proc/$p/stat; i=0; \
+         while [ -e /proc/$p ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done; \
          if [ -e /proc/$p ]; then echo left; else echo reaped; fi; \
          for s in /proc/[0-9]*/stat; do cut -d' ' -f3 $s; done | grep -c Z",
     );
