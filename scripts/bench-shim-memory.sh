@@ -17,6 +17,8 @@ WORK=$(mktemp -d /tmp/pealet-shim-mem.XXXXXX)
 P="$PEALET --root $WORK/root --run-dir $WORK/run"
 cleanup() { $P rm idle >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
+# Also when killed, or when a reader such as `head` goes away: never leave the pod.
+trap 'exit 1' HUP INT TERM PIPE
 
 ROOTFS=$WORK/rootfs
 mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/tmp" "$ROOTFS/proc" "$ROOTFS/sys" "$ROOTFS/dev"
