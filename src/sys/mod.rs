@@ -224,55 +224,73 @@ pub fn release_idle_memory() {
     }
 }
 
-/// (start, length) of each non-writable mapping of the file that holds this function's
-/// code, with `Anonymous: 0 kB` in /proc/self/smaps.
+/// One mapping of /proc/self/smaps, as far as [`clean_program_mappings`] needs it.
+struct Mapping<'a> {
+    start: usize,
+    end: usize,
+    perms: &'a [u8],
+    offset: u64,
+    file: &'a str,
+    anonymous_kb: Option<u64>,
+}
+
+/// (start, length) of the mappings of the file that holds this function's code that
+/// are safe to drop: not writable, with `Anonymous: 0 kB`, and either executable or at
+/// file offset 0. The last rule keeps the relocated read-only data (RELRO, never at
+/// offset 0) out even where smaps is emulated (qemu-user) and its counts mean nothing.
 fn clean_program_mappings() -> Vec<(usize, usize)> {
     let here = clean_program_mappings as fn() -> Vec<(usize, usize)> as usize;
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return Vec::new();
     };
-    // (start, end, writable, file, anonymous kB) per mapping, in order.
-    let mut maps: Vec<(usize, usize, bool, &str, Option<u64>)> = Vec::new();
+    let mut maps: Vec<Mapping<'_>> = Vec::new();
     for line in smaps.lines() {
         if let Some(kb) = line.strip_prefix("Anonymous:") {
             if let Some(last) = maps.last_mut() {
-                last.4 = kb.trim().trim_end_matches("kB").trim().parse().ok();
+                last.anonymous_kb = kb.trim().trim_end_matches("kB").trim().parse().ok();
             }
             continue;
         }
+        // A mapping's header: "start-end perms offset dev inode [path]".
         let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+        let (Some(range), Some(perms), Some(offset)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
             continue;
         };
         let Some((start, end)) = range.split_once('-') else {
             continue;
         };
-        let (Ok(start), Ok(end)) = (
+        let parsed = (
             usize::from_str_radix(start, 16),
             usize::from_str_radix(end, 16),
-        ) else {
+            u64::from_str_radix(offset, 16),
+        );
+        let (Ok(start), Ok(end), Ok(offset)) = parsed else {
             continue;
         };
-        let file = fields.nth(3).unwrap_or("");
-        maps.push((
+        maps.push(Mapping {
             start,
             end,
-            perms.as_bytes().get(1) == Some(&b'w'),
-            file,
-            None,
-        ));
+            perms: perms.as_bytes(),
+            offset,
+            file: fields.nth(2).unwrap_or(""),
+            anonymous_kb: None,
+        });
     }
     let Some(program) = maps
         .iter()
-        .find(|m| (m.0..m.1).contains(&here))
-        .map(|m| m.3)
+        .find(|m| (m.start..m.end).contains(&here))
+        .map(|m| m.file)
         .filter(|f| f.starts_with('/'))
     else {
         return Vec::new();
     };
     maps.iter()
-        .filter(|m| m.3 == program && !m.2 && m.4 == Some(0))
-        .map(|m| (m.0, m.1 - m.0))
+        .filter(|m| m.file == program && m.anonymous_kb == Some(0))
+        .filter(|m| m.perms.get(1) == Some(&b'-'))
+        .filter(|m| m.perms.get(2) == Some(&b'x') || m.offset == 0)
+        .map(|m| (m.start, m.end - m.start))
         .collect()
 }
 
