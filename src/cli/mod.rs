@@ -264,6 +264,14 @@ const COMMANDS: &[Command] = &[
         run: runtime_cmds::init,
     },
     Command {
+        name: "reap",
+        summary: "internal: PID 1 of a pod's shared PID namespace",
+        usage: runtime_cmds::REAP_HELP,
+        hidden: true,
+        settings: false,
+        run: runtime_cmds::reap,
+    },
+    Command {
         name: "sandbox",
         summary: "internal: create and hold a pod sandbox",
         usage: runtime_cmds::SANDBOX_HELP,

@@ -1,6 +1,7 @@
 //! Internal commands that pealet re-executes: `pealet init`, one container process;
 //! `pealet sandbox`, a bare holder of a pod's namespaces (tests); `pealet shim`, one
-//! pod; `pealet enter`, a process inside a running container (`pealet exec`).
+//! pod; `pealet enter`, a process inside a running container (`pealet exec`); `pealet
+//! reap`, PID 1 of a pod's shared PID namespace.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -19,6 +20,23 @@ Internal: becomes one container process. Reads a ContainerConfig frame from the
 SOCK_SEQPACKET socket on fd N, sets the container up, reports Started or SetupFailed
 frames on the same socket and executes the container's program.
 ";
+
+pub const REAP_HELP: &str = "\
+Usage: pealet reap
+
+Internal: PID 1 of a pod's shared PID namespace (shareProcessNamespace). Reaps
+orphaned processes until it is killed or its parent exits.
+";
+
+pub fn reap(mut args: lexopt::Parser) -> Result<(), CliError> {
+    if let Some(arg) = args.next()? {
+        return match arg {
+            Short('h') | Long("help") => Err(CliError::Help),
+            _ => Err(arg.unexpected().into()),
+        };
+    }
+    std::process::exit(i32::from(init::reaper::main()));
+}
 
 pub const SANDBOX_HELP: &str = "\
 Usage: pealet sandbox DIR HOSTNAME

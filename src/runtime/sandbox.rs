@@ -8,6 +8,8 @@
 //! shim, so they see the pod's network without any setns. The holder also gets its own
 //! mount namespace (made rslave of the host): the shm tmpfs lives only there and in the
 //! containers' copies, so it disappears with the holder and never leaks on the host.
+//! With hostNetwork (hostIPC) the holder keeps the host's network and UTS (IPC)
+//! namespaces instead, so the probes it runs reach what the containers reach.
 //! Pod IPs, bridges and veth pairs come later, in their own module.
 
 use std::fmt::Write as _;
@@ -32,6 +34,11 @@ pub struct SandboxSpec {
     pub host_aliases: Vec<(String, Vec<String>)>,
     /// Size of the pod's /dev/shm tmpfs in bytes (64 MiB like Docker when none).
     pub shm_size: Option<u64>,
+    /// hostNetwork: keep the host's network and UTS namespaces (no loopback set-up, no
+    /// hostname change), so that the shim's probes see what the containers see.
+    pub host_network: bool,
+    /// hostIPC: keep the host's IPC namespace.
+    pub host_ipc: bool,
 }
 
 /// A created sandbox: where its files are and who holds the namespaces.
@@ -64,10 +71,12 @@ pub enum SandboxError {
 
 /// The sandbox recipe. Call it once, from the single-threaded holder process.
 pub fn enter(dir: &Path, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
-    unshare_namespaces()?;
+    unshare_namespaces(spec)?;
     make_root_rslave()?;
-    loopback_up()?;
-    set_hostname(&spec.hostname)?;
+    if !spec.host_network {
+        loopback_up()?;
+        set_hostname(&spec.hostname)?;
+    }
     write_pod_files(dir, spec)?;
     mount_shm(&dir.join("shm"), spec.shm_size)?;
     Ok(Sandbox {
@@ -112,9 +121,15 @@ impl Sandbox {
     }
 }
 
-fn unshare_namespaces() -> Result<(), SandboxError> {
-    let flags = UnshareFlags::NEWNET | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
-    sys::unshare(flags | UnshareFlags::NEWNS).map_err(SandboxError::Unshare)
+fn unshare_namespaces(spec: &SandboxSpec) -> Result<(), SandboxError> {
+    let mut flags = UnshareFlags::NEWNS;
+    if !spec.host_network {
+        flags |= UnshareFlags::NEWNET | UnshareFlags::NEWUTS;
+    }
+    if !spec.host_ipc {
+        flags |= UnshareFlags::NEWIPC;
+    }
+    sys::unshare(flags).map_err(SandboxError::Unshare)
 }
 
 /// Mounts made from now on stay in this namespace; host mounts still propagate in.
@@ -203,7 +218,7 @@ mod tests {
             hostname: "web".into(),
             pod_ip: Some("10.0.0.5".into()),
             host_aliases: vec![("10.1.2.3".into(), vec!["foo.local".into(), "bar".into()])],
-            shm_size: None,
+            ..SandboxSpec::default()
         };
         let h = hosts_file(&spec);
         assert!(h.contains("127.0.0.1\tlocalhost\n"));

@@ -1,6 +1,7 @@
 //! From a pod spec and an image to what `pealet init` is told: the pod's volumes
-//! ([`prepare_volumes`]: emptyDir on disk or tmpfs, hostPath with its type checks,
-//! fsGroup) and each container's [`ContainerConfig`] ([`container_config`]).
+//! ([`prepare_volumes`]: emptyDir on disk or tmpfs, fsGroup) and each container's
+//! [`ContainerConfig`] ([`container_config`]), with the hostPath type checks and the
+//! subPath escape checks of its mounts.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use crate::runtime::caps::{self, CapsError};
 use crate::runtime::config::{
     ContainerConfig, Join, MASKED_PATHS, Mount, MountKind, READONLY_PATHS,
 };
+use crate::runtime::resolve::resolve_beneath;
 use crate::spec::{
     Container, DEFAULT_TERMINATION_MESSAGE_PATH, HostPathType, Pod, StorageMedium, VolumeSource,
 };
@@ -36,6 +38,12 @@ pub enum BuildError {
         path: PathBuf,
         gid: u32,
         source: std::io::Error,
+    },
+    #[error("volumeMount {name:?}: subPath {sub_path:?}: {source}")]
+    SubPath {
+        name: String,
+        sub_path: String,
+        source: crate::runtime::resolve::ResolveError,
     },
     #[error("volumeMount {name:?}: no volume of that name")]
     NoSuchVolume { name: String },
@@ -62,7 +70,9 @@ pub fn prepare_volumes(pod: &Pod, dirs: &PodDirs) -> Result<(), BuildError> {
                 }
                 empty_dir_mode(&path, fs_group)?;
             }
-            VolumeSource::HostPath { path, kind } => check_host_path(Path::new(&**path), *kind)?,
+            // Checked as each container starts (see `volume_mounts`), so that a
+            // mismatch is that container's error and a later fix on the host is seen.
+            VolumeSource::HostPath { .. } => {}
         }
     }
     Ok(())
@@ -285,8 +295,20 @@ fn volume_mounts(ctx: &PodContext<'_>, container: &Container) -> Result<Vec<Moun
                 ..
             } => ctx.dirs.disk_volume(&volume.name),
             VolumeSource::EmptyDir { .. } => ctx.dirs.memory_volume(&volume.name),
-            VolumeSource::HostPath { path, .. } => PathBuf::from(&**path),
+            VolumeSource::HostPath { path, kind } => {
+                check_host_path(Path::new(&**path), *kind)?;
+                PathBuf::from(&**path)
+            }
         };
+        // Refused here, before the container is created, as the kubelet does; `pealet
+        // init` resolves it again when it mounts (and creates what is missing).
+        if let Some(sub) = &vm.sub_path {
+            resolve_beneath(&source, Path::new(&**sub)).map_err(|e| BuildError::SubPath {
+                name: vm.name.to_string(),
+                sub_path: sub.to_string(),
+                source: e,
+            })?;
+        }
         mounts.push(Mount {
             kind: MountKind::Bind,
             source: source.to_string_lossy().into_owned(),

@@ -7,8 +7,9 @@
 //!
 //! Set-up, in order: signalfd (SIGTERM/SIGINT stop the pod), child subreaper, shim.pid,
 //! the node facts (before the sandbox changes the hostname), host namespace fds for
-//! hostNetwork/hostIPC/hostPID, the sandbox, volumes, the pod cgroup, the socket; then
-//! the loop; at the end containers' overlays and cgroups go, the status stays.
+//! hostNetwork/hostIPC/hostPID, the sandbox, the shared PID namespace with its reaper
+//! (shareProcessNamespace), volumes, the pod cgroup, the socket; then the loop; at the
+//! end the reaper, containers' overlays and cgroups go, the status stays.
 
 mod actions;
 pub mod build;
@@ -34,6 +35,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use crate::lifecycle::{self, Lifecycle, Now};
 use crate::runtime::cgroup::{self, Limits};
 use crate::runtime::config::{Join, Namespace};
+use crate::runtime::init::reaper;
 use crate::runtime::sandbox::{self, SandboxSpec};
 use crate::spec::{Pod, SpecHash, Time};
 use build::PodContext;
@@ -68,6 +70,8 @@ pub enum ShimError {
     HostNamespace { path: String, errno: Errno },
     #[error("sandbox: {0}")]
     Sandbox(#[from] sandbox::SandboxError),
+    #[error("shared PID namespace: {0}")]
+    PidNamespace(#[from] reaper::ReaperError),
     #[error("private mount namespace: {0}")]
     MountNamespace(Errno),
     #[error("volumes: {0}")]
@@ -93,6 +97,13 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
     // Image pulls leave the pod's network for the host's: keep a way back.
     let host_net = open_namespace("net")?;
     let sandbox = sandbox::enter(&dirs.sandbox(), &sandbox_spec(&pod))?;
+    // hostPID wins over shareProcessNamespace (the API server refuses both together).
+    let shared_pids = pod.spec.host.share_process_namespace && !pod.spec.host.pid;
+    let pid_ns = if shared_pids {
+        Some(reaper::start()?)
+    } else {
+        None
+    };
     build::prepare_volumes(&pod, &dirs)?;
     let cgroups = cgroup::open(&opts.cgroup_root, &opts.cgroup_parent)?;
     let pod_cgroup = cgroups.create_pod(&pod.name, &Limits::pod(&pod.spec, Some(opts.pids_max)))?;
@@ -103,6 +114,7 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         .filter(|j| !host.iter().any(|(h, _)| h.kind == j.kind))
         .collect();
     joins.extend(host.iter().map(|(j, _)| j.clone()));
+    joins.extend(pid_ns.as_ref().map(reaper::PidNamespace::join));
     let host_ipc = pod.spec.host.ipc;
     let ctx = PodContext {
         pod: &pod,
@@ -143,6 +155,9 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
     };
     executor.run();
     drop(executor);
+    if let Some(pid_ns) = pid_ns {
+        pid_ns.stop();
+    }
     // Teardown: overlays are unmounted with their containers' mount namespaces.
     let _ = std::fs::remove_file(dirs.socket());
     let _ = std::fs::remove_dir_all(dirs.run.join("containers"));
@@ -176,6 +191,8 @@ fn sandbox_spec(pod: &Pod) -> SandboxSpec {
             })
             .collect(),
         shm_size: None,
+        host_network: pod.spec.host.network,
+        host_ipc: pod.spec.host.ipc,
     }
 }
 

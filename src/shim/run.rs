@@ -70,6 +70,8 @@ pub struct Executor<'a> {
     clock: Instant,
     pub(super) events: VecDeque<Event>,
     terminated: bool,
+    /// Woke since memory was last given back (`sys::release_idle_memory`).
+    woke: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -100,6 +102,7 @@ impl<'a> Executor<'a> {
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
             terminated: false,
+            woke: true,
         }
     }
 
@@ -337,10 +340,16 @@ impl<'a> Executor<'a> {
                 tv_nsec: i64::try_from(ms % 1000 * 1_000_000).unwrap_or(0),
             }
         });
+        // Before a sleep of a second or more, give back the pages the work since the
+        // last wake touched: an idle shim keeps only what its next wake-up needs.
+        if std::mem::take(&mut self.woke) && timeout.as_ref().is_none_or(|t| t.tv_sec >= 1) {
+            crate::sys::release_idle_memory();
+        }
         match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => log::error!("poll: {e}"),
         }
+        self.woke = true;
         let ready: Vec<bool> = pollfds.iter().map(|p| !p.revents().is_empty()).collect();
         sources
             .into_iter()
@@ -371,7 +380,7 @@ impl<'a> Executor<'a> {
 
     /// Reap every child that exited: containers become events, strays are collected.
     fn reap(&mut self) {
-        while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
             if let Some(run) = self.runs.iter_mut().find(|r| r.child() == Some(pid)) {
                 run.exited(status);
                 continue;

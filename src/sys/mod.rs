@@ -196,3 +196,119 @@ pub fn signal_number(record: &[u8]) -> Option<i32> {
     let bytes: [u8; 4] = record.get(..4)?.try_into().ok()?;
     Some(u32::from_ne_bytes(bytes) as i32)
 }
+
+/// Give back what an idle process does not need: the pages of this program's file that
+/// set-up touched (`madvise(MADV_DONTNEED)` on each mapping of the executable that is
+/// read-only and holds no anonymous page), and with glibc the free memory of the heap
+/// (`malloc_trim`).
+///
+/// The file's pages come back from the page cache on their next use (a minor fault);
+/// until then they are unmapped page cache, which the kernel reclaims first, instead of
+/// pages counted as this process's private memory. A mapping with anonymous pages (the
+/// relocated read-only data) is never touched: those pages exist nowhere else.
+pub fn release_idle_memory() {
+    for (start, len) in clean_program_mappings() {
+        // SAFETY: [start, start + len) is a whole private, non-writable mapping of this
+        // program's file whose pages are all the file's own (no anonymous copy, checked in
+        // /proc/self/smaps just now; a non-writable mapping cannot gain one without an
+        // mprotect, and this process makes none). No Rust object lives in it, so dropping
+        // its page table entries loses nothing: the next access reads the same bytes.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
+        }
+    }
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// One mapping of /proc/self/smaps, as far as [`clean_program_mappings`] needs it.
+struct Mapping<'a> {
+    start: usize,
+    end: usize,
+    perms: &'a [u8],
+    offset: u64,
+    file: &'a str,
+    anonymous_kb: Option<u64>,
+}
+
+/// (start, length) of the mappings of the file that holds this function's code that
+/// are safe to drop: not writable, with `Anonymous: 0 kB`, and either executable or at
+/// file offset 0. The last rule keeps the relocated read-only data (RELRO, never at
+/// offset 0) out even where smaps is emulated (qemu-user) and its counts mean nothing.
+fn clean_program_mappings() -> Vec<(usize, usize)> {
+    let here = clean_program_mappings as fn() -> Vec<(usize, usize)> as usize;
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return Vec::new();
+    };
+    let mut maps: Vec<Mapping<'_>> = Vec::new();
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Anonymous:") {
+            if let Some(last) = maps.last_mut() {
+                last.anonymous_kb = kb.trim().trim_end_matches("kB").trim().parse().ok();
+            }
+            continue;
+        }
+        // A mapping's header: "start-end perms offset dev inode [path]".
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms), Some(offset)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let parsed = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+            u64::from_str_radix(offset, 16),
+        );
+        let (Ok(start), Ok(end), Ok(offset)) = parsed else {
+            continue;
+        };
+        maps.push(Mapping {
+            start,
+            end,
+            perms: perms.as_bytes(),
+            offset,
+            file: fields.nth(2).unwrap_or(""),
+            anonymous_kb: None,
+        });
+    }
+    let Some(program) = maps
+        .iter()
+        .find(|m| (m.start..m.end).contains(&here))
+        .map(|m| m.file)
+        .filter(|f| f.starts_with('/'))
+    else {
+        return Vec::new();
+    };
+    maps.iter()
+        .filter(|m| m.file == program && m.anonymous_kb == Some(0))
+        .filter(|m| m.perms.get(1) == Some(&b'-'))
+        .filter(|m| m.perms.get(2) == Some(&b'x') || m.offset == 0)
+        .map(|m| (m.start, m.end - m.start))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_text_is_released_and_runs_on() {
+        let maps = clean_program_mappings();
+        let here = program_text_is_released_and_runs_on as fn() as usize;
+        assert!(
+            maps.iter().any(|(s, l)| (*s..s + l).contains(&here)),
+            "the test's own code is in a clean mapping: {maps:x?}"
+        );
+        release_idle_memory();
+        // Code, read-only data and relocated data still work afterwards.
+        let words: Vec<String> = ["still", "here"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(format!("{words:?}"), "[\"still\", \"here\"]");
+    }
+}

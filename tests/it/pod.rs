@@ -5,7 +5,9 @@
 
 pub(crate) mod fixture;
 mod lifecycle;
+mod namespaces;
 mod probes;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

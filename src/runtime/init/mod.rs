@@ -13,7 +13,10 @@
 //!    children only). The parent stays as a tiny waiter: it reports `Started { pid }`,
 //!    closes the socket and exits with the child's status (128 + signal when killed),
 //!    so the shim reaps an ordinary child. The child gets SIGKILL if the waiter dies;
-//!    signal the reported pid for a graceful stop;
+//!    signal the reported pid for a graceful stop. In a PID namespace that is not the
+//!    container's own (shareProcessNamespace, hostPID) the kernel does not end the
+//!    container's other processes with its main one, so the waiter kills what is left
+//!    in the container's cgroup before it exits;
 //! 5. the child assembles the root file system ([`rootfs`]), pivots into it, takes on
 //!    the user's identity ([`process`]) and execs. The socket is close-on-exec, so end
 //!    of stream after `Started` and without `SetupFailed` means the program runs.
@@ -22,6 +25,7 @@
 
 pub mod enter;
 mod process;
+pub mod reaper;
 mod rootfs;
 
 use std::os::fd::{AsFd, OwnedFd, RawFd};
@@ -162,14 +166,21 @@ pub fn main(fd: RawFd) -> u8 {
         }
     };
     match run(&socket) {
-        Ok(pid) => {
+        Ok((pid, leftovers)) => {
             let started = InitReport::Started {
                 pid: pid.as_raw_nonzero().get() as u32,
             };
             let _ = config::send(&socket, &started);
             // Close our end here, or the parent would never see end of stream.
             drop(socket);
-            wait_for(pid)
+            // The waiter lives as long as the container and only waits: keep nothing of
+            // the set-up (one waiter per container).
+            sys::release_idle_memory();
+            let status = wait_for(pid);
+            if let Some(procs) = leftovers {
+                kill_leftovers(&procs);
+            }
+            status
         }
         Err(failure) => {
             // If even the report cannot be sent, the exit status still tells.
@@ -180,8 +191,9 @@ pub fn main(fd: RawFd) -> u8 {
 }
 
 /// The recipe up to the fork; see the module documentation for the order. Returns in
-/// the waiter only: the child either execs or fails.
-fn run(socket: &OwnedFd) -> StepResult<rustix::process::Pid> {
+/// the waiter only (the child either execs or fails), with the container's pid and, when
+/// it shares a PID namespace, the `cgroup.procs` files whose members to kill at its end.
+fn run(socket: &OwnedFd) -> StepResult<(rustix::process::Pid, Option<Vec<OwnedFd>>)> {
     rustix::io::fcntl_setfd(socket, FdFlags::CLOEXEC).map_err(failed(Step::ReadConfig, "fd"))?;
     let config = read_config(socket)?;
     enter_cgroups(&config)?;
@@ -189,8 +201,15 @@ fn run(socket: &OwnedFd) -> StepResult<rustix::process::Pid> {
     unshare_namespaces(&config)?;
     set_hostname(&config)?;
     make_root_rslave()?;
+    // Opened now: the child's pivot_root moves the waiter's root too (one mount
+    // namespace), and the container's root has no cgroup file system.
+    let leftovers = if joins(&config, Namespace::Pid) {
+        Some(cgroup_dirs(&config)?)
+    } else {
+        None
+    };
     match sys::fork().map_err(failed(Step::Fork, "container"))? {
-        Forked::Parent(pid) => Ok(pid),
+        Forked::Parent(pid) => Ok((pid, leftovers)),
         Forked::Child => Err(container(&config)),
     }
 }
@@ -287,6 +306,57 @@ fn wait_for(pid: rustix::process::Pid) -> u8 {
                 }
             }
         }
+    }
+}
+
+/// The directories of the container's `cgroup.procs` files, as `O_PATH` fds.
+fn cgroup_dirs(config: &ContainerConfig) -> StepResult<Vec<OwnedFd>> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    config
+        .cgroup_procs
+        .iter()
+        .map(|procs| {
+            let dir = std::path::Path::new(procs).parent().unwrap_or("/".as_ref());
+            rustix::fs::open(dir, flags, Mode::empty()).map_err(failed(Step::EnterCgroup, procs))
+        })
+        .collect()
+}
+
+/// The members of the cgroup whose directory is `dir`.
+fn members(dir: &OwnedFd) -> Vec<u32> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::openat(dir, "cgroup.procs", flags, Mode::empty()) else {
+        return Vec::new();
+    };
+    let mut text = String::new();
+    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text);
+    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// The container's main process has exited: SIGKILL every other member of its cgroups
+/// (a shared PID namespace's PID 1 reaps them), until only the waiter itself is left.
+/// Bounded: a member that will not go (stuck in the kernel) is left after about 2 s.
+fn kill_leftovers(dirs: &[OwnedFd]) {
+    let me = std::process::id();
+    for _ in 0..200 {
+        let mut left = false;
+        for dir in dirs {
+            for pid in members(dir) {
+                if pid == me {
+                    continue;
+                }
+                left = true;
+                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+        if !left {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

@@ -3,9 +3,10 @@
 //! read-only paths. Runs in PID 1 of the container, in its own mount namespace.
 
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::mount::{MountFlags, UnmountFlags};
 
 use super::{StepResult, failed};
@@ -141,12 +142,23 @@ fn mount_volume(root: &Path, mount: &Mount) -> StepResult {
         }
         MountKind::Bind => {
             let source = volume_source(mount)?;
-            let target = if source.is_dir() {
+            // A subPath is bound through an fd opened beneath its volume, so that a
+            // symlink swapped in by a running container after the check cannot
+            // redirect the mount (the kernel binds the very file the fd names).
+            let pinned = match &mount.sub_path {
+                Some(sub) => pin_beneath(Path::new(&mount.source), sub)?,
+                None => None,
+            };
+            let from = match &pinned {
+                Some(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+                None => source,
+            };
+            let target = if from.is_dir() {
                 dir_in_root(root, &mount.destination)?
             } else {
                 file_in_root(root, &mount.destination)?
             };
-            rustix::mount::mount_bind_recursive(&source, &target)
+            rustix::mount::mount_bind_recursive(&from, &target)
                 .map_err(failed(Step::MountVolume, target.display()))?;
         }
     }
@@ -171,6 +183,25 @@ fn volume_source(mount: &Mount) -> StepResult<PathBuf> {
             }
             Ok(path)
         }
+    }
+}
+
+/// `sub` opened as an `O_PATH` fd strictly beneath `base` (openat2 RESOLVE_BENEATH: no
+/// `..`, absolute or symlink escape, no magic links). `None` on kernels before 5.6,
+/// where the path checked by [`volume_source`] is used as it is.
+fn pin_beneath(base: &Path, sub: &str) -> StepResult<Option<OwnedFd>> {
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(base, dir_flags, Mode::empty())
+        .map_err(failed(Step::ResolvePath, base.display()))?;
+    let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    match rustix::fs::openat2(&dir, sub, flags, Mode::empty(), how) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(rustix::io::Errno::NOSYS) => Ok(None),
+        Err(errno) => Err(failed(
+            Step::ResolvePath,
+            format_args!("{sub}: leaves its volume {} or changed", base.display()),
+        )(errno)),
     }
 }
 
@@ -249,4 +280,37 @@ fn c_string(s: &str, step: Step) -> StepResult<CString> {
 
 fn errno(e: &std::io::Error) -> rustix::io::Errno {
     rustix::io::Errno::from_io_error(e).unwrap_or(rustix::io::Errno::IO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_paths_are_pinned_beneath_their_volume_only() {
+        let d = std::env::temp_dir().join(format!("pealet-pin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("vol/sub")).unwrap();
+        std::fs::write(d.join("vol/sub/file"), "x").unwrap();
+        std::os::unix::fs::symlink("file", d.join("vol/sub/link")).unwrap();
+        std::os::unix::fs::symlink("/etc", d.join("vol/abs")).unwrap();
+        std::os::unix::fs::symlink("../..", d.join("vol/sub/up")).unwrap();
+        let vol = d.join("vol");
+        for inside in ["sub", "sub/file", "sub/link"] {
+            let pinned = pin_beneath(&vol, inside).unwrap();
+            // Kernels before 5.6 have no openat2; then nothing is pinned.
+            if let Some(fd) = pinned {
+                let stat = rustix::fs::fstat(&fd).unwrap();
+                assert_ne!(stat.st_ino, 0, "{inside}");
+            }
+        }
+        for escape in ["abs/passwd", "sub/up/etc", "../x", "/etc"] {
+            match pin_beneath(&vol, escape) {
+                Err(f) => assert_eq!(f.step, Step::ResolvePath, "{escape}"),
+                Ok(None) => {}
+                Ok(Some(_)) => panic!("{escape} was pinned"),
+            }
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
