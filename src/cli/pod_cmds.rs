@@ -205,11 +205,11 @@ fn follow(
                     last = line;
                 }
                 if detach {
-                    if show_cmds::all_running(&st) {
-                        return Ok(());
-                    }
                     if let Some(problem) = show_cmds::start_problem(&st) {
                         return Err(failed(problem));
+                    }
+                    if show_cmds::all_started(&st) {
+                        return Ok(());
                     }
                 }
                 status = Some(*st);

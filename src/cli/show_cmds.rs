@@ -11,7 +11,7 @@ use super::{CliError, globals};
 use crate::shim::logs;
 use crate::shim::state::{self, PodState};
 use crate::spec::manifest::{Node, Value, emit, write};
-use crate::spec::{ContainerState, Pod, PodPhase, PodStatus, Time};
+use crate::spec::{ContainerState, Pod, PodPhase, PodStatus, Reason, Time};
 
 pub const PS_HELP: &str = "\
 Usage: pealet ps [-o json]
@@ -122,7 +122,7 @@ fn display_status(p: &PodState, st: &PodStatus) -> String {
             ContainerState::Terminated { exit_code: 0, .. } => continue,
             ContainerState::Terminated { reason, .. } => return format!("Init:{reason}"),
             ContainerState::Waiting { reason, .. }
-                if !matches!(reason, crate::spec::Reason::PodInitializing) =>
+                if !matches!(reason, Reason::PodInitializing) =>
             {
                 return format!("Init:{reason}");
             }
@@ -185,15 +185,20 @@ pub fn status_line(st: &PodStatus) -> String {
     line
 }
 
-pub fn all_running(st: &PodStatus) -> bool {
+/// Every app container has run at least once: it is running, or it ran and exited (and
+/// may be waiting to restart). What `run --detach` waits for.
+pub fn all_started(st: &PodStatus) -> bool {
     !st.container_statuses.is_empty()
-        && st
-            .container_statuses
-            .iter()
-            .all(|c| matches!(c.state, crate::spec::ContainerState::Running { .. }))
+        && st.container_statuses.iter().all(|c| {
+            matches!(
+                c.state,
+                ContainerState::Running { .. } | ContainerState::Terminated { .. }
+            ) || c.last_state.is_some()
+        })
 }
 
-/// A container that cannot start, for `run --detach` to report instead of waiting.
+/// A container that cannot start, for `run --detach` to report instead of waiting: a
+/// Waiting reason other than a normal step, or a crash loop of a program that never ran.
 pub fn start_problem(st: &PodStatus) -> Option<String> {
     if matches!(st.phase, PodPhase::Failed | PodPhase::Succeeded) {
         return Some(format!("pod ended: {}", st.phase.as_str()));
@@ -201,22 +206,37 @@ pub fn start_problem(st: &PodStatus) -> Option<String> {
     st.init_container_statuses
         .iter()
         .chain(st.container_statuses.iter())
-        .find_map(|c| match &c.state {
-            crate::spec::ContainerState::Waiting { reason, message }
-                if !matches!(
-                    reason,
-                    crate::spec::Reason::ContainerCreating
-                        | crate::spec::Reason::PodInitializing
-                        | crate::spec::Reason::CrashLoopBackOff
-                ) =>
-            {
-                Some(format!(
-                    "container {}: {reason}: {}",
-                    c.name,
-                    message.as_deref().unwrap_or("")
-                ))
-            }
-            _ => None,
+        .find_map(|c| {
+            let (reason, message) = match (&c.state, &c.last_state) {
+                (
+                    ContainerState::Waiting {
+                        reason: Reason::CrashLoopBackOff,
+                        ..
+                    },
+                    Some(ContainerState::Terminated {
+                        reason: reason @ Reason::StartError,
+                        message,
+                        ..
+                    }),
+                ) => (reason, message),
+                (
+                    ContainerState::Waiting {
+                        reason:
+                            Reason::ContainerCreating
+                            | Reason::PodInitializing
+                            | Reason::CrashLoopBackOff,
+                        ..
+                    },
+                    _,
+                ) => return None,
+                (ContainerState::Waiting { reason, message }, _) => (reason, message),
+                _ => return None,
+            };
+            Some(format!(
+                "container {}: {reason}: {}",
+                c.name,
+                message.as_deref().unwrap_or("")
+            ))
         })
 }
 
