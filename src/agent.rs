@@ -5,11 +5,13 @@
 //! One plain thread runs the loop (no async runtime: a tick-driven loop is all it
 //! needs): wait up to one tick for updates from the broker, hand them to the
 //! reconciler, rescan the manifests, collect finished starts and stops, publish the
-//! statuses that changed and the node status (on change and as a heartbeat). The MQTT
+//! statuses that changed and the node status (on change and as a heartbeat), and answer
+//! remote-logs requests (rate-limited, see `agent::logs`). The MQTT
 //! client has its own thread behind the mailbox; starts and stops run on short-lived
 //! threads per pod. Pods belong to their shims: stopping the agent leaves them running.
 
 pub mod admit;
+pub mod logs;
 pub mod node;
 pub mod runtime;
 pub mod static_pods;
@@ -101,6 +103,8 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
     };
     log::info!("agent for node {name} started");
     let mut agent = Agent {
+        paths: paths.clone(),
+        limiter: logs::Limiter::default(),
         reconciler,
         statics,
         device,
@@ -124,6 +128,9 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
 }
 
 struct Agent {
+    paths: Paths,
+    /// Paces the answers to remote-logs requests.
+    limiter: logs::Limiter,
     reconciler: Reconciler<ShimRuntime>,
     statics: StaticPods,
     device: Option<Device>,
@@ -186,6 +193,28 @@ impl Agent {
         self.publish_events(events);
         self.publish_statuses();
         self.publish_node(inbound.connected == Some(true), now);
+        self.answer_logs();
+    }
+
+    /// Answers the remote-logs requests that the rate limit allows now; the others wait
+    /// in the mailbox's bounded queue for a later tick.
+    fn answer_logs(&mut self) {
+        let Some(d) = &self.device else {
+            return;
+        };
+        let n = self.limiter.available(Instant::now());
+        if n == 0 {
+            return;
+        }
+        let requests = d.take_log_requests(n);
+        self.limiter.spend(requests.len());
+        for r in &requests {
+            let answer = logs::answer(&self.paths.root, &self.paths.run_dir, r);
+            if let spec::logs::LogsResult::Error(e) = &answer.result {
+                log::info!("logs of pod {}: {}", r.pod, e.message);
+            }
+            d.answer_logs(&answer);
+        }
     }
 
     fn handle(&mut self, update: Update, now: Time) -> Vec<Event> {
