@@ -1,9 +1,10 @@
 //! `pealet agent` end to end: a real mosquitto (tests/it/mqtt/broker.rs), real busybox
 //! pods (tests/it/pod/fixture.rs), the operator commands and a plain subscriber.
 //! Each test has its own node name, root, run directory and manifests directory.
-//! `agent/logs.rs`: remote logs.
+//! `agent/logs.rs`: remote logs; `agent/resilience.rs`: TLS and broker outages.
 
 mod logs;
+mod resilience;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};

@@ -45,7 +45,7 @@ fn restarting(name: &str) -> String {
 
 impl World {
     /// `pealet logs --node ... POD ARGS`: (success, stdout, stderr).
-    fn logs(&self, pod: &str, args: &[&str]) -> (bool, String, String) {
+    pub(super) fn logs(&self, pod: &str, args: &[&str]) -> (bool, String, String) {
         let mut all = vec!["logs", pod];
         all.extend_from_slice(args);
         let out = self.operator_output(&all);
