@@ -105,6 +105,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
     let mut agent = Agent {
         paths: paths.clone(),
         limiter: logs::Limiter::default(),
+        logs_dropped: 0,
         reconciler,
         statics,
         device,
@@ -131,6 +132,8 @@ struct Agent {
     paths: Paths,
     /// Paces the answers to remote-logs requests.
     limiter: logs::Limiter,
+    /// Remote-logs requests dropped so far (the mailbox's count), to say when it grows.
+    logs_dropped: u64,
     reconciler: Reconciler<ShimRuntime>,
     statics: StaticPods,
     device: Option<Device>,
@@ -202,6 +205,12 @@ impl Agent {
         let Some(d) = &self.device else {
             return;
         };
+        let dropped = d.dropped().log_requests;
+        if dropped > self.logs_dropped {
+            let n = dropped - self.logs_dropped;
+            log::warn!("{n} remote-logs requests dropped: too many at once");
+            self.logs_dropped = dropped;
+        }
         let n = self.limiter.available(Instant::now());
         if n == 0 {
             return;

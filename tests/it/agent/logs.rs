@@ -145,6 +145,8 @@ fn remote_logs_tail_container_and_errors() {
     assert!(ok, "{err}");
     assert_eq!(out, "a-line-5\n");
     assert!(started.elapsed() < Duration::from_secs(10));
+    let log = std::fs::read_to_string(w.env.dir.join("agent.log")).unwrap();
+    assert!(log.contains("remote-logs requests dropped"), "{log}");
 }
 
 #[test]
