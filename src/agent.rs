@@ -186,11 +186,13 @@ impl Agent {
         for (pod, message) in polled.failed {
             events.push(event(EventType::Warning, "Failed", Some(pod), message, now));
         }
-        for pod in polled.gone {
-            if !runtime.runs(&pod) && self.published.remove(&pod).is_some() {
-                if let Some(d) = &self.device {
-                    d.set_status(&pod, None);
-                }
+        for pod in polled.gone.into_iter().filter(|p| !runtime.runs(p)) {
+            // Cleared even when this run of the agent never published it: a deletion
+            // that arrives before the first publish after a restart must not leave the
+            // status retained by the previous run behind.
+            self.published.remove(&pod);
+            if let Some(d) = &self.device {
+                d.set_status(&pod, None);
             }
         }
         self.publish_events(events);
