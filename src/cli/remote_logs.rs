@@ -11,10 +11,11 @@ use lexopt::prelude::*;
 use super::remote::{self, failed};
 use super::{CliError, show_cmds};
 use crate::config::Flags;
+use crate::mqtt::Operator;
 use crate::mqtt::Topics;
 use crate::spec::bounded::name;
 use crate::spec::logs::{LogsRequest, LogsResponse, LogsResult, MAX_LOG_TEXT};
-use crate::spec::{self, validate::is_dns_label};
+use crate::spec::{self, NodeStatus, validate::is_dns_label};
 
 pub const LOGS_HELP: &str = "\
 Usage: pealet logs POD [-c CONTAINER] [-f] [--previous] [--timestamps]
@@ -141,10 +142,10 @@ fn remote_logs(mut args: lexopt::Parser) -> Result<(), CliError> {
     let answer = loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
+            let why = why_silent(&mut op, &topics);
             op.disconnect();
             return Err(CliError::Failed(format!(
-                "no answer from node {node} within {}s: is the node offline \
-                 (its agent not running or not connected to the broker)?",
+                "no answer from node {node} within {}s: {why}",
                 asked.timeout.as_secs()
             )));
         }
@@ -187,5 +188,25 @@ fn remote_logs(mut args: lexopt::Parser) -> Result<(), CliError> {
             e.message,
             e.reason.as_str()
         ))),
+    }
+}
+
+/// Why a node may not have answered, from its retained NodeStatus.
+fn why_silent(op: &mut Operator, topics: &Topics) -> String {
+    let status = op.retained(&[topics.node()]).ok().and_then(|msgs| {
+        let m = msgs.into_iter().find(|m| !m.payload.is_empty())?;
+        spec::decode::<NodeStatus>(&m.payload).ok()
+    });
+    match status {
+        None => "the broker holds no status of this node: is the node name (and --prefix) \
+                 right, and has its agent ever connected?"
+            .into(),
+        Some(n) if !n.online => format!(
+            "the node is offline (its agent is not connected; last heartbeat {})",
+            n.heartbeat
+        ),
+        Some(_) => "the node is online: its agent may be busy, or too old to answer \
+                    remote-logs requests"
+            .into(),
     }
 }

@@ -193,7 +193,7 @@ fn remote_logs_time_out_when_no_agent_answers() {
         err.contains("no answer from node nobody-home within 2s"),
         "{err}"
     );
-    assert!(err.contains("offline"), "{err}");
+    assert!(err.contains("holds no status of this node"), "{err}");
     let took = started.elapsed();
     assert!(
         took >= Duration::from_secs(2) && took < Duration::from_secs(30),
@@ -203,4 +203,24 @@ fn remote_logs_time_out_when_no_agent_answers() {
     let retained =
         crate::mqtt::support::retained(&broker, &[Topics::new("pealet/v1", node).logs_request()]);
     assert!(retained.is_empty());
+
+    // A node that is known but offline (its Last Will) is named as such.
+    let mut offline = crate::wire::samples::node_status();
+    offline.name = node.try_into().unwrap();
+    offline.online = false;
+    let topic = Topics::new("pealet/v1", node).node();
+    publish(&broker, &topic, &spec::encode(&offline), true);
+    let out = pealet(&[
+        "logs",
+        "--node",
+        node,
+        "--broker",
+        &url,
+        "web",
+        "--timeout",
+        "1",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the node is offline"), "{err}");
 }
