@@ -317,6 +317,20 @@ mod tests {
     }
 
     #[test]
+    fn a_line_longer_than_any_record_is_skipped() {
+        let path = std::env::temp_dir().join(format!("pealet-agent-logs-{}", std::process::id()));
+        let mut bytes = b"T1 stdout F before\n".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', 3 * MAX_RECORD));
+        bytes.extend_from_slice(b"\nT2 stdout F after\n");
+        std::fs::write(&path, bytes).unwrap();
+        let mut t = Tail::new(1000, None, false);
+        t.read(std::fs::File::open(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        let out = t.finish(Name::new());
+        assert_eq!(&*out.text, b"before\nafter\n");
+    }
+
+    #[test]
     fn the_limiter_allows_a_burst_then_a_steady_rate() {
         let mut l = Limiter::default();
         let t0 = l.last;
