@@ -23,6 +23,10 @@ fn main() {
         "status: CrashLoopBackOff",
         "node status",
         "event",
+        "index (two pods)",
+        "logs request",
+        "logs answer, two lines",
+        "logs answer, NoSuchPod",
     ];
     let packed = samples::all_encoded();
     let raw = samples::all_uncompressed();

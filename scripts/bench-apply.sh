@@ -104,7 +104,9 @@ def packet(t, body):
         if not n: break
     return bytes([t]) + enc + body
 c = socket.create_connection(("127.0.0.1", port))
-c.sendall(packet(0x10, s8("MQTT") + b"\x04\x02\x00\x3c" + s8("bench-counter")))
+# Keep-alive 0: this counter sends no PINGREQ, and a broker drops a silent client after
+# 1.5 times its keep-alive (with 60 s, any IDLE over 90 s failed).
+c.sendall(packet(0x10, s8("MQTT") + b"\x04\x02\x00\x00" + s8("bench-counter")))
 c.sendall(packet(0x82, b"\x00\x01" + s8("pealet/v1/%s/#" % node) + b"\x00"))
 def read_packet():
     h = c.recv(1)

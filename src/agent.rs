@@ -5,11 +5,13 @@
 //! One plain thread runs the loop (no async runtime: a tick-driven loop is all it
 //! needs): wait up to one tick for updates from the broker, hand them to the
 //! reconciler, rescan the manifests, collect finished starts and stops, publish the
-//! statuses that changed and the node status (on change and as a heartbeat). The MQTT
+//! statuses that changed and the node status (on change and as a heartbeat), and answer
+//! remote-logs requests (rate-limited, see `agent::logs`). The MQTT
 //! client has its own thread behind the mailbox; starts and stops run on short-lived
 //! threads per pod. Pods belong to their shims: stopping the agent leaves them running.
 
 pub mod admit;
+pub mod logs;
 pub mod node;
 pub mod pull_events;
 pub mod runtime;
@@ -103,6 +105,9 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
     };
     log::info!("agent for node {name} started");
     let mut agent = Agent {
+        paths: paths.clone(),
+        limiter: logs::Limiter::default(),
+        logs_dropped: 0,
         reconciler,
         statics,
         device,
@@ -127,6 +132,11 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
 }
 
 struct Agent {
+    paths: Paths,
+    /// Paces the answers to remote-logs requests.
+    limiter: logs::Limiter,
+    /// Remote-logs requests dropped so far (the mailbox's count), to say when it grows.
+    logs_dropped: u64,
     reconciler: Reconciler<ShimRuntime>,
     statics: StaticPods,
     device: Option<Device>,
@@ -183,15 +193,48 @@ impl Agent {
         }
         for pod in polled.gone {
             self.pulls.forget(&pod);
-            if !runtime.runs(&pod) && self.published.remove(&pod).is_some() {
-                if let Some(d) = &self.device {
-                    d.set_status(&pod, None);
-                }
+            if runtime.runs(&pod) {
+                continue;
+            }
+            // Cleared even when this run of the agent never published it: a deletion
+            // that arrives before the first publish after a restart must not leave the
+            // status retained by the previous run behind.
+            self.published.remove(&pod);
+            if let Some(d) = &self.device {
+                d.set_status(&pod, None);
             }
         }
         self.publish_events(events);
         self.publish_statuses();
         self.publish_node(inbound.connected == Some(true), now);
+        self.answer_logs();
+    }
+
+    /// Answers the remote-logs requests that the rate limit allows now; the others wait
+    /// in the mailbox's bounded queue for a later tick.
+    fn answer_logs(&mut self) {
+        let Some(d) = &self.device else {
+            return;
+        };
+        let dropped = d.dropped().log_requests;
+        if dropped > self.logs_dropped {
+            let n = dropped - self.logs_dropped;
+            log::warn!("{n} remote-logs requests dropped: too many at once");
+            self.logs_dropped = dropped;
+        }
+        let n = self.limiter.available(Instant::now());
+        if n == 0 {
+            return;
+        }
+        let requests = d.take_log_requests(n);
+        self.limiter.spend(requests.len());
+        for r in &requests {
+            let answer = logs::answer(&self.paths.root, &self.paths.run_dir, r);
+            if let spec::logs::LogsResult::Error(e) = &answer.result {
+                log::info!("logs of pod {}: {}", r.pod, e.message);
+            }
+            d.answer_logs(&answer);
+        }
     }
 
     fn handle(&mut self, update: Update, now: Time) -> Vec<Event> {

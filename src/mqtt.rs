@@ -10,7 +10,8 @@
 //! what does not fit stays in the mailbox) and what the broker sent into the mailbox.
 //! The agent never touches rumqttc. Overflow policy (see `mailbox`): statuses coalesce
 //! to the newest per pod, events are a ring of 64 that drops the oldest and counts,
-//! the node status is newest-wins, desired-state updates are newest-wins per pod.
+//! the node status is newest-wins, desired-state updates are newest-wins per pod,
+//! remote-logs requests and answers are queues of 4 that drop the oldest.
 //! Nothing is handed to the client while disconnected, so an outage costs no memory
 //! beyond one slot per pod, and on reconnect the current status of every pod is sent.
 //!
@@ -26,10 +27,11 @@
 //!
 //! # Operator connection ([`Operator`])
 //!
-//! `pealet apply/get/delete/describe`: a short clean session that reads retained
+//! `pealet apply/get/delete/describe/logs`: a short clean session that reads retained
 //! messages (subscribe, then a marker message on `<prefix>/_operator/<client id>`: when
 //! it comes back, every retained message before it has arrived) and publishes with
-//! QoS 1, waiting for each acknowledgement.
+//! QoS 1, waiting for each acknowledgement. `logs --node` subscribes to its reply topic
+//! first, then publishes its request and waits for the answer.
 //!
 //! # TLS
 //!
@@ -52,7 +54,10 @@ use rumqttc::MqttOptions;
 
 pub use backoff::Backoff;
 pub use device::Device;
-pub use mailbox::{Dropped, Inbound, MAX_EVENTS, MAX_PENDING, MAX_STATUSES, Mailbox};
+pub use mailbox::{
+    Dropped, Inbound, MAX_EVENTS, MAX_LOG_ANSWERS, MAX_LOG_REQUESTS, MAX_PENDING, MAX_STATUSES,
+    Mailbox,
+};
 pub use operator::{Message, Operator};
 pub use topics::Topics;
 

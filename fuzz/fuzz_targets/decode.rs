@@ -15,6 +15,8 @@ fuzz_target!(|data: &[u8]| {
         AnyMessage::NodeStatus(m) => encode(m),
         AnyMessage::Event(m) => encode(m),
         AnyMessage::Index(m) => encode(m),
+        AnyMessage::LogsRequest(m) => encode(m),
+        AnyMessage::LogsResponse(m) => encode(m),
     };
     assert_eq!(decode_any(&again).as_ref(), Ok(&msg));
     let tree = write::message(&msg);

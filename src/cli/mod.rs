@@ -11,6 +11,7 @@ mod image_pull;
 mod input;
 mod pod_cmds;
 mod remote;
+mod remote_logs;
 mod runtime_cmds;
 mod show;
 mod show_cmds;
@@ -177,11 +178,11 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         name: "logs",
-        summary: "print the logs of a container",
-        usage: show_cmds::LOGS_HELP,
+        summary: "print the logs of a container, here or on a node through the broker",
+        usage: remote_logs::LOGS_HELP,
         hidden: false,
-        settings: false,
-        run: show_cmds::logs,
+        settings: true,
+        run: remote_logs::logs,
     },
     Command {
         name: "exec",

@@ -28,18 +28,6 @@ Shows a pod as Kubernetes does ('kubectl get pod -o yaml'): metadata, spec and
 status with containerStatuses and their states, in Kubernetes field names.
 ";
 
-pub const LOGS_HELP: &str = "\
-Usage: pealet logs POD [-c CONTAINER] [-f] [--previous] [--timestamps]
-
-Prints what a container wrote to stdout and stderr (kept in the run directory,
-capped per container instance). -c may be left out when the pod has one container.
-
-Options:
-  -f, --follow       keep printing new output until the pod's shim exits
-  -p, --previous     the instance before the last restart
-  --timestamps       prefix each line with its RFC 3339 time
-";
-
 fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::Failed(e.to_string())
 }

@@ -1,6 +1,7 @@
 //! The device's connection: one thread that owns the rumqttc `Connection` and only polls
 //! it, moving messages between the client and the [`Mailbox`]; [`Device`] is the
-//! agent's handle (statuses, events, node status out; desired-state updates in).
+//! agent's handle (statuses, events, node status, logs answers out; desired-state
+//! updates and logs requests in).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use rumqttc::{
 
 use super::{Backoff, Inbound, Mailbox, MqttError, TICK, Topics, broker_name, options};
 use crate::config::Settings;
-use crate::spec::{self, NodeStatus, PodStatus};
+use crate::spec::{self, LogsRequest, LogsResponse, NodeStatus, PodStatus};
 
 /// The agent's handle on its broker connection. Every method returns at once.
 pub struct Device {
@@ -77,6 +78,18 @@ impl Device {
     /// Publishes (retained) the node status; sent again at every connect.
     pub fn set_node(&self, node: &NodeStatus) {
         self.mailbox.set_node(spec::encode(node));
+    }
+
+    /// Up to `max` remote-logs requests, oldest first (at most
+    /// [`MAX_LOG_REQUESTS`](super::MAX_LOG_REQUESTS) wait; more are dropped).
+    pub fn take_log_requests(&self, max: usize) -> Vec<LogsRequest> {
+        self.mailbox.take_log_requests(max)
+    }
+
+    /// Publishes (not retained) the answer to a logs request on its reply topic.
+    pub fn answer_logs(&self, answer: &LogsResponse) {
+        self.mailbox
+            .push_log_answer(&answer.id, spec::encode(answer));
     }
 
     /// What the broker sent since the last call, without waiting.
@@ -159,6 +172,14 @@ impl Poller {
                     self.mailbox.set_connected(true);
                 }
                 Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                    if let Some(request) = self.topics.receive_logs(&p.topic, &p.payload) {
+                        match request {
+                            Ok(r) => self.mailbox.deliver_log_request(r),
+                            // Not a warning: anyone who may publish could flood the log.
+                            Err(e) => log::debug!("a logs request refused: {e}"),
+                        }
+                        continue;
+                    }
                     match self.topics.receive(&p.topic, &p.payload) {
                         Some(update) => self.mailbox.deliver(update),
                         None => log::debug!("ignored a message on {}", p.topic),
@@ -187,12 +208,16 @@ impl Poller {
     }
 
     /// Subscribes to this node's pods and index (every connect: the broker then sends
-    /// the retained ones again); false when the client's channel is full for now.
+    /// the retained ones again), and to its logs requests with QoS 0, so that the broker
+    /// does not queue them for the session while the device is away (a late answer
+    /// would reach nobody); false when the client's channel is full for now.
     fn subscribe(&self) -> bool {
-        let filters = self
-            .topics
-            .device_filters()
-            .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
+        let filters = (self.topics.device_filters().into_iter())
+            .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce))
+            .chain([SubscribeFilter::new(
+                self.topics.logs_request(),
+                QoS::AtMostOnce,
+            )]);
         self.client.try_subscribe_many(filters).is_ok()
     }
 
@@ -218,6 +243,12 @@ impl Poller {
         while let Some(event) = self.mailbox.take_event() {
             if !publish(self.topics.events(), &event, false) {
                 self.mailbox.return_event(event);
+                return;
+            }
+        }
+        while let Some((id, answer)) = self.mailbox.take_log_answer() {
+            if !publish(self.topics.logs_reply(&id), &answer, false) {
+                self.mailbox.return_log_answer(id, answer);
                 return;
             }
         }

@@ -9,7 +9,13 @@
 //! - desired-state updates from the broker: one slot per pod plus one for the index,
 //!   the newest wins (they are retained messages: only the last one matters); at most
 //!   [`MAX_PENDING`] pods wait, more are dropped and counted (the broker sends them again
-//!   at the next reconnect).
+//!   at the next reconnect);
+//! - remote-logs requests: a queue of [`MAX_LOG_REQUESTS`] that drops the oldest and
+//!   counts (the newest is the one whose operator is most likely still waiting), so a
+//!   flood of requests costs nothing beyond the queue; the agent takes them at its own
+//!   pace;
+//! - remote-logs answers (up to 64 KiB each): a queue of [`MAX_LOG_ANSWERS`] that drops
+//!   the oldest and counts.
 //!
 //! Memory is bounded by the number of pods, never by the length of an outage. Nothing
 //! here does I/O; `device` moves the contents to and from the broker.
@@ -19,6 +25,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::desired::Update;
+use crate::spec::LogsRequest;
 
 /// Events kept while the broker is away.
 pub const MAX_EVENTS: usize = 64;
@@ -26,6 +33,10 @@ pub const MAX_EVENTS: usize = 64;
 pub const MAX_STATUSES: usize = 1024;
 /// Pods with a desired-state update waiting for the agent.
 pub const MAX_PENDING: usize = 512;
+/// Remote-logs requests waiting for the agent.
+pub const MAX_LOG_REQUESTS: usize = 4;
+/// Remote-logs answers waiting for the broker.
+pub const MAX_LOG_ANSWERS: usize = 4;
 
 /// What arrived from the broker since the last look.
 #[derive(Debug, Default, PartialEq)]
@@ -43,6 +54,8 @@ pub struct Inbound {
 pub struct Dropped {
     pub events: u64,
     pub statuses: u64,
+    pub log_requests: u64,
+    pub log_answers: u64,
 }
 
 #[derive(Default)]
@@ -57,6 +70,11 @@ struct State {
     index: Option<Update>,
     connected: Option<bool>,
     updates_dropped: u64,
+    log_requests: VecDeque<LogsRequest>,
+    /// A logs request arrived since the agent last took what arrived: wakes it once.
+    logs_arrived: bool,
+    /// (request id, encoded LogsResponse).
+    log_answers: VecDeque<(String, Vec<u8>)>,
     closed: bool,
 }
 
@@ -107,11 +125,29 @@ impl Mailbox {
         self.lock().dropped
     }
 
+    /// Queues the encoded answer to the logs request `id`; drops the oldest when full.
+    pub fn push_log_answer(&self, id: &str, payload: Vec<u8>) {
+        let mut s = self.lock();
+        if s.log_answers.len() >= MAX_LOG_ANSWERS {
+            s.log_answers.pop_front();
+            s.dropped.log_answers += 1;
+        }
+        s.log_answers.push_back((id.to_owned(), payload));
+    }
+
+    /// Takes up to `max` logs requests, oldest first.
+    pub fn take_log_requests(&self, max: usize) -> Vec<LogsRequest> {
+        let mut s = self.lock();
+        let n = max.min(s.log_requests.len());
+        s.log_requests.drain(..n).collect()
+    }
+
     // --- agent side: from the broker ---
 
     /// Takes what arrived, without waiting.
     pub fn take(&self) -> Inbound {
         let mut s = self.lock();
+        s.logs_arrived = false;
         let mut updates: Vec<Update> = std::mem::take(&mut s.pods).into_values().collect();
         updates.extend(s.index.take());
         Inbound {
@@ -125,7 +161,11 @@ impl Mailbox {
     pub fn wait(&self, timeout: Duration) -> Inbound {
         let s = self.lock();
         let empty = |s: &mut State| {
-            !s.closed && s.pods.is_empty() && s.index.is_none() && s.connected.is_none()
+            !s.closed
+                && !s.logs_arrived
+                && s.pods.is_empty()
+                && s.index.is_none()
+                && s.connected.is_none()
         };
         let (s, _) = self
             .inbound
@@ -150,6 +190,18 @@ impl Mailbox {
                 s.pods.insert(name.clone(), update);
             }
         }
+        self.inbound.notify_all();
+    }
+
+    /// Queues a logs request for the agent; drops the oldest when the queue is full.
+    pub fn deliver_log_request(&self, request: LogsRequest) {
+        let mut s = self.lock();
+        if s.log_requests.len() >= MAX_LOG_REQUESTS {
+            s.log_requests.pop_front();
+            s.dropped.log_requests += 1;
+        }
+        s.log_requests.push_back(request);
+        s.logs_arrived = true;
         self.inbound.notify_all();
     }
 
@@ -207,6 +259,20 @@ impl Mailbox {
             s.events.push_front(payload);
         } else {
             s.dropped.events += 1;
+        }
+    }
+
+    /// The next logs answer to publish: (request id, payload).
+    pub fn take_log_answer(&self) -> Option<(String, Vec<u8>)> {
+        self.lock().log_answers.pop_front()
+    }
+
+    pub fn return_log_answer(&self, id: String, payload: Vec<u8>) {
+        let mut s = self.lock();
+        if s.log_answers.len() < MAX_LOG_ANSWERS {
+            s.log_answers.push_front((id, payload));
+        } else {
+            s.dropped.log_answers += 1;
         }
     }
 

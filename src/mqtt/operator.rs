@@ -65,9 +65,28 @@ impl Operator {
     /// The subscriptions stay: [`Operator::next`] then yields live messages.
     pub fn retained(&mut self, filters: &[String]) -> Result<Vec<Message>, MqttError> {
         let marker = format!("{}/_operator/{}", self.prefix, self.client_id);
+        let all: Vec<String> = filters.iter().chain([&marker]).cloned().collect();
+        self.subscribe(&all)?;
+        self.publish(&marker, b"marker", false)?;
+        // The marker may have come back before the acknowledgement of its publish.
+        if !self.backlog.iter().any(|m| m.topic == marker) {
+            self.until("the retained messages", |e| match e {
+                Event::Incoming(Packet::Publish(p)) => p.topic == marker,
+                _ => false,
+            })?;
+        }
+        Ok(self
+            .backlog
+            .drain(..)
+            .filter(|m| m.topic != marker)
+            .collect())
+    }
+
+    /// Subscribes to `filters` (QoS 1) and waits for the broker's acknowledgement; from
+    /// then on [`Operator::next`] yields what is published on them.
+    pub fn subscribe(&mut self, filters: &[String]) -> Result<(), MqttError> {
         let subs = filters
             .iter()
-            .chain(std::iter::once(&marker))
             .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
         self.client
             .try_subscribe_many(subs)
@@ -87,19 +106,7 @@ impl Operator {
             let msg = "the broker refused a subscription (not authorised?)".to_owned();
             return Err(MqttError::Lost("the subscription", msg));
         }
-        self.publish(&marker, b"marker", false)?;
-        // The marker may have come back before the acknowledgement of its publish.
-        if !self.backlog.iter().any(|m| m.topic == marker) {
-            self.until("the retained messages", |e| match e {
-                Event::Incoming(Packet::Publish(p)) => p.topic == marker,
-                _ => false,
-            })?;
-        }
-        Ok(self
-            .backlog
-            .drain(..)
-            .filter(|m| m.topic != marker)
-            .collect())
+        Ok(())
     }
 
     /// Publishes with QoS 1 and waits for the broker's acknowledgement. (A broker that

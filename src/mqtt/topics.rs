@@ -1,13 +1,15 @@
 //! Topic names of one node (`<prefix>/<node>/pods/<pod>`, `status/<pod>`, `node`,
-//! `events`, `index`) and the device-side receive path: a message on a subscribed
-//! topic becomes a typed `desired::Update`, its payload size checked before decoding.
+//! `events`, `index`, `logs/req`, `logs/resp/<id>`) and the device-side receive path: a
+//! message on a subscribed topic becomes a typed `desired::Update` or logs request, its
+//! payload size checked before decoding.
 //!
 //! No network here: `device` feeds it what the broker sends.
 
 use crate::desired::Update;
 use crate::spec::bounded::MAX_PAYLOAD;
+use crate::spec::logs::is_request_id;
 use crate::spec::validate::is_dns_label;
-use crate::spec::{self, DecodeError, Index, Kind, Pod};
+use crate::spec::{self, DecodeError, Index, Kind, LogsRequest, Pod};
 
 /// The topics of one node under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +69,18 @@ impl Topics {
         format!("{}/{}/index", self.prefix, self.node)
     }
 
+    /// `<prefix>/<node>/logs/req`: remote-logs requests to the device, not retained.
+    pub fn logs_request(&self) -> String {
+        format!("{}/{}/logs/req", self.prefix, self.node)
+    }
+
+    /// `<prefix>/<node>/logs/resp/<id>`: the answer to the logs request `id`, not
+    /// retained. The device derives it from the id: a request cannot make the device
+    /// publish anywhere else.
+    pub fn logs_reply(&self, id: &str) -> String {
+        format!("{}/{}/logs/resp/{id}", self.prefix, self.node)
+    }
+
     /// The client id of the device: fixed per node, so that its session persists.
     pub fn device_client_id(&self) -> String {
         format!("pealet-{}", self.node)
@@ -114,6 +128,29 @@ impl Topics {
         };
         Some(Update::Pod { name, pod })
     }
+
+    /// The device-side receive path of a logs request: `None` when `topic` is not this
+    /// node's request topic.
+    pub fn receive_logs(
+        &self,
+        topic: &str,
+        payload: &[u8],
+    ) -> Option<Result<LogsRequest, DecodeError>> {
+        if topic != self.logs_request() {
+            return None;
+        }
+        let request = checked(payload).and_then(spec::decode::<LogsRequest>);
+        Some(request.and_then(|r| {
+            if is_request_id(&r.id) {
+                Ok(r)
+            } else {
+                Err(DecodeError::Malformed {
+                    kind: Kind::LogsRequest,
+                    what: "the request id is not 1 to 32 of [a-z0-9-]",
+                })
+            }
+        }))
+    }
 }
 
 /// The payload limit, checked before anything is decoded.
@@ -149,6 +186,8 @@ mod tests {
             ["pealet/v1/pi-01/pods/+", "pealet/v1/pi-01/index"]
         );
         assert_eq!(t.device_client_id(), "pealet-pi-01");
+        assert_eq!(t.logs_request(), "pealet/v1/pi-01/logs/req");
+        assert_eq!(t.logs_reply("a1"), "pealet/v1/pi-01/logs/resp/a1");
         assert_eq!(
             t.pod_of("pealet/v1/pi-01/status/web", "status"),
             Some("web")
@@ -205,6 +244,35 @@ mod tests {
             DecodeError::WrongKind { .. }
         ));
         assert_eq!(t.receive("pealet/v1/pi-01/status/web", &bytes), None);
+        assert_eq!(t.receive("pealet/v1/pi-01/logs/req", &bytes), None);
         assert_eq!(t.receive("pealet/v1/pi-02/pods/web", &bytes), None);
+    }
+
+    #[test]
+    fn logs_requests_are_typed_and_their_ids_checked() {
+        let t = topics();
+        let mut req = LogsRequest {
+            id: "a1".try_into().unwrap(),
+            pod: spec::bounded::name("web").unwrap(),
+            container: None,
+            tail: Some(10),
+            previous: false,
+            timestamps: false,
+        };
+        let topic = "pealet/v1/pi-01/logs/req";
+        let got = t.receive_logs(topic, &spec::encode(&req));
+        assert_eq!(got, Some(Ok(req.clone())));
+        assert_eq!(t.receive_logs("pealet/v1/pi-02/logs/req", b"x"), None);
+        assert_eq!(t.receive_logs(t.pod("web").as_str(), b"x"), None);
+        req.id = "../status/web".try_into().unwrap();
+        assert!(matches!(
+            t.receive_logs(topic, &spec::encode(&req)),
+            Some(Err(DecodeError::Malformed { .. }))
+        ));
+        assert!(matches!(
+            t.receive_logs(topic, &vec![1u8; MAX_PAYLOAD + 1]),
+            Some(Err(DecodeError::TooLarge { .. }))
+        ));
+        assert_eq!(t.receive_logs(topic, b""), Some(Err(DecodeError::Empty)));
     }
 }

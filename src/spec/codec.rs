@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::bounded::{LimitHit, LimitKind, MAX_PAYLOAD, take_limit_hit};
+use super::logs::{LogsRequest, LogsResponse};
 use super::pack;
 use super::{Event, Index, NodeStatus, Pod, PodStatus};
 
@@ -31,15 +32,19 @@ pub enum Kind {
     NodeStatus = 3,
     Event = 4,
     Index = 5,
+    LogsRequest = 6,
+    LogsResponse = 7,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Pod,
         Kind::PodStatus,
         Kind::NodeStatus,
         Kind::Event,
         Kind::Index,
+        Kind::LogsRequest,
+        Kind::LogsResponse,
     ];
 
     pub fn from_byte(b: u8) -> Option<Kind> {
@@ -53,6 +58,8 @@ impl Kind {
             Kind::NodeStatus => "NodeStatus",
             Kind::Event => "Event",
             Kind::Index => "Index",
+            Kind::LogsRequest => "LogsRequest",
+            Kind::LogsResponse => "LogsResponse",
         }
     }
 }
@@ -77,6 +84,12 @@ impl Message for Event {
 impl Message for Index {
     const KIND: Kind = Kind::Index;
 }
+impl Message for LogsRequest {
+    const KIND: Kind = Kind::LogsRequest;
+}
+impl Message for LogsResponse {
+    const KIND: Kind = Kind::LogsResponse;
+}
 
 /// Any message, as told by its envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +99,8 @@ pub enum AnyMessage {
     NodeStatus(NodeStatus),
     Event(Event),
     Index(Index),
+    LogsRequest(LogsRequest),
+    LogsResponse(LogsResponse),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,6 +179,8 @@ pub fn decode_any(bytes: &[u8]) -> Result<AnyMessage, DecodeError> {
         Kind::NodeStatus => AnyMessage::NodeStatus(body_of(kind, body)?),
         Kind::Event => AnyMessage::Event(body_of(kind, body)?),
         Kind::Index => AnyMessage::Index(body_of(kind, body)?),
+        Kind::LogsRequest => AnyMessage::LogsRequest(body_of(kind, body)?),
+        Kind::LogsResponse => AnyMessage::LogsResponse(body_of(kind, body)?),
     })
 }
 

@@ -1,4 +1,4 @@
-//! Wire types (Pod, PodStatus, NodeStatus, Event, Index), their bounds and validation, the
+//! Wire types (Pod, PodStatus, NodeStatus, Event, Index, remote logs), their bounds and validation, the
 //! postcard codec with its version envelope, and the Kubernetes manifest reader/writer.
 //!
 //! Pure logic: nothing in here touches the file system, the network or the clock
@@ -7,6 +7,7 @@
 pub mod bounded;
 pub mod codec;
 pub mod index;
+pub mod logs;
 pub mod manifest;
 pub mod pack;
 pub mod pod;
@@ -18,6 +19,7 @@ use std::fmt;
 
 pub use codec::{AnyMessage, DecodeError, Kind, decode, decode_any, encode};
 pub use index::{Index, IndexEntry};
+pub use logs::{LogsRequest, LogsResponse};
 pub use pod::*;
 pub use status::*;
 

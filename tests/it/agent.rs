@@ -1,15 +1,19 @@
 //! `pealet agent` end to end: a real mosquitto (tests/it/mqtt/broker.rs), real busybox
 //! pods (tests/it/pod/fixture.rs), the operator commands and a plain subscriber.
 //! Each test has its own node name, root, run directory and manifests directory.
+//! `agent/logs.rs`: remote logs; `agent/resilience.rs`: TLS and broker outages.
+
+mod logs;
+mod resilience;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use crate::mqtt::broker::{Broker, Tls};
-use crate::mqtt::support::{eventually, publish, retained};
+use crate::mqtt::support::{eventually, publish, settings};
 use crate::pod::fixture::{Env, pod_name, privileged, text};
-use pealet::mqtt::Topics;
+use pealet::mqtt::{Message, Operator, Topics};
 use pealet::shim::proto::{Client, Request, Response};
 use pealet::shim::state;
 use pealet::spec::manifest::read::read_pod;
@@ -40,20 +44,54 @@ struct World {
     broker: Broker,
     node: String,
     manifests: PathBuf,
+    /// Broker settings beyond `--broker` (TLS files), for the agent and the operator.
+    tls_flags: Vec<(&'static str, String)>,
 }
 
 impl World {
     fn new(test: &str) -> World {
+        World::with(test, true, Tls::None)
+    }
+
+    /// A world whose broker keeps (`persistence`) or forgets its retained messages
+    /// across a restart, with a plain, TLS or mutual-TLS listener.
+    fn with(test: &str, persistence: bool, tls: Tls) -> World {
         let env = Env::new(test);
         let manifests = env.dir.join("manifests");
         std::fs::create_dir_all(&manifests).unwrap();
+        let broker = Broker::start(test, persistence, tls);
+        let mut tls_flags = Vec::new();
+        if tls != Tls::None {
+            tls_flags.push(("ca-file", broker.path("ca.pem")));
+        }
+        if tls == Tls::Mutual {
+            tls_flags.push(("cert-file", broker.path("client.pem")));
+            tls_flags.push(("key-file", broker.path("client.key")));
+        }
         World {
             agent: None,
-            broker: Broker::start(test, true, Tls::None),
+            broker,
             node: pod_name(test),
             manifests,
             env,
+            tls_flags,
         }
+    }
+
+    /// `--ca-file F ...` as command-line words.
+    fn tls_args(&self) -> Vec<String> {
+        (self.tls_flags.iter())
+            .flat_map(|(k, v)| [format!("--{k}"), v.clone()])
+            .collect()
+    }
+
+    /// The retained messages under `filters`, as a subscriber sees them.
+    fn retained(&self, filters: &[String]) -> Vec<Message> {
+        let settings = settings(&self.broker, &self.tls_flags);
+        let mut op = Operator::connect(&settings, Duration::from_secs(10)).unwrap();
+        let msgs = op.retained(filters).unwrap();
+        op.disconnect();
+        msgs
     }
 
     fn topics(&self) -> Topics {
@@ -77,6 +115,7 @@ impl World {
             "--heartbeat",
             "2",
         ]);
+        cmd.args(self.tls_args());
         cmd.env("PEALET_CONFIG", "/dev/null")
             .env("PEALET_LOG", "info")
             .stdout(Stdio::null())
@@ -98,16 +137,21 @@ impl World {
     }
 
     fn operator(&self, args: &[&str]) -> String {
-        let mut all: Vec<&str> = args.to_vec();
-        let url = self.broker.url();
-        all.extend(["--node", &self.node, "--broker", &url]);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pealet"))
-            .args(&all)
-            .env("PEALET_CONFIG", "/dev/null")
-            .output()
-            .unwrap();
+        let out = self.operator_output(args);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         text(&out.stdout)
+    }
+
+    /// An operator command for this node, successful or not.
+    fn operator_output(&self, args: &[&str]) -> Output {
+        let url = self.broker.url();
+        std::process::Command::new(env!("CARGO_BIN_EXE_pealet"))
+            .args(args)
+            .args(["--node", &self.node, "--broker", &url])
+            .args(self.tls_args())
+            .env("PEALET_CONFIG", "/dev/null")
+            .output()
+            .unwrap()
     }
 
     /// `pealet apply` of a manifest; the pod is removed when the test ends.
@@ -122,13 +166,13 @@ impl World {
 
     /// The retained status of `pod` as a subscriber sees it (None: none or cleared).
     fn status(&self, pod: &str) -> Option<PodStatus> {
-        let msgs = retained(&self.broker, &[self.topics().status(pod)]);
+        let msgs = self.retained(&[self.topics().status(pod)]);
         let m = msgs.into_iter().find(|m| !m.payload.is_empty())?;
         Some(spec::decode::<PodStatus>(&m.payload).unwrap())
     }
 
     fn node_status(&self) -> Option<NodeStatus> {
-        let msgs = retained(&self.broker, &[self.topics().node()]);
+        let msgs = self.retained(&[self.topics().node()]);
         let m = msgs.into_iter().find(|m| !m.payload.is_empty())?;
         Some(spec::decode::<NodeStatus>(&m.payload).unwrap())
     }

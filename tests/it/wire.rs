@@ -131,6 +131,31 @@ const INDEX_RAW: &str = "
     01050204746573749937e294b13b09fb037765625eed000102030405
 ";
 
+/// `pealet logs --node N app -c app --tail 20 --previous`: kind 6, too short to gain
+/// from compression.
+const LOGS_REQUEST: &str = LOGS_REQUEST_RAW;
+const LOGS_REQUEST_RAW: &str = "
+    010609316132622d3363346403617070010361707001140100
+";
+
+/// The answer with two lines of text (kind 7), and the NoSuchPod answer.
+const LOGS_RESPONSE: &str = "
+    01872a0071539a528b6a67326dfbebaf0da275f87b0b1036c7079a3658c9073b
+    d0561bd33ab5b88000
+";
+const LOGS_RESPONSE_RAW: &str = "
+    010709316132622d336334640003617070196c697374656e696e67206f6e203a
+    383038300a72656164790a00
+";
+const LOGS_ERROR: &str = "
+    0187260071539a528b6a67326dfbecb85524166f2aca515aa0a605819cdb3bbd
+    7bc4f0fa5f048a
+";
+const LOGS_ERROR_RAW: &str = "
+    010709316132622d336334640100196e6f20706f64202261707022206f6e2074
+    686973206e6f6465
+";
+
 fn unhex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     digits
@@ -179,6 +204,15 @@ fn golden_bytes_of_version_1() {
     golden(&samples::node_status(), NODE_STATUS, NODE_STATUS_RAW);
     golden(&samples::event(), EVENT, EVENT_RAW);
     golden(&samples::index(), INDEX, INDEX_RAW);
+}
+
+#[test]
+fn golden_logs_messages_are_kinds_6_and_7() {
+    golden(&samples::logs_request(), LOGS_REQUEST, LOGS_REQUEST_RAW);
+    golden(&samples::logs_response(), LOGS_RESPONSE, LOGS_RESPONSE_RAW);
+    golden(&samples::logs_error(), LOGS_ERROR, LOGS_ERROR_RAW);
+    assert_eq!(unhex(LOGS_REQUEST_RAW)[..2], [codec::FORMAT_VERSION, 6]);
+    assert_eq!(unhex(LOGS_RESPONSE_RAW)[..2], [codec::FORMAT_VERSION, 7]);
 }
 
 #[test]
@@ -299,6 +333,8 @@ fn compression_never_expands() {
             AnyMessage::NodeStatus(m) => codec::encode_uncompressed(m),
             AnyMessage::Event(m) => codec::encode_uncompressed(m),
             AnyMessage::Index(m) => codec::encode_uncompressed(m),
+            AnyMessage::LogsRequest(m) => codec::encode_uncompressed(m),
+            AnyMessage::LogsResponse(m) => codec::encode_uncompressed(m),
         };
         assert!(packed.len() <= raw.len(), "{name}");
     }

@@ -132,3 +132,50 @@ fn wait_returns_on_timeout_and_on_close() {
     assert_eq!(waiter.join().unwrap(), Inbound::default());
     assert!(m.is_closed());
 }
+
+fn request(id: &str) -> LogsRequest {
+    LogsRequest {
+        id: id.try_into().unwrap(),
+        pod: crate::spec::bounded::name("web").unwrap(),
+        container: None,
+        tail: None,
+        previous: false,
+        timestamps: false,
+    }
+}
+
+#[test]
+fn logs_requests_are_bounded_keep_the_newest_and_wake_the_agent_once() {
+    let m = Mailbox::default();
+    for i in 0..MAX_LOG_REQUESTS + 3 {
+        m.deliver_log_request(request(&format!("r{i}")));
+    }
+    assert_eq!(m.dropped().log_requests, 3);
+    // The arrival wakes a waiting agent once; requests left waiting do not keep it awake.
+    let t = std::time::Instant::now();
+    assert_eq!(m.wait(Duration::from_secs(5)), Inbound::default());
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let t = std::time::Instant::now();
+    assert_eq!(m.wait(Duration::from_millis(30)), Inbound::default());
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    let first = m.take_log_requests(1);
+    assert_eq!(first, [request("r3")]);
+    let rest = m.take_log_requests(100);
+    assert_eq!(rest.len(), MAX_LOG_REQUESTS - 1);
+    assert!(m.take_log_requests(100).is_empty());
+}
+
+#[test]
+fn logs_answers_are_bounded_and_drop_the_oldest() {
+    let m = Mailbox::default();
+    for i in 0..MAX_LOG_ANSWERS + 2 {
+        m.push_log_answer(&format!("r{i}"), vec![i as u8]);
+    }
+    assert_eq!(m.dropped().log_answers, 2);
+    let (id, payload) = m.take_log_answer().unwrap();
+    assert_eq!(id, "r2");
+    m.return_log_answer(id, payload);
+    let all: Vec<_> = std::iter::from_fn(|| m.take_log_answer()).collect();
+    assert_eq!(all.len(), MAX_LOG_ANSWERS);
+    assert_eq!(all[0].0, "r2");
+}

@@ -26,6 +26,8 @@ pub fn message(m: &AnyMessage) -> Node {
         AnyMessage::NodeStatus(n) => node_status(n),
         AnyMessage::Event(e) => event(e),
         AnyMessage::Index(ix) => index(ix),
+        AnyMessage::LogsRequest(r) => logs::logs_request(r),
+        AnyMessage::LogsResponse(r) => logs::logs_response(r),
     }
 }
 
@@ -268,6 +270,7 @@ fn resources(r: &Resources) -> Node {
 }
 
 mod handlers;
+mod logs;
 mod status;
 use handlers::{lifecycle_handler, probe, security};
 pub use status::{event, index, node_status, pod_status};

@@ -59,6 +59,8 @@ fn check(bytes: &[u8], print: bool) -> bool {
         decode::<NodeStatus>(bytes).map(AnyMessage::NodeStatus),
         decode::<Event>(bytes).map(AnyMessage::Event),
         decode::<Index>(bytes).map(AnyMessage::Index),
+        decode::<LogsRequest>(bytes).map(AnyMessage::LogsRequest),
+        decode::<LogsResponse>(bytes).map(AnyMessage::LogsResponse),
     ];
     let Ok(msg) = any else {
         assert!(
@@ -78,6 +80,8 @@ fn check(bytes: &[u8], print: bool) -> bool {
         AnyMessage::NodeStatus(m) => encode(m),
         AnyMessage::Event(m) => encode(m),
         AnyMessage::Index(m) => encode(m),
+        AnyMessage::LogsRequest(m) => encode(m),
+        AnyMessage::LogsResponse(m) => encode(m),
     };
     assert_eq!(
         decode_any(&again).as_ref(),

@@ -392,6 +392,41 @@ pub fn index() -> Index {
     ix
 }
 
+/// `pealet logs --node N app -c app --tail 20 --previous` as the operator sends it.
+pub fn logs_request() -> LogsRequest {
+    LogsRequest {
+        id: t("1a2b-3c4d"),
+        pod: n("app"),
+        container: Some(n("app")),
+        tail: Some(20),
+        previous: true,
+        timestamps: false,
+    }
+}
+
+/// The agent's answer to [`logs_request`]: two lines of text.
+pub fn logs_response() -> LogsResponse {
+    LogsResponse {
+        id: t("1a2b-3c4d"),
+        result: logs::LogsResult::Text(logs::LogText {
+            container: n("app"),
+            text: v(b"listening on :8080\nready\n".to_vec()),
+            truncated: false,
+        }),
+    }
+}
+
+/// The agent's answer when the pod does not exist.
+pub fn logs_error() -> LogsResponse {
+    LogsResponse {
+        id: t("1a2b-3c4d"),
+        result: logs::LogsResult::Error(logs::LogsError {
+            reason: logs::LogsErrorReason::NoSuchPod,
+            message: t("no pod \"app\" on this node"),
+        }),
+    }
+}
+
 /// Every sample, encoded.
 pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
     vec![
@@ -402,6 +437,9 @@ pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
         ("node status", encode(&node_status())),
         ("event", encode(&event())),
         ("index", encode(&index())),
+        ("logs request", encode(&logs_request())),
+        ("logs response", encode(&logs_response())),
+        ("logs error", encode(&logs_error())),
     ]
 }
 
@@ -416,5 +454,8 @@ pub fn all_uncompressed() -> Vec<(&'static str, Vec<u8>)> {
         ("node status", raw(&node_status())),
         ("event", raw(&event())),
         ("index", raw(&index())),
+        ("logs request", raw(&logs_request())),
+        ("logs response", raw(&logs_response())),
+        ("logs error", raw(&logs_error())),
     ]
 }
