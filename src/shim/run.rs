@@ -52,6 +52,22 @@ enum Ready {
     Pull,
 }
 
+/// Whether the shim has been idle long enough to give memory back
+/// (`sys::release_idle_memory`) before its next long sleep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idle {
+    /// Woke since the last release: first a sleep of at most [`IDLE_RELEASE_AFTER`].
+    Busy,
+    /// That sleep passed with nothing to do: release, then sleep as long as needed.
+    Quiet,
+}
+
+/// How long the shim is idle before it gives memory back.
+const IDLE_RELEASE_AFTER: Timespec = Timespec {
+    tv_sec: 1,
+    tv_nsec: 0,
+};
+
 pub struct Executor<'a> {
     pub pod: &'a Pod,
     pub lifecycle: Lifecycle,
@@ -70,8 +86,8 @@ pub struct Executor<'a> {
     clock: Instant,
     pub(super) events: VecDeque<Event>,
     terminated: bool,
-    /// Woke since memory was last given back (`sys::release_idle_memory`).
-    woke: bool,
+    /// Where the shim is on its way to giving memory back when idle.
+    idle: Idle,
 }
 
 impl<'a> Executor<'a> {
@@ -102,7 +118,7 @@ impl<'a> Executor<'a> {
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
             terminated: false,
-            woke: true,
+            idle: Idle::Busy,
         }
     }
 
@@ -341,16 +357,29 @@ impl<'a> Executor<'a> {
             }
         });
         // Before a sleep of a second or more, give back the pages the work since the
-        // last wake touched: an idle shim keeps only what its next wake-up needs.
-        if std::mem::take(&mut self.woke) && timeout.as_ref().is_none_or(|t| t.tv_sec >= 1) {
-            crate::sys::release_idle_memory();
-        }
+        // last wake touched: an idle shim keeps only what its next wake-up needs. Only
+        // once the shim has been idle for a second, so that a pod start or a burst of
+        // requests never waits for it, and right before the sleep, so that no code runs
+        // between the release and the sleep.
+        let long = timeout.as_ref().is_none_or(|t| t.tv_sec >= 1);
+        let (timeout, capped) = match self.idle {
+            Idle::Busy if long => (Some(IDLE_RELEASE_AFTER), true),
+            Idle::Quiet if long => {
+                crate::sys::release_idle_memory();
+                (timeout, false)
+            }
+            Idle::Busy | Idle::Quiet => (timeout, false),
+        };
         match rustix::event::poll(&mut pollfds, timeout.as_ref()) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => log::error!("poll: {e}"),
         }
-        self.woke = true;
         let ready: Vec<bool> = pollfds.iter().map(|p| !p.revents().is_empty()).collect();
+        self.idle = if capped && !ready.contains(&true) {
+            Idle::Quiet
+        } else {
+            Idle::Busy
+        };
         sources
             .into_iter()
             .zip(ready)

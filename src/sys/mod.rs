@@ -206,13 +206,18 @@ pub fn signal_number(record: &[u8]) -> Option<i32> {
 /// until then they are unmapped page cache, which the kernel reclaims first, instead of
 /// pages counted as this process's private memory. A mapping with anonymous pages (the
 /// relocated read-only data) is never touched: those pages exist nowhere else.
+///
+/// The mappings are found once per process (reading /proc/self/smaps costs more than
+/// the release itself): they neither move nor change after start-up.
 pub fn release_idle_memory() {
-    for (start, len) in clean_program_mappings() {
+    static MAPPINGS: std::sync::OnceLock<Vec<(usize, usize)>> = std::sync::OnceLock::new();
+    for &(start, len) in MAPPINGS.get_or_init(clean_program_mappings) {
         // SAFETY: [start, start + len) is a whole private, non-writable mapping of this
         // program's file whose pages are all the file's own (no anonymous copy, checked in
-        // /proc/self/smaps just now; a non-writable mapping cannot gain one without an
-        // mprotect, and this process makes none). No Rust object lives in it, so dropping
-        // its page table entries loses nothing: the next access reads the same bytes.
+        // /proc/self/smaps when first called; a non-writable mapping cannot gain one
+        // without an mprotect, and this process makes none). No Rust object lives in it,
+        // so dropping its page table entries loses nothing: the next access reads the
+        // same bytes.
         unsafe {
             libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
         }

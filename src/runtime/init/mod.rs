@@ -174,8 +174,11 @@ pub fn main(fd: RawFd) -> u8 {
             // Close our end here, or the parent would never see end of stream.
             drop(socket);
             // The waiter lives as long as the container and only waits: keep nothing of
-            // the set-up (one waiter per container).
-            sys::release_idle_memory();
+            // the set-up (one waiter per container), once the container has run for a
+            // second, so that its start never shares the CPU with this.
+            if !exits_within(pid, IDLE_RELEASE_AFTER) {
+                sys::release_idle_memory();
+            }
             let status = wait_for(pid);
             if let Some(procs) = leftovers {
                 kill_leftovers(&procs);
@@ -291,6 +294,26 @@ fn make_root_rslave() -> StepResult {
 }
 
 /// The waiter: pass on the container's exit status.
+/// How long the container runs before its waiter gives memory back.
+const IDLE_RELEASE_AFTER: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 1,
+    tv_nsec: 0,
+};
+
+/// Whether our child `pid` exits (or cannot be watched) within `timeout`; it is not
+/// reaped here.
+fn exits_within(pid: rustix::process::Pid, timeout: rustix::event::Timespec) -> bool {
+    use rustix::event::{PollFd, PollFlags};
+    let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
+        return true;
+    };
+    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(n) => n > 0,
+        Err(_) => true,
+    }
+}
+
 fn wait_for(pid: rustix::process::Pid) -> u8 {
     loop {
         match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
