@@ -69,7 +69,7 @@ YAML
         PRIV=$(awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s }' "/proc/$SHIM/smaps_rollup")
     fi
     runc --root "$WORK/runc" delete -f "ctr-$i" >/dev/null
-    t0=$(now_ns); $P rm "bench-$i" >/dev/null; t1=$(now_ns)
+    t0=$(now_ns); $P rm --grace 0 "bench-$i" >/dev/null; t1=$(now_ns)
     ms "$t0" "$t1" >> "$WORK/rm.ms"
 done
 
@@ -78,5 +78,5 @@ echo "runs:                                    $N"
 echo "pealet run --detach, 2 containers (ms):  median $POD"
 echo "runc run -d, 1 container (ms):           median $RUNC"
 echo "ratio pealet pod / runc container:       $(echo "scale=2; $POD / $RUNC" | bc)"
-echo "pealet rm, grace 0 (ms):                 median $RM"
+echo "pealet rm --grace 0 (ms):               median $RM"
 echo "idle shim: Pss ${PSS} KiB, private ${PRIV} KiB"

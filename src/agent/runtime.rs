@@ -192,7 +192,7 @@ impl ShimRuntime {
             if replacing {
                 log::info!("pod {}: replacing it with spec {hash}", pod.name);
             }
-            control::remove(&d, &pod.name).map_err(|e| e.to_string())?;
+            control::remove(&d, &pod.name, None).map_err(|e| e.to_string())?;
             control::start(&root, &run_dir, &pod, log_cap, None, &registries)
                 .map(drop)
                 .map_err(|e| e.to_string())
@@ -218,7 +218,7 @@ impl ShimRuntime {
         let pod = name.to_owned();
         self.spawn(name.to_owned(), true, move || {
             let d = PodDirs::new(&root, &run_dir, &pod);
-            control::remove(&d, &pod).map_err(|e| e.to_string())
+            control::remove(&d, &pod, None).map_err(|e| e.to_string())
         });
     }
 

@@ -63,15 +63,17 @@ pub const STOP_HELP: &str = "\
 Usage: pealet stop POD [--grace SECONDS]
 
 Stops a pod: SIGTERM to every container, SIGKILL after the grace period (the pod's
-terminationGracePeriodSeconds unless given). Its status and logs stay until 'pealet rm'.
+terminationGracePeriodSeconds, at least 2 s, unless given; --grace 0 kills at once). Its status and logs stay until 'pealet rm'.
 Exit status: 0 when the pod is stopped, 1 on failure, 2 on a usage error.
 ";
 
 pub const RM_HELP: &str = "\
-Usage: pealet rm POD...
+Usage: pealet rm POD... [--grace SECONDS]
 
-Removes pods: stops each one if it runs, then deletes its status, logs, overlay
-directories, cgroups and emptyDir volumes. Nothing of the pod is left behind.
+Removes pods: stops each one if it runs (SIGTERM, SIGKILL after the grace period: the
+pod's terminationGracePeriodSeconds, at least 2 s, unless given; --grace 0 kills at
+once), then deletes its status, logs, overlay directories, cgroups and emptyDir
+volumes. Nothing of the pod is left behind.
 Exit status: 0 on success, 1 when a pod does not exist or cannot be removed.
 ";
 
@@ -248,10 +250,11 @@ fn stop_pod(d: &PodDirs, grace: Option<u64>) -> Result<(), CliError> {
 }
 
 pub fn rm(mut args: lexopt::Parser) -> Result<(), CliError> {
-    let mut pods = Vec::new();
+    let (mut pods, mut grace) = (Vec::new(), None);
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => return Err(CliError::Help),
+            Long("grace") => grace = Some(args.value()?.parse()?),
             Value(v) => pods.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -267,7 +270,7 @@ pub fn rm(mut args: lexopt::Parser) -> Result<(), CliError> {
                 globals().run_dir.display()
             )));
         }
-        control::remove(&d, &pod).map_err(failed)?;
+        control::remove(&d, &pod, grace).map_err(failed)?;
         println!("{pod}");
     }
     Ok(())

@@ -275,7 +275,7 @@ impl Lifecycle {
             Event::TimerFired => self.on_timer(now, &mut out),
             Event::StopRequested { grace_seconds } => {
                 let grace = grace_seconds.map_or(self.grace_ms, |s| s.saturating_mul(1000));
-                self.on_stop_requested(grace, now);
+                self.on_stop_requested(grace, grace_seconds == Some(0), now);
             }
             Event::TerminationMessage { id, message } => self.on_termination_message(id, message),
             Event::ImageMissing { id, message } => {

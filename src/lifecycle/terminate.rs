@@ -113,9 +113,34 @@ pub(super) fn stop_timers(
     }
 }
 
+/// A container stopping: its preStop hook and its grace period end now.
+fn cut_short(c: &mut Ctr, now: Now) {
+    let CState::Stopping { stop, .. } = &mut c.state else {
+        return;
+    };
+    stop.deadline_ms = stop.deadline_ms.min(now.mono_ms);
+    match &mut stop.step {
+        StopStep::PreStop { until_ms } => *until_ms = (*until_ms).min(now.mono_ms),
+        StopStep::Term { kill_at_ms } => *kill_at_ms = (*kill_at_ms).min(now.mono_ms),
+        StopStep::Killed => {}
+    }
+}
+
 impl Lifecycle {
     /// Deletion: Ready goes false now, containers stop within `grace_ms`.
-    pub(super) fn on_stop_requested(&mut self, grace_ms: u64, now: Now) {
+    ///
+    /// An explicit grace period of 0 (`pealet stop --grace 0`, a second Ctrl-C) is a
+    /// forced stop: no 2 s minimum, and a stop already under way is cut short.
+    pub(super) fn on_stop_requested(&mut self, grace_ms: u64, force: bool, now: Now) {
+        if force {
+            self.config.min_grace_ms = 0;
+            if let Stage::Terminating { deadline_ms, .. } = &mut self.stage {
+                *deadline_ms = now.mono_ms;
+            }
+            for c in &mut self.ctrs {
+                cut_short(c, now);
+            }
+        }
         match self.stage {
             Stage::Created | Stage::Running => {
                 self.begin_pod_stop(StopWhy::Requested, grace_ms, now)

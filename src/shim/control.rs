@@ -141,8 +141,9 @@ pub fn stop(d: &PodDirs, grace: Option<u64>) -> Result<(), ControlError> {
 
 /// Stops the pod if it runs, kills whatever is left in its cgroup, and deletes its
 /// run directory and its directory under the root.
-pub fn remove(d: &PodDirs, pod: &str) -> Result<(), ControlError> {
-    stop(d, None)?;
+/// Stops the pod (`grace` overrides its grace period, as [`stop`]) and removes it.
+pub fn remove(d: &PodDirs, pod: &str, grace: Option<u64>) -> Result<(), ControlError> {
+    stop(d, grace)?;
     remove_cgroups(pod)?;
     for dir in [&d.run, &d.root] {
         match std::fs::remove_dir_all(dir) {

@@ -11,7 +11,7 @@ fn sigkill_after_the_grace_period() {
         (Some(5), None, 6_000),
         (Some(30), Some(10), 11_000),
         (Some(0), None, 3_000),
-        (None, Some(0), 3_000),
+        (None, Some(1), 3_000),
     ];
     for (pod_grace, asked, kill_at) in table {
         let label = format!("grace {pod_grace:?} asked {asked:?}");
@@ -46,6 +46,50 @@ fn sigkill_after_the_grace_period() {
         // No restart after termination, whatever the policy.
         assert_eq!(lc.next_deadline(), None, "{label}");
     }
+}
+
+#[test]
+fn an_explicit_grace_of_zero_kills_at_once_and_cuts_a_stop_short() {
+    // Asked for 0 at the start: SIGTERM, then SIGKILL with the next timer, no 2 s.
+    let p = pod(RestartPolicy::Always, vec![], vec![ctr("c")]);
+    let mut lc = machine(&p);
+    run(
+        &mut lc,
+        vec![
+            (0, Event::Start, vec![start(0)]),
+            (0, started(0), vec![]),
+            (1_000, stop(Some(0)), vec![term(0)]),
+        ],
+    );
+    assert_eq!(lc.next_deadline(), Some(1_000));
+    run(
+        &mut lc,
+        vec![
+            (1_000, TIMER, vec![kill(0)]),
+            (1_010, killed(0, 9), vec![read(0), DONE]),
+        ],
+    );
+    // A graceful stop under way (30 s), then a second request with 0: killed now.
+    let mut lc = machine(&p);
+    run(
+        &mut lc,
+        vec![
+            (0, Event::Start, vec![start(0)]),
+            (0, started(0), vec![]),
+            (1_000, stop(None), vec![term(0)]),
+        ],
+    );
+    assert_eq!(lc.next_deadline(), Some(31_000));
+    run(&mut lc, vec![(5_000, stop(Some(0)), vec![])]);
+    assert_eq!(lc.next_deadline(), Some(5_000));
+    run(
+        &mut lc,
+        vec![
+            (5_000, TIMER, vec![kill(0)]),
+            (5_010, killed(0, 9), vec![read(0), DONE]),
+        ],
+    );
+    assert_eq!(state(&lc, 0), "T:137:Error");
 }
 
 #[test]
