@@ -273,6 +273,11 @@ impl Lifecycle {
         next
     }
 
+    /// The pod as the kubelet names it in messages: `name_namespace(uid)`.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
     /// The pod status as of the last step; times are offsets from `start_time`.
     pub fn status(&self) -> PodStatus {
         self.cached.clone()
