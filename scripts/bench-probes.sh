@@ -10,17 +10,24 @@
 #    start and then every SAMPLE_MIN minutes (default 10) for DURATION_MIN minutes
 #    (default 60): min / median / max over the shims, and the largest growth of one
 #    shim since the start.
-# All pods are removed at the end. Needs root, busybox-static and a release build
-# (cargo build --release).
+# LIVENESS=tcp replaces the exec liveness probe by a tcpSocket one: every probe then
+# runs in the shims, with no process. All pods are removed at the end. Needs root,
+# busybox-static and a release build (cargo build --release).
 #
 # Usage: scripts/bench-probes.sh
 #        PODS=3 DURATION_MIN=2 SAMPLE_MIN=1 CPU_S=20 scripts/bench-probes.sh   (quick check)
+#        LIVENESS=tcp DURATION_MIN=0 scripts/bench-probes.sh     (CPU only, no exec probes)
 set -eu
 
 PODS=${PODS:-50}
 DURATION_MIN=${DURATION_MIN:-60}
 SAMPLE_MIN=${SAMPLE_MIN:-10}
 CPU_S=${CPU_S:-60}
+case ${LIVENESS:-exec} in
+exec) LIVENESS_PROBE='exec: {command: [cat, /tmp/healthy]}' ;;
+tcp) LIVENESS_PROBE='tcpSocket: {port: 8080}' ;;
+*) echo "LIVENESS is exec or tcp" >&2; exit 2 ;;
+esac
 PEALET=${PEALET:-$(dirname "$0")/../target/release/pealet}
 PEALET=$(realpath "$PEALET")
 BUSYBOX=$(command -v busybox)
@@ -55,7 +62,7 @@ spec:
   - name: app
     image: bench:1
     command: [sh, -c, 'echo ok > /tmp/index.html; touch /tmp/healthy; httpd -p 8080 -h /tmp; exec sleep 1000000']
-    livenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 10}
+    livenessProbe: {$LIVENESS_PROBE, periodSeconds: 10}
     readinessProbe: {httpGet: {path: /index.html, port: 8080}, periodSeconds: 10}
 YAML
     $P run --detach "$WORK/pod.yaml" >/dev/null
@@ -104,7 +111,7 @@ health() {
     $P ps | awk 'NR > 1 { n++; if ($2 == "1/1") r++; s += $4 } END { printf "%d of %d pods ready, %d restarts", r, n, s }'
 }
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ); pods: $PODS; $($PEALET --version)"
-echo "probes per pod: exec liveness + httpGet readiness, every 10 s"
+echo "probes per pod: ${LIVENESS:-exec} liveness + httpGet readiness, every 10 s"
 sleep 30 # every pod has probed a few times
 echo "after warm-up: $(health)"
 mem_sample 0
