@@ -98,11 +98,11 @@ impl Lifecycle {
         let run = match &c.state {
             CState::PostStart { run } | CState::Running { run } => *run,
             CState::Stopping { run, stop } => {
+                // The kubelet restarts a container it killed for a probe whatever its
+                // exit code; after a failed postStart only the exit code counts.
                 killed_unhealthy = match stop.cause {
-                    KillCause::Liveness | KillCause::Startup | KillCause::PostStartFailed(_) => {
-                        true
-                    }
-                    KillCause::Pod => false,
+                    KillCause::Liveness | KillCause::Startup => true,
+                    KillCause::PostStartFailed(_) | KillCause::Pod => false,
                 };
                 *run
             }
