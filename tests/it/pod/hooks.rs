@@ -179,7 +179,8 @@ spec:
       mkdir -p /www/cgi-bin;
       printf '#!/bin/sh\necho "$QUERY_STRING $HTTP_USER_AGENT" >> /data/events\necho Content-Type: text/plain\necho\necho ok\n' > /www/cgi-bin/hook;
       chmod +x /www/cgi-bin/hook;
-      exec httpd -f -p 8080 -h /www
+      httpd -p 8080 -h /www;
+      trap 'exit 0' TERM; while true; do sleep 0.1; done
     startupProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}
   - name: napper
     image: busybox:test
