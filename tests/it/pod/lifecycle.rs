@@ -348,6 +348,18 @@ fn a_failing_init_container_is_retried_under_always_and_on_failure() {
         }
         let initialized = &st.conditions.initialized;
         assert_eq!(initialized.status, pealet::spec::ConditionStatus::False);
+        let detail = initialized.detail.as_ref().map(|d| {
+            let message = d.message.as_ref().map(|m| m.to_string());
+            (d.reason.clone(), message)
+        });
+        assert_eq!(
+            detail,
+            Some((
+                Reason::ContainersNotInitialized,
+                Some("containers with incomplete status: [fail next]".to_string())
+            )),
+            "{pod}"
+        );
         // The count only grows, and a CrashLoopBackOff shows between tries.
         let st = env.wait(pod, "back-off", |st| {
             waiting_reason(st, "fail") == Some(Reason::CrashLoopBackOff)
