@@ -3,9 +3,10 @@
 # liveness probe (`cat /tmp/healthy`) and an httpGet readiness probe (busybox httpd in
 # the pod) every 10 s. Reports
 #  - the CPU time of all shims together over CPU_S seconds (default 60), as % of one
-#    core, once after warm-up and once at the end: the shims' own utime+stime, and
-#    their reaped children (cutime+cstime), which are the exec probes: each one is a
-#    `pealet enter` process plus the command it runs in the container;
+#    core, once after warm-up and once at the end, and over the whole run: the shims'
+#    own time (schedstat), and their reaped children's (cutime+cstime), which are the
+#    exec probes: each one is a `pealet enter` process plus the command it runs in the
+#    container;
 #  - each shim's private memory (Private_Clean + Private_Dirty of smaps_rollup) at the
 #    start and then every SAMPLE_MIN minutes (default 10) for DURATION_MIN minutes
 #    (default 60): min / median / max over the shims, and the largest growth of one
@@ -76,20 +77,24 @@ while [ "$i" -lt "$PODS" ]; do
 done
 
 HZ=$(getconf CLK_TCK)
-# Sum of "utime+stime cutime+cstime" over the shims, in clock ticks. The comm field
-# may hold spaces: cut the line after its last ')'.
-ticks() {
+# CPU seconds of the shims so far: "own children". Their own time from
+# /proc/PID/schedstat (nanoseconds on the CPU, exact); their reaped children's from
+# cutime+cstime of /proc/PID/stat (clock ticks, sampled: noisy over one minute). The
+# comm field of stat may hold spaces: cut the line after its last ')'.
+cpu_seconds() {
     for pid in $SHIMS; do
-        sed 's/.*) //' "/proc/$pid/stat"
-    done | awk '{ own += $12 + $13; kids += $14 + $15 } END { print own, kids }'
+        echo "$(cut -d' ' -f1 "/proc/$pid/schedstat") $(sed 's/.*) //' "/proc/$pid/stat")"
+    done | awk -v hz="$HZ" '{ own += $1; kids += $16 + $17 } END { printf "%.6f %.6f\n", own / 1e9, kids / hz }'
 }
+START_CPU=$(cpu_seconds)
+START_S=$(date +%s)
 cpu_window() {
     label=$1
-    set -- $(ticks); own0=$1; kids0=$2
+    set -- $(cpu_seconds); own0=$1; kids0=$2
     sleep "$CPU_S"
-    set -- $(ticks); own1=$1; kids1=$2
-    own=$(echo "$own0 $own1 $HZ $CPU_S" | awk '{ printf "%.3f", ($2 - $1) * 100 / $3 / $4 }')
-    kids=$(echo "$kids0 $kids1 $HZ $CPU_S" | awk '{ printf "%.3f", ($2 - $1) * 100 / $3 / $4 }')
+    set -- $(cpu_seconds); own1=$1; kids1=$2
+    own=$(echo "$own0 $own1 $CPU_S" | awk '{ printf "%.3f", ($2 - $1) * 100 / $3 }')
+    kids=$(echo "$kids0 $kids1 $CPU_S" | awk '{ printf "%.3f", ($2 - $1) * 100 / $3 }')
     total=$(echo "$own $kids" | awk '{ printf "%.3f", $1 + $2 }')
     echo "$label: CPU over ${CPU_S} s, % of one core: shims $own, exec probes (pealet enter + command) $kids, together $total"
 }
@@ -123,4 +128,6 @@ while [ "$elapsed" -lt "$DURATION_MIN" ]; do
     mem_sample "$elapsed"
 done
 cpu_window "after ${DURATION_MIN} min"
+set -- $START_CPU $(cpu_seconds) $(($(date +%s) - START_S))
+echo "$@" | awk '{ printf "whole run (%d s), %% of one core: shims %.3f, exec probes %.3f, together %.3f\n", $5, ($3 - $1) * 100 / $5, ($4 - $2) * 100 / $5, ($3 - $1 + $4 - $2) * 100 / $5 }'
 echo "at the end: $(health)"
