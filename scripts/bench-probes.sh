@@ -84,7 +84,7 @@ HZ=$(getconf CLK_TCK)
 cpu_seconds() {
     for pid in $SHIMS; do
         echo "$(cut -d' ' -f1 "/proc/$pid/schedstat") $(sed 's/.*) //' "/proc/$pid/stat")"
-    done | awk -v hz="$HZ" '{ own += $1; kids += $16 + $17 } END { printf "%.6f %.6f\n", own / 1e9, kids / hz }'
+    done | awk -v hz="$HZ" '{ own += $1; kids += $15 + $16 } END { printf "%.6f %.6f\n", own / 1e9, kids / hz }'
 }
 START_CPU=$(cpu_seconds)
 START_S=$(date +%s)
