@@ -1,7 +1,7 @@
 #!/bin/sh
 # Cost of probing: PODS busybox pods (default 50), each one container with an exec
 # liveness probe (`cat /tmp/healthy`) and an httpGet readiness probe (busybox httpd in
-# the pod) every 10 s. Reports
+# the pod) every PERIOD seconds (default 10). Reports
 #  - the CPU time of all shims together over CPU_S seconds (default 60), as % of one
 #    core, once after warm-up and once at the end, and over the whole run: the shims'
 #    own time (schedstat), and their reaped children's (cutime+cstime), which are the
@@ -18,12 +18,15 @@
 # Usage: scripts/bench-probes.sh
 #        PODS=3 DURATION_MIN=2 SAMPLE_MIN=1 CPU_S=20 scripts/bench-probes.sh   (quick check)
 #        LIVENESS=tcp DURATION_MIN=0 scripts/bench-probes.sh     (CPU only, no exec probes)
+#        PODS=5 PERIOD=1 DURATION_MIN=20 SAMPLE_MIN=2 scripts/bench-probes.sh  (memory soak:
+#        ten times the probes per minute)
 set -eu
 
 PODS=${PODS:-50}
 DURATION_MIN=${DURATION_MIN:-60}
 SAMPLE_MIN=${SAMPLE_MIN:-10}
 CPU_S=${CPU_S:-60}
+PERIOD=${PERIOD:-10}
 case ${LIVENESS:-exec} in
 exec) LIVENESS_PROBE='exec: {command: [cat, /tmp/healthy]}' ;;
 tcp) LIVENESS_PROBE='tcpSocket: {port: 8080}' ;;
@@ -63,8 +66,8 @@ spec:
   - name: app
     image: bench:1
     command: [sh, -c, 'echo ok > /tmp/index.html; touch /tmp/healthy; httpd -p 8080 -h /tmp; exec sleep 1000000']
-    livenessProbe: {$LIVENESS_PROBE, periodSeconds: 10}
-    readinessProbe: {httpGet: {path: /index.html, port: 8080}, periodSeconds: 10}
+    livenessProbe: {$LIVENESS_PROBE, periodSeconds: $PERIOD}
+    readinessProbe: {httpGet: {path: /index.html, port: 8080}, periodSeconds: $PERIOD}
 YAML
     $P run --detach "$WORK/pod.yaml" >/dev/null
 done
@@ -116,7 +119,7 @@ health() {
     $P ps | awk 'NR > 1 { n++; if ($2 == "1/1") r++; s += $4 } END { printf "%d of %d pods ready, %d restarts", r, n, s }'
 }
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ); pods: $PODS; $($PEALET --version)"
-echo "probes per pod: ${LIVENESS:-exec} liveness + httpGet readiness, every 10 s"
+echo "probes per pod: ${LIVENESS:-exec} liveness + httpGet readiness, every $PERIOD s"
 sleep 30 # every pod has probed a few times
 echo "after warm-up: $(health)"
 mem_sample 0
