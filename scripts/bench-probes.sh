@@ -27,6 +27,8 @@ DURATION_MIN=${DURATION_MIN:-60}
 SAMPLE_MIN=${SAMPLE_MIN:-10}
 CPU_S=${CPU_S:-60}
 PERIOD=${PERIOD:-10}
+# Pod names; cgroups are named by the pod, so runs side by side need their own.
+PREFIX=${PREFIX:-probe}
 case ${LIVENESS:-exec} in
 exec) LIVENESS_PROBE='exec: {command: [cat, /tmp/healthy]}' ;;
 tcp) LIVENESS_PROBE='tcpSocket: {port: 8080}' ;;
@@ -59,7 +61,7 @@ while [ "$i" -lt "$PODS" ]; do
     cat > "$WORK/pod.yaml" <<YAML
 apiVersion: v1
 kind: Pod
-metadata: {name: probe-$i}
+metadata: {name: $PREFIX-$i}
 spec:
   terminationGracePeriodSeconds: 0
   containers:
@@ -76,7 +78,7 @@ SHIMS=""
 i=0
 while [ "$i" -lt "$PODS" ]; do
     i=$((i + 1))
-    SHIMS="$SHIMS $(cat "$WORK/run/pods/probe-$i/shim.pid")"
+    SHIMS="$SHIMS $(cat "$WORK/run/pods/$PREFIX-$i/shim.pid")"
 done
 
 HZ=$(getconf CLK_TCK)
