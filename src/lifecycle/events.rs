@@ -4,12 +4,11 @@
 use super::container::{CState, KillCause, Run, Termination};
 use super::pod::Stage;
 use super::terminate::{begin_stop, pre_stop_done, stop_timers};
-use super::{Action, ContainerId, Hook, Lifecycle, Now, ProbeKind, Reason};
+use super::{Action, ContainerId, Hook, Lifecycle, NO_TIMEOUT, Now, ProbeKind, Reason};
 use crate::spec::ProbeResult;
 
 impl Lifecycle {
     pub(super) fn on_started(&mut self, id: ContainerId, now: Now, out: &mut Vec<Action>) {
-        let grace_ms = self.grace_ms;
         let pod_running = matches!(self.stage, Stage::Running);
         let Some(c) = self.ctrs.get_mut(id) else {
             return;
@@ -27,13 +26,14 @@ impl Lifecycle {
         };
         // A pod that is stopping skips postStart: the container is stopped right away.
         if c.has_post_start && pod_running {
-            // The kubelet runs postStart before it reports the container running.
+            // The kubelet runs postStart before it reports the container running,
+            // and waits for it as long as it takes.
             c.started = false;
             c.state = CState::PostStart { run };
             out.push(Action::RunHook {
                 id,
                 hook: Hook::PostStart,
-                timeout_ms: grace_ms,
+                timeout_ms: NO_TIMEOUT,
             });
         } else {
             c.become_running(run, now);
@@ -98,11 +98,11 @@ impl Lifecycle {
         let run = match &c.state {
             CState::PostStart { run } | CState::Running { run } => *run,
             CState::Stopping { run, stop } => {
+                // The kubelet restarts a container it killed for a probe whatever its
+                // exit code; after a failed postStart only the exit code counts.
                 killed_unhealthy = match stop.cause {
-                    KillCause::Liveness | KillCause::Startup | KillCause::PostStartFailed(_) => {
-                        true
-                    }
-                    KillCause::Pod => false,
+                    KillCause::Liveness | KillCause::Startup => true,
+                    KillCause::PostStartFailed(_) | KillCause::Pod => false,
                 };
                 *run
             }

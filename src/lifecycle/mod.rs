@@ -7,8 +7,7 @@
 //! sidecar ordering, probe thresholds, hooks, graceful termination) is a function of the
 //! events and the [`Now`] given with each of them. Pod state changes only in `step`.
 //!
-//! Where the kubelet leaves a choice open: postStart gets the pod's grace period as its
-//! timeout (the kubelet has none); containers killed for the active deadline report the
+//! Where the kubelet leaves a choice open: containers killed for the active deadline report the
 //! runtime's reason (`Error`, 137 or 143) and the pod carries `DeadlineExceeded`; a
 //! probe result is assumed to belong to the instance it was asked for.
 
@@ -147,6 +146,8 @@ pub enum Action {
         kind: ProbeKind,
         timeout_ms: u64,
     },
+    /// `timeout_ms` is [`NO_TIMEOUT`] for postStart, which the kubelet waits for
+    /// however long it takes; preStop gets what is left of the grace period.
     RunHook {
         id: ContainerId,
         hook: Hook,
@@ -162,6 +163,9 @@ pub enum Action {
     /// No container runs and none will start again; the shim may clean up and exit.
     PodTerminated,
 }
+
+/// The `timeout_ms` of a run that may take as long as it takes.
+pub const NO_TIMEOUT: u64 = u64::MAX;
 
 /// Timing knobs, all in milliseconds; the defaults are the kubelet's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,6 +317,11 @@ impl Lifecycle {
             }
         }
         next
+    }
+
+    /// The pod as the kubelet names it in messages: `name_namespace(uid)`.
+    pub fn display(&self) -> &str {
+        &self.display
     }
 
     /// The pod status as of the last step; times are offsets from `start_time`.

@@ -124,8 +124,8 @@ impl Lifecycle {
     }
 
     /// Decides what follows an exit (or a failed start that counts as a run).
-    /// `killed_unhealthy`: killed for a failed liveness or startup probe or postStart
-    /// hook, which the kubelet restarts unless the policy is Never, whatever the code.
+    /// `killed_unhealthy`: killed for a failed liveness or startup probe, which the
+    /// kubelet restarts unless the policy is Never, whatever the code.
     pub(super) fn after_exit(
         &mut self,
         id: ContainerId,

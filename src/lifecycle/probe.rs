@@ -80,16 +80,20 @@ impl ProbeState {
     }
 
     /// Records one result; returns the new verdict when the threshold was reached.
+    ///
+    /// The counts stop at their threshold: past it they tell nothing new, and a count
+    /// that grew at every probe would change the status (written, sent to watchers,
+    /// published upstream) every period of every healthy probe.
     fn record(&mut self, success: bool, message: Option<String>) -> Option<ProbeResult> {
         self.in_flight = false;
         if success {
             self.last = ProbeResult::Success;
-            self.successes = self.successes.saturating_add(1);
+            self.successes = self.successes.saturating_add(1).min(self.success_threshold);
             self.failures = 0;
             (self.successes >= self.success_threshold).then_some(ProbeResult::Success)
         } else {
             self.last = ProbeResult::Failure;
-            self.failures = self.failures.saturating_add(1);
+            self.failures = self.failures.saturating_add(1).min(self.failure_threshold);
             self.successes = 0;
             self.last_failure = Some(message.unwrap_or_else(|| "probe failed".to_string()));
             (self.failures >= self.failure_threshold).then_some(ProbeResult::Failure)

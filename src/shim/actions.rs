@@ -9,7 +9,7 @@ use super::run::Executor;
 use super::runs::{Run, What};
 use crate::lifecycle::{ContainerId, Event, Hook, ProbeKind};
 use crate::runtime::probe::termination::{self, TerminationError};
-use crate::runtime::probe::{ProbeOutcome, ProbeRun, Target};
+use crate::runtime::probe::{ProbeOutcome, ProbeRun, Target, hook_failure_message};
 use crate::spec::{LifecycleHandler, ProbeHandler};
 
 /// Where the shim keeps the file bind-mounted at a container's terminationMessagePath,
@@ -100,15 +100,46 @@ impl Executor<'_> {
     /// become events, cancelled ones are dropped.
     pub(super) fn advance_runs(&mut self) {
         let now = self.now().mono_ms;
-        for run in &mut self.runs {
+        let mut finished = Vec::new();
+        for (i, run) in self.runs.iter_mut().enumerate() {
             if run.cancelled || !(run.poked || now >= run.deadline()) {
                 continue;
             }
             if let Some(outcome) = run.advance(now) {
-                self.events.push_back(run.event(outcome));
+                finished.push((i, outcome));
             }
         }
+        for (i, outcome) in finished {
+            let run = &self.runs[i];
+            let outcome = match run.what {
+                What::Hook(hook) if !outcome.success => self.hook_failure(run, hook, outcome),
+                What::Hook(_) | What::Probe(_) => outcome,
+            };
+            self.events.push_back(run.event(outcome));
+        }
         self.runs.retain(|r| !r.done && !r.cancelled);
+    }
+
+    /// A failed hook's message in the kubelet's words, which name the handler, the
+    /// container and the pod.
+    fn hook_failure(&self, run: &Run, hook: Hook, outcome: ProbeOutcome) -> ProbeOutcome {
+        let c = self.container(run.id);
+        let handler = c.lifecycle.as_ref().and_then(|l| match hook {
+            Hook::PostStart => l.post_start.as_ref(),
+            Hook::PreStop => l.pre_stop.as_ref(),
+        });
+        let Some(handler) = handler else {
+            return outcome;
+        };
+        let error = outcome.message.as_deref().unwrap_or("");
+        let message = hook_failure_message(
+            handler,
+            &c.name,
+            self.lifecycle.display(),
+            error,
+            run.exec_result(),
+        );
+        ProbeOutcome::failure(message)
     }
 
     /// The event carrying container `id`'s termination message, if it left one.

@@ -154,6 +154,14 @@ impl Run {
         }
     }
 
+    /// How a finished exec run ended, with its output (bounded).
+    pub(super) fn exec_result(&self) -> Option<(ExecResult, &[u8])> {
+        match &self.work {
+            Work::Exec(e) => Some((e.status.unwrap_or(ExecResult::TimedOut), &e.output)),
+            Work::Net(_) => None,
+        }
+    }
+
     /// The executor reaped this run's exec child.
     pub(super) fn exited(&mut self, status: rustix::process::WaitStatus) {
         if let Work::Exec(e) = &mut self.work {

@@ -4,6 +4,7 @@
 //! on the loopback of the pod's own network namespace.
 
 pub(crate) mod fixture;
+mod hooks;
 mod lifecycle;
 mod namespaces;
 mod probes;

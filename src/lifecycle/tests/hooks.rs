@@ -27,7 +27,11 @@ fn post_start_runs_before_the_container_counts_as_running() {
         &mut lc,
         vec![
             (0, Event::Start, vec![start(0)]),
-            (0, started(0), vec![run_hook(0, Hook::PostStart, 30_000)]),
+            (
+                0,
+                started(0),
+                vec![run_hook(0, Hook::PostStart, NO_TIMEOUT)],
+            ),
         ],
     );
     assert_eq!(state(&lc, 0), "W:ContainerCreating");
@@ -84,7 +88,11 @@ fn failing_post_start_kills_the_container() {
             &mut lc,
             vec![
                 (0, Event::Start, vec![start(0)]),
-                (0, started(0), vec![run_hook(0, Hook::PostStart, 30_000)]),
+                (
+                    0,
+                    started(0),
+                    vec![run_hook(0, Hook::PostStart, NO_TIMEOUT)],
+                ),
                 (1_000, hooked(0, Hook::PostStart, false), on_fail),
             ],
         );
@@ -148,5 +156,77 @@ fn pre_stop_runs_before_sigterm_and_counts_against_the_grace_period() {
             ],
         );
         assert_eq!(phase(&lc), PodPhase::Failed, "{label}");
+    }
+}
+
+#[test]
+fn post_start_has_no_timeout_even_past_the_grace_period() {
+    let mut p = pod(RestartPolicy::Always, vec![], vec![with_hooks(true, false)]);
+    p.spec.termination_grace_period_seconds = Some(1);
+    let mut lc = machine(&p);
+    run(
+        &mut lc,
+        vec![
+            (0, Event::Start, vec![start(0)]),
+            (
+                0,
+                started(0),
+                vec![run_hook(0, Hook::PostStart, NO_TIMEOUT)],
+            ),
+        ],
+    );
+    assert_eq!(lc.next_deadline(), None, "nothing ends the hook but itself");
+    run(
+        &mut lc,
+        vec![(60_000, hooked(0, Hook::PostStart, true), vec![])],
+    );
+    assert_eq!(state(&lc, 0), "R");
+    assert_eq!(cs(&lc, 0).restart_count, 0);
+}
+
+#[test]
+fn after_a_failed_post_start_the_exit_code_decides_the_restart() {
+    // Kubelet: the kill is part of the failed start; the next sync sees only the exit.
+    // (policy, exit code) -> (actions on the exit, final state, phase)
+    let table = [
+        (
+            RestartPolicy::OnFailure,
+            0,
+            vec![read(0), DONE],
+            "T:0:Completed",
+        ),
+        (
+            RestartPolicy::OnFailure,
+            143,
+            vec![read(0), start(0)],
+            "W:ContainerCreating",
+        ),
+        (
+            RestartPolicy::Never,
+            0,
+            vec![read(0), DONE],
+            "T:0:Completed",
+        ),
+    ];
+    for (policy, code, on_exit, want) in table {
+        let label = format!("{policy:?} exit {code}");
+        let mut lc = machine(&pod(policy, vec![], vec![with_hooks(true, false)]));
+        run(
+            &mut lc,
+            vec![
+                (0, Event::Start, vec![start(0)]),
+                (
+                    0,
+                    started(0),
+                    vec![run_hook(0, Hook::PostStart, NO_TIMEOUT)],
+                ),
+                (1_000, hooked(0, Hook::PostStart, false), vec![term(0)]),
+                (1_500, exited(0, code), on_exit),
+            ],
+        );
+        assert_eq!(state(&lc, 0), want, "{label}");
+        if code == 0 {
+            assert_eq!(phase(&lc), PodPhase::Succeeded, "{label}");
+        }
     }
 }

@@ -266,3 +266,43 @@ fn a_liveness_kill_restarts_under_on_failure_even_after_exit_0() {
         );
     }
 }
+
+#[test]
+fn steady_probe_results_leave_the_status_unchanged() {
+    // The counts stop at their thresholds, so a probe that keeps giving the same
+    // result changes the status only until its verdict is reached.
+    let c = Container {
+        readiness_probe: Some(probe(10, 2, 3)),
+        ..ctr("c")
+    };
+    let mut lc = running_one(RestartPolicy::Always, c);
+    // (result, status changed, consecutive successes, failures, ready)
+    let rows = [
+        (true, true, 1, 0, false),
+        (true, true, 2, 0, true),
+        (true, false, 2, 0, true),
+        (true, false, 2, 0, true),
+        (false, true, 0, 1, true),
+        (false, true, 0, 2, true),
+        (false, true, 0, 3, false),
+        (false, false, 0, 3, false),
+        (true, true, 1, 0, false),
+    ];
+    for (i, (success, changed, successes, failures, ready)) in rows.into_iter().enumerate() {
+        let t = i as u64 * 10_000;
+        assert_eq!(
+            lc.step(TIMER, at(t)),
+            vec![run_probe(0, Readiness)],
+            "row {i}"
+        );
+        let actions = lc.step(probed(0, Readiness, success), at(t + 10));
+        assert_eq!(actions.contains(&Action::StatusChanged), changed, "row {i}");
+        let s = cs(&lc, 0);
+        let p = &s.probes[0];
+        assert_eq!(
+            (p.consecutive_successes, p.consecutive_failures, s.ready),
+            (successes, failures, ready),
+            "row {i}"
+        );
+    }
+}

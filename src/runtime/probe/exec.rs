@@ -2,6 +2,7 @@
 //! command (a process in the container's namespaces); this only maps how it ended.
 
 use super::ProbeOutcome;
+use crate::spec::LifecycleHandler;
 
 /// How an exec probe or hook ended, as the shim saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,9 +37,78 @@ pub fn exec_outcome(command: &[&str], result: ExecResult, output: &[u8]) -> Prob
     }
 }
 
+/// The kubelet's message for a hook that failed (`handlers.go`): the handler, the
+/// container, the pod as `name_namespace(uid)`, the error, and for exec the command's
+/// output. `exec` is how an exec hook ended, with its output; `error` is the failure's
+/// own message otherwise.
+pub fn hook_failure_message(
+    handler: &LifecycleHandler,
+    container: &str,
+    pod: &str,
+    error: &str,
+    exec: Option<(ExecResult, &[u8])>,
+) -> String {
+    match handler {
+        LifecycleHandler::Exec { command } => {
+            let argv: Vec<&str> = command.iter().map(|a| &**a).collect();
+            let (error, output) = match exec {
+                Some((result, output)) => {
+                    let error = exec_outcome(&argv, result, b"").message.unwrap_or_default();
+                    let output = &output[..output.len().min(MAX_EXEC_OUTPUT)];
+                    (error, String::from_utf8_lossy(output).into_owned())
+                }
+                None => (error.to_string(), String::new()),
+            };
+            format!(
+                "Exec lifecycle hook ([{}]) for Container {container:?} in Pod {pod:?} failed - error: {error}, message: {output:?}",
+                argv.join(" ")
+            )
+        }
+        LifecycleHandler::HttpGet(get) => format!(
+            "HTTP lifecycle hook ({}) for Container {container:?} in Pod {pod:?} failed - error: {error}",
+            get.path.as_deref().unwrap_or("")
+        ),
+        LifecycleHandler::Sleep { seconds } => format!(
+            "Sleep lifecycle hook ({seconds}) for Container {container:?} in Pod {pod:?} failed - error: {error}"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::bounded::{BoundedVec, Text};
+
+    #[test]
+    fn hook_failures_read_like_the_kubelet() {
+        let command = ["sh", "-c", "echo broken; exit 3"]
+            .iter()
+            .map(|a| Text::try_from(*a).unwrap())
+            .collect::<Vec<_>>();
+        let exec = LifecycleHandler::Exec {
+            command: BoundedVec::try_from(command).unwrap(),
+        };
+        assert_eq!(
+            hook_failure_message(
+                &exec,
+                "c",
+                "p_default(u1)",
+                "",
+                Some((ExecResult::Exited(3), b"broken\n"))
+            ),
+            "Exec lifecycle hook ([sh -c echo broken; exit 3]) for Container \"c\" in Pod \"p_default(u1)\" failed - error: command 'sh -c echo broken; exit 3' exited with 3, message: \"broken\\n\""
+        );
+        assert_eq!(
+            hook_failure_message(
+                &LifecycleHandler::Sleep { seconds: 5 },
+                "c",
+                "p_ns",
+                "stopped",
+                None
+            ),
+            "Sleep lifecycle hook (5) for Container \"c\" in Pod \"p_ns\" failed - error: stopped"
+        );
+    }
 
     #[test]
     fn exec_results_map_like_the_kubelet() {

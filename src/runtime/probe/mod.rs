@@ -33,7 +33,7 @@ use std::os::fd::BorrowedFd;
 
 use crate::spec::{LifecycleHandler, ProbeHandler};
 
-pub use exec::{ExecResult, MAX_EXEC_OUTPUT, exec_outcome};
+pub use exec::{ExecResult, MAX_EXEC_OUTPUT, exec_outcome, hook_failure_message};
 pub use http::MAX_WARNING_BODY;
 pub use request::{HttpRequest, Purpose};
 pub use target::{ProbeError, Target, resolve_host, resolve_port};

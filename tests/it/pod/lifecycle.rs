@@ -1,10 +1,13 @@
 //! The kubelet's lifecycle rules with real containers under the shim: exit codes under
 //! each restartPolicy, restarts counted on an emptyDir, crash-loop back-off growing, init
-//! containers in order and a failing one under Never, and sidecar examples.
+//! containers in order, a failing one under Never and retried under Always and
+//! OnFailure, and sidecar examples.
 
 use std::time::{Duration, Instant};
 
-use super::fixture::{Env, pod_name, privileged};
+use std::process::Stdio;
+
+use super::fixture::{Env, KillOnDrop, pod_name, privileged};
 use pealet::spec::{ContainerState, ContainerStatus, PodPhase, PodStatus, Reason};
 
 /// A short crash-loop base so that restarts happen within the tests' bounds.
@@ -290,4 +293,78 @@ fn startup_coordination_and_localhost_sidecar_examples() {
     });
     let st = env.status(&local);
     assert!(st.conditions.ready.status == pealet::spec::ConditionStatus::True);
+}
+
+fn waiting_reason(st: &PodStatus, name: &str) -> Option<Reason> {
+    match &ctr(st, name).state {
+        ContainerState::Waiting { reason, .. } => Some(reason.clone()),
+        ContainerState::Running { .. } | ContainerState::Terminated { .. } => None,
+    }
+}
+
+#[test]
+fn a_failing_init_container_is_retried_under_always_and_on_failure() {
+    if !privileged("a_failing_init_container_is_retried_under_always_and_on_failure") {
+        return;
+    }
+    let mut env = Env::new("initretry");
+    let mut pods = Vec::new();
+    let mut runs = Vec::new();
+    let begin = Instant::now();
+    for policy in ["Always", "OnFailure"] {
+        let pod = pod_name(&format!("initretry-{}", policy.to_lowercase()));
+        let manifest = format!(
+            "{{apiVersion: v1, kind: Pod, metadata: {{name: {pod}}}, spec: {{restartPolicy: {policy}, \
+             terminationGracePeriodSeconds: 1, \
+             initContainers: [{{name: fail, image: 'busybox:test', command: [sh, -c, 'exit 4']}}, \
+             {{name: next, image: 'busybox:test', command: ['true']}}], \
+             containers: [{{name: c, image: 'busybox:test', command: [sleep, '100000']}}]}}}}"
+        );
+        // `run --detach` waits for app containers that never start here: it runs
+        // beside the test and is killed at its end.
+        let file = env.dir.join(format!("{pod}.yaml"));
+        std::fs::write(&file, manifest).unwrap();
+        env.pods.push(pod.clone());
+        let mut run = env.command(&["run", file.to_str().unwrap(), "--backoff-base-ms", "400"]);
+        runs.push(KillOnDrop(run.stdout(Stdio::null()).spawn().unwrap()));
+        pods.push(pod);
+    }
+    for pod in &pods {
+        let st = env.wait(pod, "three retries", |st| {
+            ctr(st, "fail").restart_count >= 3
+        });
+        // Back-off between retries: 0 + 400 + 800 ms at least.
+        assert!(begin.elapsed() >= Duration::from_millis(1000), "{pod}");
+        assert_eq!(st.phase, PodPhase::Pending, "{pod}: {st:?}");
+        let last = ctr(&st, "fail").last_state.as_ref().and_then(ended);
+        assert_eq!(last.map(|l| (l.0, l.1)), Some((4, Reason::Error)), "{pod}");
+        for name in ["next", "c"] {
+            assert_eq!(
+                waiting_reason(&st, name),
+                Some(Reason::PodInitializing),
+                "{pod} {name}: {st:?}"
+            );
+            assert_eq!(ctr(&st, name).restart_count, 0);
+        }
+        let initialized = &st.conditions.initialized;
+        assert_eq!(initialized.status, pealet::spec::ConditionStatus::False);
+        let detail = initialized.detail.as_ref().map(|d| {
+            let message = d.message.as_ref().map(|m| m.to_string());
+            (d.reason.clone(), message)
+        });
+        assert_eq!(
+            detail,
+            Some((
+                Reason::ContainersNotInitialized,
+                Some("containers with incomplete status: [fail next]".to_string())
+            )),
+            "{pod}"
+        );
+        // The count only grows, and a CrashLoopBackOff shows between tries.
+        let st = env.wait(pod, "back-off", |st| {
+            waiting_reason(st, "fail") == Some(Reason::CrashLoopBackOff)
+        });
+        assert!(ctr(&st, "fail").restart_count >= 3);
+        assert_eq!(st.phase, PodPhase::Pending);
+    }
 }

@@ -1,6 +1,7 @@
 //! Probes, hooks and termination with real containers under the shim: exec liveness that
 //! starts failing, readiness on a closed port, httpGet against busybox httpd, an exec
-//! probe past its timeout, SIGKILL after the grace period, preStop before SIGTERM, and
+//! probe past its timeout, the kubelet's headers and a redirect for httpGet, SIGKILL
+//! after the grace period, preStop before SIGTERM, activeDeadlineSeconds, and
 //! termination messages from a file and from the log.
 
 use std::time::{Duration, Instant};
@@ -204,4 +205,110 @@ spec:
     let logs = ended(&ctr(&st, "logs").state).unwrap();
     assert_eq!(logs.0, 2);
     assert_eq!(logs.2.as_deref(), Some("first\nlast-words\n"), "{st:?}");
+}
+
+#[test]
+fn http_get_probes_send_kubelet_headers_and_follow_a_redirect() {
+    if !privileged("http_get_probes_send_kubelet_headers_and_follow_a_redirect") {
+        return;
+    }
+    let mut env = Env::new("httpheaders");
+    let pod = pod_name("httpheaders");
+    // A CGI records each request's query and headers; `?redirect` answers 302 to
+    // `?there` on the same host.
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {pod}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c]
+    args:
+    - |
+      mkdir -p /www/cgi-bin;
+      printf '#!/bin/sh\necho "$QUERY_STRING|$HTTP_USER_AGENT|$HTTP_ACCEPT" >> /tmp/requests\nif [ "$QUERY_STRING" = redirect ]; then echo "Status: 302 Found"; echo "Location: /cgi-bin/h?there"; echo; exit; fi\necho Content-Type: text/plain\necho\necho ok\n' > /www/cgi-bin/h;
+      chmod +x /www/cgi-bin/h;
+      httpd -p 8080 -h /www; exec sleep 100000
+    readinessProbe:
+      httpGet: {{path: '/cgi-bin/h?redirect', port: 8080}}
+      periodSeconds: 1
+    livenessProbe:
+      httpGet:
+        path: '/cgi-bin/h?custom'
+        port: 8080
+        httpHeaders: [{{name: User-Agent, value: mine}}, {{name: Accept, value: text/plain}}]
+      periodSeconds: 1
+      failureThreshold: 5
+"#
+    );
+    env.start(&pod, &manifest);
+    let st = env.wait(&pod, "ready", |st| ctr(st, "c").ready);
+    assert_eq!(ctr(&st, "c").restart_count, 0);
+    let v = pealet::runtime::probe::KUBE_VERSION;
+    env.wait(&pod, "both probes seen", |_| {
+        let (_, r) = env.exec(&pod, "c", "cat /tmp/requests");
+        r.contains("|mine|") && r.contains("there|")
+    });
+    let (_, requests) = env.exec(&pod, "c", "cat /tmp/requests");
+    let lines: Vec<&str> = requests.lines().collect();
+    assert!(
+        lines.contains(&format!("redirect|kube-probe/{v}|*/*").as_str()),
+        "{requests}"
+    );
+    assert!(
+        lines.contains(&format!("there|kube-probe/{v}|*/*").as_str()),
+        "{requests}"
+    );
+    assert!(lines.contains(&"custom|mine|text/plain"), "{requests}");
+    let st = env.status(&pod);
+    let p = probe(&st, "c", ProbeKind::Readiness).unwrap();
+    assert_eq!(p.consecutive_failures, 0, "{st:?}");
+}
+
+#[test]
+fn active_deadline_fails_the_pod_and_kills_its_containers() {
+    if !privileged("active_deadline_fails_the_pod_and_kills_its_containers") {
+        return;
+    }
+    let mut env = Env::new("deadline");
+    let pod = pod_name("deadline");
+    let manifest = format!(
+        "
+apiVersion: v1
+kind: Pod
+metadata: {{name: {pod}}}
+spec:
+  activeDeadlineSeconds: 2
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: polite, image: busybox:test, command: [sh, -c, \"trap 'exit 0' TERM; while true; do sleep 0.1; done\"]}}
+  - {{name: stubborn, image: busybox:test, command: [sleep, '100000']}}
+"
+    );
+    let begin = Instant::now();
+    env.start(&pod, &manifest);
+    let st = env.wait(&pod, "failed", |st| st.phase == PodPhase::Failed);
+    assert!(begin.elapsed() >= Duration::from_millis(1900), "{st:?}");
+    assert_eq!(st.reason, Some(Reason::DeadlineExceeded), "{st:?}");
+    assert_eq!(
+        st.message.as_ref().map(|m| m.to_string()).as_deref(),
+        Some("Pod was active on the node longer than the specified deadline")
+    );
+    // Both end, and stay ended: the pod is not restarted under Always.
+    let st = env.wait(&pod, "containers ended", |st| {
+        ["polite", "stubborn"]
+            .iter()
+            .all(|c| ended(&ctr(st, c).state).is_some())
+    });
+    assert_eq!(ended(&ctr(&st, "polite").state).map(|e| e.0), Some(0));
+    assert_eq!(ended(&ctr(&st, "stubborn").state).map(|e| e.0), Some(137));
+    assert!(!ctr(&st, "polite").ready);
+    std::thread::sleep(Duration::from_millis(500));
+    let st = env.status(&pod);
+    assert_eq!(st.phase, PodPhase::Failed);
+    assert_eq!(ctr(&st, "polite").restart_count, 0);
 }
