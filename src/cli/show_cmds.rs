@@ -11,7 +11,7 @@ use super::{CliError, globals};
 use crate::shim::logs;
 use crate::shim::state::{self, PodState};
 use crate::spec::manifest::{Node, Value, emit, write};
-use crate::spec::{ContainerState, Pod, PodPhase, PodStatus, Reason, Time};
+use crate::spec::{ContainerState, ContainerStatus, Pod, PodPhase, PodStatus, Reason, Time};
 
 pub const PS_HELP: &str = "\
 Usage: pealet ps [-o json]
@@ -186,46 +186,54 @@ pub fn all_started(st: &PodStatus) -> bool {
 }
 
 /// A container that cannot start, for `run --detach` to report instead of waiting: a
-/// Waiting reason other than a normal step, or a crash loop of a program that never ran.
+/// Waiting reason other than a normal step, a crash loop of a program that never ran,
+/// or an init container's crash loop (the app containers wait for it).
 pub fn start_problem(st: &PodStatus) -> Option<String> {
     if matches!(st.phase, PodPhase::Failed | PodPhase::Succeeded) {
         return Some(format!("pod ended: {}", st.phase.as_str()));
     }
-    st.init_container_statuses
-        .iter()
-        .chain(st.container_statuses.iter())
-        .find_map(|c| {
-            let (reason, message) = match (&c.state, &c.last_state) {
-                (
-                    ContainerState::Waiting {
-                        reason: Reason::CrashLoopBackOff,
-                        ..
-                    },
-                    Some(ContainerState::Terminated {
-                        reason: reason @ Reason::StartError,
-                        message,
-                        ..
-                    }),
-                ) => (reason, message),
-                (
-                    ContainerState::Waiting {
-                        reason:
-                            Reason::ContainerCreating
-                            | Reason::PodInitializing
-                            | Reason::CrashLoopBackOff,
-                        ..
-                    },
-                    _,
-                ) => return None,
-                (ContainerState::Waiting { reason, message }, _) => (reason, message),
-                _ => return None,
-            };
-            Some(format!(
-                "container {}: {reason}: {}",
-                c.name,
-                message.as_deref().unwrap_or("")
-            ))
-        })
+    let init = st.init_container_statuses.iter().map(|c| (c, true));
+    let apps = st.container_statuses.iter().map(|c| (c, false));
+    init.chain(apps)
+        .find_map(|(c, is_init)| container_problem(c, is_init))
+}
+
+fn container_problem(c: &ContainerStatus, is_init: bool) -> Option<String> {
+    let (reason, message) = match (&c.state, &c.last_state) {
+        (
+            ContainerState::Waiting {
+                reason: reason @ Reason::CrashLoopBackOff,
+                message,
+            },
+            _,
+        ) if is_init => (reason, message),
+        (
+            ContainerState::Waiting {
+                reason: Reason::CrashLoopBackOff,
+                ..
+            },
+            Some(ContainerState::Terminated {
+                reason: reason @ Reason::StartError,
+                message,
+                ..
+            }),
+        ) => (reason, message),
+        (
+            ContainerState::Waiting {
+                reason:
+                    Reason::ContainerCreating | Reason::PodInitializing | Reason::CrashLoopBackOff,
+                ..
+            },
+            _,
+        ) => return None,
+        (ContainerState::Waiting { reason, message }, _) => (reason, message),
+        _ => return None,
+    };
+    Some(format!(
+        "container {}: {reason}: {}",
+        c.name,
+        message.as_deref().unwrap_or("")
+    ))
 }
 
 fn s(v: &str) -> Node {
@@ -395,5 +403,91 @@ impl Printer {
         }
         self.pending.drain(..start);
         let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::bounded;
+
+    fn ctr(state: ContainerState, last: Option<ContainerState>) -> ContainerStatus {
+        ContainerStatus {
+            name: bounded::name("c").unwrap(),
+            state,
+            last_state: last,
+            ready: false,
+            started: None,
+            restart_count: 0,
+            image_id: None,
+            probes: Default::default(),
+        }
+    }
+
+    fn waiting(reason: Reason) -> ContainerState {
+        ContainerState::Waiting {
+            reason,
+            message: Some("m".try_into().unwrap()),
+        }
+    }
+
+    fn exited(reason: Reason) -> ContainerState {
+        ContainerState::Terminated {
+            exit_code: 1,
+            signal: None,
+            reason,
+            message: None,
+            started_at: Default::default(),
+            finished_at: Default::default(),
+        }
+    }
+
+    #[test]
+    fn detach_waits_for_every_container_to_run_and_reports_what_cannot_start() {
+        let crash = |r| ctr(waiting(Reason::CrashLoopBackOff), Some(exited(r)));
+        // (init, app) -> (all started, problem)
+        let table = [
+            (
+                None,
+                ctr(waiting(Reason::ContainerCreating), None),
+                false,
+                false,
+            ),
+            (None, crash(Reason::Error), true, false),
+            (None, crash(Reason::StartError), true, true),
+            (
+                None,
+                ctr(waiting(Reason::ErrImageNeverPull), None),
+                false,
+                true,
+            ),
+            (None, ctr(exited(Reason::Error), None), true, false),
+            (
+                Some(crash(Reason::Error)),
+                ctr(waiting(Reason::PodInitializing), None),
+                false,
+                true,
+            ),
+        ];
+        for (i, (init, app, started, problem)) in table.into_iter().enumerate() {
+            let mut st = PodStatus {
+                spec_hash: Default::default(),
+                phase: PodPhase::Pending,
+                conditions: Default::default(),
+                reason: None,
+                message: None,
+                pod_ip: None,
+                host_ip: None,
+                start_time: Time(0),
+                init_container_statuses: Default::default(),
+                container_statuses: Default::default(),
+            };
+            if let Some(init) = init {
+                let _ = st.init_container_statuses.push(init);
+            }
+            let _ = st.container_statuses.push(app);
+            assert_eq!(all_started(&st), started, "row {i}");
+            assert_eq!(start_problem(&st).is_some(), problem, "row {i}");
+        }
     }
 }
