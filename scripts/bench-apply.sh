@@ -1,10 +1,11 @@
 #!/bin/sh
 # Apply-to-running latency through a broker: `pealet apply` of a two-container busybox
 # pod (local image) until a subscriber (`pealet get pods --watch`) sees both containers
-# Running; the median of N runs. Also prints the agent's PSS idle with 10 pods and a
+# Running; the median of N runs, beside `runc run -d` of one busybox container on the
+# same root file system in the same run (interleaved). Also prints the agent's PSS idle with 10 pods and a
 # live broker connection, and the MQTT bytes an idle node with 10 pods sends per hour
 # (messages under <prefix>/<node>/# counted by a subscriber for IDLE seconds,
-# heartbeats included, extrapolated). Needs root, busybox-static, mosquitto and a
+# heartbeats included, extrapolated). Needs root, busybox-static, mosquitto, runc and a
 # release build (cargo build --release).
 #
 # Usage: scripts/bench-apply.sh [N] [IDLE]     (defaults 10 and 60)
@@ -17,6 +18,7 @@ PEALET=$(realpath "$PEALET")
 BUSYBOX=$(command -v busybox)
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
 command -v mosquitto >/dev/null || { echo "mosquitto missing" >&2; exit 1; }
+command -v runc >/dev/null || { echo "runc missing: apt-get install -y runc" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/pealet-bench-apply.XXXXXX)
 export PEALET_CONFIG=/dev/null
@@ -28,18 +30,22 @@ cleanup() {
     [ -n "${WATCH:-}" ] && kill "$WATCH" 2>/dev/null || true
     [ -n "${AGENT:-}" ] && kill "$AGENT" 2>/dev/null || true
     sleep 1
-    for pod in $($P ps 2>/dev/null | awk 'NR > 1 { print $1 }'); do $P rm "$pod" >/dev/null || true; done
+    for pod in $($P ps 2>/dev/null | awk 'NR > 1 { print $1 }'); do $P rm --grace 0 "$pod" >/dev/null || true; done
+    for c in $(runc --root "$WORK/runc" list -q 2>/dev/null); do runc --root "$WORK/runc" delete -f "$c" >/dev/null 2>&1 || true; done
     [ -n "${MQ:-}" ] && kill "$MQ" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-ROOTFS=$WORK/rootfs
+ROOTFS=$WORK/bundle/rootfs
 mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/tmp" "$ROOTFS/proc" "$ROOTFS/sys" "$ROOTFS/dev"
 cp "$BUSYBOX" "$ROOTFS/bin/busybox"
 for a in $("$BUSYBOX" --list); do [ "$a" = busybox ] || ln -sf busybox "$ROOTFS/bin/$a"; done
 echo 'root:x:0:0:root:/:/bin/sh' > "$ROOTFS/etc/passwd"
 $P image import "$ROOTFS" --name bench:1 >/dev/null
+# runc bundle: the default spec, no terminal, sleeping.
+(cd "$WORK/bundle" && runc spec)
+sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sleep", "100000"/' "$WORK/bundle/config.json"
 
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\n' "$PORT" > "$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" >/dev/null 2>&1 &
@@ -70,7 +76,7 @@ spec:
 YAML
 }
 
-: > "$WORK/apply.ms"
+: > "$WORK/apply.ms"; : > "$WORK/runc.ms"
 i=0
 while [ "$i" -lt "$N" ]; do
     i=$((i + 1))
@@ -80,11 +86,19 @@ while [ "$i" -lt "$N" ]; do
     until grep -Eq "^[0-9]+ p$i +2/2 +Running" "$WORK/watch.log"; do sleep 0.002; done
     t1=$(grep -E "^[0-9]+ p$i +2/2 +Running" "$WORK/watch.log" | head -1 | cut -d' ' -f1)
     echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$WORK/apply.ms"
+    t0=$(date +%s%N)
+    runc --root "$WORK/runc" run -d -b "$WORK/bundle" "ctr-$i" </dev/null >/dev/null 2>&1
+    t1=$(date +%s%N)
+    echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$WORK/runc.ms"
 done
 echo "apply -> both containers Running seen by a subscriber, ms (N=$N):"
 tr '\n' ' ' < "$WORK/apply.ms"; echo
 printf 'median: '
 sort -n "$WORK/apply.ms" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+echo "runc run -d, one container, ms:"
+tr '\n' ' ' < "$WORK/runc.ms"; echo
+printf 'median: '
+sort -n "$WORK/runc.ms" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 kill "$WATCH" 2>/dev/null || true; WATCH=
 
 # Idle with (at least) 10 pods.

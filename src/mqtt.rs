@@ -66,6 +66,17 @@ use crate::spec::bounded::MAX_PAYLOAD;
 
 /// Longest wait in one poll of the connection: the latency of an outgoing message.
 pub const TICK: Duration = Duration::from_millis(50);
+
+/// A client and its connection with `TCP_NODELAY`: MQTT messages are small, and with
+/// Nagle's algorithm one written while the previous one awaits its (delayed) ACK waits
+/// up to 40 ms on Linux; every status and apply would.
+fn client(opts: rumqttc::MqttOptions, capacity: usize) -> (rumqttc::Client, rumqttc::Connection) {
+    let (client, mut connection) = rumqttc::Client::new(opts, capacity);
+    let mut network = connection.eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    connection.eventloop.set_network_options(network);
+    (client, connection)
+}
 /// Requests the client's channel holds between two polls.
 pub const REQUEST_CAPACITY: usize = 32;
 /// QoS 1 messages in flight (unacknowledged) at a time.

@@ -3,8 +3,8 @@
 //! agent's handle (statuses, events, node status, logs answers out; desired-state
 //! updates and logs requests in).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use crate::spec::{self, LogsRequest, LogsResponse, NodeStatus, PodStatus};
 /// The agent's handle on its broker connection. Every method returns at once.
 pub struct Device {
     mailbox: Arc<Mailbox>,
+    outbox: Arc<Outbox>,
     topics: Topics,
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -36,12 +37,20 @@ impl Device {
         let mut opts = options(settings, &topics.device_client_id(), false)?;
         let will = LastWill::new(topics.node(), spec::encode(offline), QoS::AtLeastOnce, true);
         opts.set_last_will(will);
-        let (client, connection) = Client::new(opts, super::REQUEST_CAPACITY);
+        let (client, connection) = super::client(opts, super::REQUEST_CAPACITY);
         let mailbox = Arc::new(Mailbox::default());
         let stopping = Arc::new(AtomicBool::new(false));
+        let outbox = Arc::new(Outbox {
+            client: client.clone(),
+            mailbox: mailbox.clone(),
+            topics: topics.clone(),
+            connected: AtomicBool::new(false),
+            flushing: Mutex::new(()),
+        });
         let poller = Poller {
             connection,
             client,
+            outbox: outbox.clone(),
             mailbox: mailbox.clone(),
             topics: topics.clone(),
             stopping: stopping.clone(),
@@ -53,6 +62,7 @@ impl Device {
             .map_err(MqttError::Thread)?;
         Ok(Device {
             mailbox,
+            outbox,
             topics,
             stopping,
             thread: Some(thread),
@@ -68,16 +78,19 @@ impl Device {
     pub fn set_status(&self, pod: &str, status: Option<&PodStatus>) {
         self.mailbox
             .set_status(pod, status.map(spec::encode).unwrap_or_default());
+        self.outbox.flush();
     }
 
     /// Publishes an Event (not retained); the oldest is dropped when 64 wait.
     pub fn push_event(&self, event: &spec::Event) {
         self.mailbox.push_event(spec::encode(event));
+        self.outbox.flush();
     }
 
     /// Publishes (retained) the node status; sent again at every connect.
     pub fn set_node(&self, node: &NodeStatus) {
         self.mailbox.set_node(spec::encode(node));
+        self.outbox.flush();
     }
 
     /// Up to `max` remote-logs requests, oldest first (at most
@@ -90,6 +103,7 @@ impl Device {
     pub fn answer_logs(&self, answer: &LogsResponse) {
         self.mailbox
             .push_log_answer(&answer.id, spec::encode(answer));
+        self.outbox.flush();
     }
 
     /// What the broker sent since the last call, without waiting.
@@ -130,10 +144,65 @@ impl Drop for Device {
     }
 }
 
+/// What waits to go out, and the client that sends it. Flushed by the MQTT thread at
+/// every turn and by the agent's thread as soon as it adds something, so that a status
+/// goes out at once instead of at the thread's next turn (up to [`TICK`] later).
+struct Outbox {
+    client: Client,
+    mailbox: Arc<Mailbox>,
+    topics: Topics,
+    /// Set by the MQTT thread: nothing is handed to the client while the broker is away
+    /// (the mailbox coalesces; the client's queue would not).
+    connected: AtomicBool,
+    /// One flush at a time: two could publish two statuses of a pod out of order.
+    flushing: Mutex<()>,
+}
+
+impl Outbox {
+    /// Hands what waits to the client, in order: node status, pod statuses, events,
+    /// logs answers; stops at the first the client's queue refuses.
+    fn flush(&self) {
+        if !self.connected.load(Ordering::SeqCst) {
+            return;
+        }
+        let _one = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
+        let publish = |topic: String, payload: &[u8], retain: bool| {
+            self.client
+                .try_publish(topic, QoS::AtLeastOnce, retain, payload.to_vec())
+                .is_ok()
+        };
+        while let Some(node) = self.mailbox.take_node() {
+            if !publish(self.topics.node(), &node, true) {
+                self.mailbox.return_node();
+                return;
+            }
+        }
+        while let Some((pod, payload)) = self.mailbox.take_status() {
+            if !publish(self.topics.status(&pod), &payload, true) {
+                self.mailbox.return_status(pod, payload);
+                return;
+            }
+        }
+        while let Some(event) = self.mailbox.take_event() {
+            if !publish(self.topics.events(), &event, false) {
+                self.mailbox.return_event(event);
+                return;
+            }
+        }
+        while let Some((id, answer)) = self.mailbox.take_log_answer() {
+            if !publish(self.topics.logs_reply(&id), &answer, false) {
+                self.mailbox.return_log_answer(id, answer);
+                return;
+            }
+        }
+    }
+}
+
 /// The state of the MQTT thread.
 struct Poller {
     connection: Connection,
     client: Client,
+    outbox: Arc<Outbox>,
     mailbox: Arc<Mailbox>,
     topics: Topics,
     stopping: Arc<AtomicBool>,
@@ -151,7 +220,7 @@ impl Poller {
                 // Retried until the client's channel takes it: without it, a broker that
                 // lost the session would never send this node anything again.
                 subscribed = subscribed || self.subscribe();
-                self.flush();
+                self.outbox.flush();
                 if self.stopping.load(Ordering::SeqCst) && !disconnect_sent {
                     // The node status went first: requests are written in order.
                     disconnect_sent = self.client.try_disconnect().is_ok();
@@ -167,6 +236,7 @@ impl Poller {
                         ack.session_present
                     );
                     connected = true;
+                    self.outbox.connected.store(true, Ordering::SeqCst);
                     subscribed = false;
                     backoff.reset();
                     self.mailbox.set_connected(true);
@@ -198,6 +268,7 @@ impl Poller {
                         log::debug!("connect to {}: {e}", self.broker);
                     }
                     connected = false;
+                    self.outbox.connected.store(false, Ordering::SeqCst);
                     self.sleep(backoff.next_delay());
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -222,38 +293,6 @@ impl Poller {
     }
 
     /// Moves what waits in the mailbox into the client, as far as its channel takes it.
-    fn flush(&self) {
-        let publish = |topic: String, payload: &[u8], retain: bool| {
-            self.client
-                .try_publish(topic, QoS::AtLeastOnce, retain, payload.to_vec())
-                .is_ok()
-        };
-        while let Some(node) = self.mailbox.take_node() {
-            if !publish(self.topics.node(), &node, true) {
-                self.mailbox.return_node();
-                return;
-            }
-        }
-        while let Some((pod, payload)) = self.mailbox.take_status() {
-            if !publish(self.topics.status(&pod), &payload, true) {
-                self.mailbox.return_status(pod, payload);
-                return;
-            }
-        }
-        while let Some(event) = self.mailbox.take_event() {
-            if !publish(self.topics.events(), &event, false) {
-                self.mailbox.return_event(event);
-                return;
-            }
-        }
-        while let Some((id, answer)) = self.mailbox.take_log_answer() {
-            if !publish(self.topics.logs_reply(&id), &answer, false) {
-                self.mailbox.return_log_answer(id, answer);
-                return;
-            }
-        }
-    }
-
     /// Sleeps `d`, waking early when asked to stop.
     fn sleep(&self, d: Duration) {
         let end = Instant::now() + d;

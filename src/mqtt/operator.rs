@@ -43,7 +43,7 @@ impl Operator {
             .subsec_nanos();
         let client_id = format!("pealet-cli-{}-{nanos:x}", std::process::id());
         let opts = options(settings, &client_id, true)?;
-        let (client, connection) = Client::new(opts, REQUEST_CAPACITY);
+        let (client, connection) = super::client(opts, REQUEST_CAPACITY);
         let mut op = Operator {
             client,
             connection,
