@@ -36,8 +36,8 @@ use static_pods::StaticPods;
 /// How often the loop looks at the shims and the manifests directory when idle.
 pub const TICK: Duration = Duration::from_millis(500);
 /// The tick while pods are starting or stopping, so that their new statuses go out
-/// within tens of milliseconds.
-const FAST_TICK: Duration = Duration::from_millis(20);
+/// within ten milliseconds.
+const FAST_TICK: Duration = Duration::from_millis(10);
 /// How long the fast tick lasts after the last change.
 const FAST_FOR: Duration = Duration::from_secs(10);
 /// How long a clean exit waits for the offline node status to reach the broker.
