@@ -26,25 +26,9 @@ fn at(ms: u64) -> Now {
 }
 
 fn ctr(n: &str) -> Container {
-    Container {
-        name: name(n).unwrap(),
-        image: Text::try_from("busybox").unwrap(),
-        image_pull_policy: PullPolicy::IfNotPresent,
-        command: BoundedVec::new(),
-        args: BoundedVec::new(),
-        working_dir: None,
-        env: BoundedVec::new(),
-        ports: BoundedVec::new(),
-        volume_mounts: BoundedVec::new(),
-        resources: None,
-        liveness_probe: None,
-        readiness_probe: None,
-        startup_probe: None,
-        lifecycle: None,
-        security_context: None,
-        termination_message: None,
-        restart_policy: None,
-    }
+    let mut c = Container::new(name(n).unwrap(), Text::try_from("busybox").unwrap());
+    c.image_pull_policy = PullPolicy::IfNotPresent;
+    c
 }
 
 fn sidecar(n: &str) -> Container {
