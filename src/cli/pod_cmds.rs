@@ -63,7 +63,8 @@ pub const STOP_HELP: &str = "\
 Usage: pealet stop POD [--grace SECONDS]
 
 Stops a pod: SIGTERM to every container, SIGKILL after the grace period (the pod's
-terminationGracePeriodSeconds, at least 2 s, unless given; --grace 0 kills at once). Its status and logs stay until 'pealet rm'.
+terminationGracePeriodSeconds, at least 2 s, unless given; --grace 0 kills at once).
+Its status and logs stay until 'pealet rm'.
 Exit status: 0 when the pod is stopped, 1 on failure, 2 on a usage error.
 ";
 

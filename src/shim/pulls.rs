@@ -4,8 +4,9 @@
 //! (the last [`MAX_TAIL`] bytes) for the failure message; its stdout carries progress
 //! lines (`--progress-lines`: `progress DONE TOTAL`, about one a second), parsed as they
 //! come with a bounded line buffer and handed to the lifecycle, which decides what the
-//! status shows. Its pidfd is polled; the executor reaps it with every other child. Several pods pulling one image cause one
-//! download: the store's per-image lock makes the later pulls wait and reuse it.
+//! status shows. Its pidfd is polled; the executor reaps it with every other child.
+//! Several pods pulling one image cause one download: the store's per-image lock makes
+//! the later pulls wait and reuse it.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
