@@ -18,3 +18,4 @@ pub mod shim;
 pub mod spec;
 pub mod store;
 pub mod sys;
+pub mod wake;

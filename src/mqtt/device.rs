@@ -69,6 +69,12 @@ impl Device {
         })
     }
 
+    /// Signals `waker` whenever something arrives from the broker; the agent then
+    /// takes it with [`Device::take`].
+    pub fn set_waker(&self, waker: crate::wake::Waker) {
+        self.mailbox.set_waker(waker);
+    }
+
     pub fn topics(&self) -> &Topics {
         &self.topics
     }

@@ -21,11 +21,12 @@
 //! here does I/O; `device` moves the contents to and from the broker.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::desired::Update;
 use crate::spec::LogsRequest;
+use crate::wake::Waker;
 
 /// Events kept while the broker is away.
 pub const MAX_EVENTS: usize = 64;
@@ -83,12 +84,28 @@ struct State {
 pub struct Mailbox {
     state: Mutex<State>,
     inbound: Condvar,
+    /// Also woken when something arrives, for an agent that sleeps in `poll`.
+    waker: OnceLock<Waker>,
 }
 
 impl Mailbox {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere aborts the process (panic = "abort"); poisoning is moot.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes a `wait`ing agent, and signals the waker if one is set.
+    fn notify(&self) {
+        self.inbound.notify_all();
+        if let Some(w) = self.waker.get() {
+            w.wake();
+        }
+    }
+
+    /// Signals `waker` whenever something arrives from the broker (updates, logs
+    /// requests, a connection change, the end of the MQTT thread). Set once.
+    pub fn set_waker(&self, waker: Waker) {
+        let _ = self.waker.set(waker);
     }
 
     // --- agent side: to the broker ---
@@ -190,7 +207,7 @@ impl Mailbox {
                 s.pods.insert(name.clone(), update);
             }
         }
-        self.inbound.notify_all();
+        self.notify();
     }
 
     /// Queues a logs request for the agent; drops the oldest when the queue is full.
@@ -202,7 +219,7 @@ impl Mailbox {
         }
         s.log_requests.push_back(request);
         s.logs_arrived = true;
-        self.inbound.notify_all();
+        self.notify();
     }
 
     /// Records a connection change; on connect every status and the node status are
@@ -215,13 +232,13 @@ impl Mailbox {
             s.dirty = all;
             s.node_dirty = s.node.is_some();
         }
-        self.inbound.notify_all();
+        self.notify();
     }
 
     /// Wakes a waiting agent for good: the MQTT thread has ended.
     pub fn close(&self) {
         self.lock().closed = true;
-        self.inbound.notify_all();
+        self.notify();
     }
 
     pub fn is_closed(&self) -> bool {
