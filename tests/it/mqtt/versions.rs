@@ -1,7 +1,7 @@
 //! MQTT 5 beside 3.1.1 against the real broker: the operator and the device speak
 //! either, each sees what the other published, and with MQTT 5 a broker's refusal
 //! (its reason code) reaches the operator as an error. The system trust store is
-//! found through `SSL_CERT_FILE`.
+//! found through `SSL_CERT_FILE`, and a broker name with several addresses connects.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -145,4 +145,26 @@ fn mqtts_without_a_ca_file_trusts_the_system_store_named_by_ssl_cert_file() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+}
+
+#[test]
+fn a_broker_name_with_several_addresses_is_tried_address_by_address() {
+    let b = Broker::start("multiaddr", false, Tls::None);
+    // A private /etc/hosts in a mount namespace of its own: the name's first address
+    // (::1, where nothing listens) refuses, the second is the broker.
+    let hosts = b.dir.join("hosts");
+    std::fs::write(&hosts, "::1 broker.test\n127.0.0.1 broker.test\n").unwrap();
+    let script = format!(
+        "mount --bind {} /etc/hosts && exec {} get nodes --broker mqtt://broker.test:{}",
+        hosts.display(),
+        env!("CARGO_BIN_EXE_pealet"),
+        b.port
+    );
+    let o = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .env("PEALET_CONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
 }
