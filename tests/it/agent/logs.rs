@@ -135,6 +135,7 @@ fn remote_logs_tail_container_and_errors() {
         tail: None,
         previous: false,
         timestamps: false,
+        follow: None,
     };
     let topic = w.topics().logs_request();
     for _ in 0..200 {
