@@ -242,7 +242,8 @@ fn follow(
                 silence.as_secs()
             )));
         }
-        let Some(m) = op.next(renew.min(quiet) - now).map_err(failed)? else {
+        let wait = renew.min(quiet).saturating_duration_since(now);
+        let Some(m) = op.next(wait).map_err(failed)? else {
             continue;
         };
         if m.topic != reply {

@@ -320,6 +320,23 @@ fn remote_logs_follow_until_the_pod_is_deleted() {
         arrivals.len()
     );
 
+    // The agent restarts: the next renewal carries the last cursor, and the new agent
+    // goes on from there (nothing twice, nothing left out).
+    w.kill_agent();
+    w.start_agent();
+    let before = ticks.len();
+    let restarted = Instant::now();
+    while ticks.len() < before + 10 {
+        let (_, line) = next(Duration::from_secs(40)).expect("lines after the agent restarted");
+        ticks.push(line.strip_prefix("tick-").unwrap().parse().unwrap());
+    }
+    assert!(restarted.elapsed() < Duration::from_secs(40));
+    assert_eq!(
+        ticks,
+        (from..from + ticks.len() as u32).collect::<Vec<_>>(),
+        "no line twice, none skipped across the agent's restart"
+    );
+
     // Deleting the pod ends the follow, with everything in order up to its end.
     w.operator(&["delete", "pod", &p]);
     let deadline = Instant::now() + WAIT;
@@ -334,6 +351,7 @@ fn remote_logs_follow_until_the_pod_is_deleted() {
     std::io::Read::read_to_string(&mut follow.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{status:?}: {err}");
     assert!(err.contains("stopped following"), "{err}");
+    assert!(err.contains("started following"), "{err}");
     while let Some((_, line)) = next(Duration::from_secs(1)) {
         ticks.push(line.strip_prefix("tick-").unwrap().parse().unwrap());
     }
