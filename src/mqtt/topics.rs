@@ -259,6 +259,7 @@ mod tests {
             tail: Some(10),
             previous: false,
             timestamps: false,
+            follow: None,
         };
         let topic = "pealet/v1/pi-01/logs/req";
         let got = t.receive_logs(topic, &spec::encode(&req));
