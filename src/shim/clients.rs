@@ -69,9 +69,22 @@ impl Executor<'_> {
     fn request(&mut self, i: usize, request: Request) -> Option<Response> {
         match request {
             Request::Status => Some(Response::Status(Box::new(self.lifecycle.status()))),
-            Request::Watch => {
+            Request::Watch { replay } => {
                 self.clients[i].watch = true;
-                Some(Response::Status(Box::new(self.lifecycle.status())))
+                let status = Response::Status(Box::new(self.lifecycle.status()));
+                if config::send(&self.clients[i].fd, &status).is_err() {
+                    self.clients[i].gone = true;
+                    return None;
+                }
+                let backlog = self.backlog.iter().filter(|_| replay);
+                for e in backlog {
+                    let event = Response::Event(Box::new(e.clone()));
+                    if config::send(&self.clients[i].fd, &event).is_err() {
+                        self.clients[i].gone = true;
+                        break;
+                    }
+                }
+                None
             }
             Request::Stop { grace_seconds } => {
                 self.clients[i].stop = true;

@@ -15,11 +15,12 @@ use rustix::process::{Signal, WaitOptions};
 use super::build::PodContext;
 use super::container::{self, Pipes, Running, Starter};
 use super::logs::{ContainerLog, Stream};
+use super::proto::MAX_BACKLOG;
 use super::proto::Response;
 use super::pulls::{Pull, PullSettings};
 use super::runs::Run;
 use super::state::write_atomic;
-use crate::lifecycle::{Action, ContainerId, Event, Lifecycle, Now, Sig};
+use crate::lifecycle::{Action, ContainerId, Event, Lifecycle, Now, PodEvent, Sig};
 use crate::runtime::config;
 use crate::spec::{self, Container, Pod, Time};
 
@@ -85,6 +86,8 @@ pub struct Executor<'a> {
     /// The origin of the lifecycle's monotonic milliseconds.
     clock: Instant,
     pub(super) events: VecDeque<Event>,
+    /// The newest Events of the lifecycle, for a watcher that asks for a replay.
+    pub(super) backlog: VecDeque<PodEvent>,
     terminated: bool,
     /// Where the shim is on its way to giving memory back when idle.
     idle: Idle,
@@ -117,6 +120,7 @@ impl<'a> Executor<'a> {
             // The lifecycle was made at monotonic 0 just before.
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
+            backlog: VecDeque::new(),
             terminated: false,
             idle: Idle::Busy,
         }
@@ -196,9 +200,28 @@ impl<'a> Executor<'a> {
                 })
                 .collect();
             self.start(&starts);
+            self.tell_events();
             for action in actions {
                 self.perform(action);
             }
+        }
+    }
+
+    /// Sends the Events the lifecycle recorded to every watcher, and keeps the newest.
+    fn tell_events(&mut self) {
+        let (events, dropped) = self.lifecycle.take_events();
+        if dropped > 0 {
+            log::warn!("{dropped} events of the pod dropped: too many in one step");
+        }
+        for e in events {
+            let response = Response::Event(Box::new(e.clone()));
+            for c in self.clients.iter_mut().filter(|c| c.watch && !c.gone) {
+                c.gone = config::send(&c.fd, &response).is_err();
+            }
+            if self.backlog.len() >= MAX_BACKLOG {
+                self.backlog.pop_front();
+            }
+            self.backlog.push_back(e);
         }
     }
 
