@@ -2,8 +2,10 @@
 # Apply-to-running latency through a broker: `pealet apply` of a two-container busybox
 # pod (local image) until a subscriber (`pealet get pods --watch`) sees both containers
 # Running; the median of N runs, beside `runc run -d` of one busybox container on the
-# same root file system in the same run (interleaved). Also prints the agent's PSS idle with 10 pods and a
-# live broker connection, and the MQTT bytes an idle node with 10 pods sends per hour
+# same root file system in the same run (interleaved). Then, idle with the N pods and a
+# live broker connection: the agent's PSS, its wakeups over IDLE seconds (voluntary +
+# involuntary context switches of /proc/<pid>/task/*/status, per thread name: `pealet`
+# is the agent's loop, `mqtt` the MQTT thread), and the MQTT bytes it sends per hour
 # (messages under <prefix>/<node>/# counted by a subscriber for IDLE seconds,
 # heartbeats included, extrapolated). Needs root, busybox-static, mosquitto, runc and a
 # release build (cargo build --release).
@@ -106,6 +108,14 @@ sleep 5
 printf 'agent PSS idle with %s pods: ' "$N"
 awk '/^Pss:/ { print $2 " KiB" }' "/proc/$AGENT/smaps_rollup"
 printf 'agent threads: '; ls "/proc/$AGENT/task" | wc -l
+# Context switches per thread name: "name count" lines.
+switches() {
+    for t in /proc/"$AGENT"/task/*; do
+        printf '%s ' "$(cat "$t/comm")"
+        awk '/ctxt_switches/ { n += $2 } END { print n }' "$t/status"
+    done | awk '{ n[$1] += $2 } END { for (k in n) print k, n[k] }' | sort
+}
+switches > "$WORK/switches.0"
 python3 - "$PORT" "$NODE" "$IDLE" <<'PY'
 import socket, struct, sys, time
 port, node, idle = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
@@ -154,3 +164,8 @@ while True:
         total += len(body) + 2; count += 1
 print("MQTT from the idle node over %ds: %d messages, %d bytes (PUBLISH packets as received) -> %d bytes/hour" % (idle, count, total, total * 3600 / idle))
 PY
+switches > "$WORK/switches.1"
+echo "agent wakeups over ${IDLE}s idle (context switches, per thread):"
+join "$WORK/switches.0" "$WORK/switches.1" | awk '{ printf "  %s: %d\n", $1, $3 - $2 }'
+printf 'agent PSS after the idle time: '
+awk '/^Pss:/ { print $2 " KiB" }' "/proc/$AGENT/smaps_rollup"
