@@ -23,7 +23,6 @@ use crate::reconcile::{PodRuntime, event};
 use crate::shim::control;
 use crate::shim::proto::{Client, Request};
 use crate::shim::state::{self, PodDirs};
-use crate::spec::bounded::Name;
 use crate::spec::{self, EventType, NodeResources, Pod, PodPhase, PodStatus, Reason, Time};
 use crate::wake::Waker;
 
@@ -277,7 +276,7 @@ impl ShimRuntime {
         for pushed in watch.read() {
             match pushed {
                 Pushed::Status(st) => entry.record.set_status(*st),
-                Pushed::Event(e) => self.events.push(to_event(name, &e)),
+                Pushed::Event(e) => self.events.push(e.upstream(name)),
                 Pushed::Closed => {
                     entry.watch = None;
                     if entry.record.shim_gone() {
@@ -354,19 +353,6 @@ impl Job {
     /// The outcome once the job has ended.
     pub fn outcome(&self) -> Option<Outcome> {
         self.outcome.lock().ok()?.take()
-    }
-}
-
-/// A lifecycle Event of pod `pod` as the upstream sees it.
-fn to_event(pod: &str, e: &crate::lifecycle::PodEvent) -> spec::Event {
-    spec::Event {
-        kind: e.kind,
-        reason: e.reason.as_str().try_into().unwrap_or_default(),
-        pod: Name::try_from(pod).ok(),
-        container: e.container.clone(),
-        message: e.message.clone(),
-        time: e.time,
-        count: 1,
     }
 }
 

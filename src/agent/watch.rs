@@ -9,10 +9,10 @@ use std::path::Path;
 use rustix::io::Errno;
 use rustix::net::RecvFlags;
 
-use crate::lifecycle::PodEvent;
 use crate::runtime::config::{self, MAX_FRAME};
 use crate::shim::proto::{Client, ProtoError, Request, Response};
-use crate::spec::PodStatus;
+use crate::spec::bounded::Name;
+use crate::spec::{self, PodStatus};
 
 /// Frames read per readiness, so that one busy shim cannot hold the loop.
 const MAX_READ: usize = 64;
@@ -21,9 +21,29 @@ const MAX_READ: usize = 64;
 #[derive(Debug)]
 pub enum Pushed {
     Status(Box<PodStatus>),
-    Event(Box<PodEvent>),
+    Event(Box<PushedEvent>),
     /// The connection closed: the shim has exited (or is exiting).
     Closed,
+}
+
+/// An Event a shim pushed.
+#[derive(Debug)]
+pub struct PushedEvent(pub crate::lifecycle::PodEvent);
+
+impl PushedEvent {
+    /// The Event of pod `pod` as the upstream sees it.
+    pub fn upstream(&self, pod: &str) -> spec::Event {
+        let e = &self.0;
+        spec::Event {
+            kind: e.kind,
+            reason: e.reason.as_str().try_into().unwrap_or_default(),
+            pod: Name::try_from(pod).ok(),
+            container: e.container.clone(),
+            message: e.message.clone(),
+            time: e.time,
+            count: 1,
+        }
+    }
 }
 
 pub struct ShimWatch {
@@ -90,7 +110,7 @@ impl ShimWatch {
         };
         Ok(match config::decode_frame::<Response>(&buf[..n])? {
             Response::Status(st) => Some(Pushed::Status(st)),
-            Response::Event(e) => Some(Pushed::Event(e)),
+            Response::Event(e) => Some(Pushed::Event(Box::new(PushedEvent(*e)))),
             // Not asked for on a watch connection.
             Response::Stopped | Response::ContainerPid(_) | Response::Error { .. } => None,
         })

@@ -15,7 +15,6 @@ use rustix::process::{Signal, WaitOptions};
 use super::build::PodContext;
 use super::container::{self, Pipes, Running, Starter};
 use super::logs::{ContainerLog, Stream};
-use super::proto::MAX_BACKLOG;
 use super::proto::Response;
 use super::pulls::{Pull, PullSettings};
 use super::runs::Run;
@@ -204,24 +203,6 @@ impl<'a> Executor<'a> {
             for action in actions {
                 self.perform(action);
             }
-        }
-    }
-
-    /// Sends the Events the lifecycle recorded to every watcher, and keeps the newest.
-    fn tell_events(&mut self) {
-        let (events, dropped) = self.lifecycle.take_events();
-        if dropped > 0 {
-            log::warn!("{dropped} events of the pod dropped: too many in one step");
-        }
-        for e in events {
-            let response = Response::Event(Box::new(e.clone()));
-            for c in self.clients.iter_mut().filter(|c| c.watch && !c.gone) {
-                c.gone = config::send(&c.fd, &response).is_err();
-            }
-            if self.backlog.len() >= MAX_BACKLOG {
-                self.backlog.pop_front();
-            }
-            self.backlog.push_back(e);
         }
     }
 

@@ -312,8 +312,8 @@ fn a_slow_pull_shows_progress_in_the_status_and_the_agent_reports_it() {
     assert!(took > Duration::from_secs(10), "{took:?}");
     let begins = format!("Pulling image \"{image}\"");
     assert!(seen.iter().any(|(_, m)| *m == begins), "{seen:?}");
-    // Progress, in bytes done of the total, renewed at most every 2 s (seen through the
-    // agent's tick of up to 0.5 s: a little slack).
+    // Progress, in bytes done of the total, renewed at most every 2 s (pushed by the
+    // shim as it changes; a little slack for the way through the broker).
     let progress: Vec<&(Instant, String)> = seen
         .iter()
         .filter(|(_, m)| m.starts_with(&format!("{begins}: ")))
