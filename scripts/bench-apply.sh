@@ -11,6 +11,8 @@
 # release build (cargo build --release).
 #
 # Usage: scripts/bench-apply.sh [N] [IDLE]     (defaults 10 and 60)
+# Pods are named ${PREFIX}1 .. ${PREFIX}N (PREFIX defaults to a<pid>-): cgroups are named
+# by pod name, so runs side by side (or beside tests) must not share names.
 set -eu
 
 N=${1:-10}
@@ -25,6 +27,7 @@ command -v runc >/dev/null || { echo "runc missing: apt-get install -y runc" >&2
 WORK=$(mktemp -d /tmp/pealet-bench-apply.XXXXXX)
 export PEALET_CONFIG=/dev/null
 NODE=bench-$$
+PREFIX=${PREFIX:-a$$-}
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BROKER="--broker mqtt://127.0.0.1:$PORT"
 P="$PEALET --root $WORK/root --run-dir $WORK/run"
@@ -82,14 +85,15 @@ YAML
 i=0
 while [ "$i" -lt "$N" ]; do
     i=$((i + 1))
-    manifest "p$i" > "$WORK/p$i.yaml"
+    pod=$PREFIX$i
+    manifest "$pod" > "$WORK/$pod.yaml"
     t0=$(date +%s%N)
-    $PEALET apply -f "$WORK/p$i.yaml" --node "$NODE" $BROKER >/dev/null
-    until grep -Eq "^[0-9]+ p$i +2/2 +Running" "$WORK/watch.log"; do sleep 0.002; done
-    t1=$(grep -E "^[0-9]+ p$i +2/2 +Running" "$WORK/watch.log" | head -1 | cut -d' ' -f1)
+    $PEALET apply -f "$WORK/$pod.yaml" --node "$NODE" $BROKER >/dev/null
+    until grep -Eq "^[0-9]+ $pod +2/2 +Running" "$WORK/watch.log"; do sleep 0.002; done
+    t1=$(grep -E "^[0-9]+ $pod +2/2 +Running" "$WORK/watch.log" | head -1 | cut -d' ' -f1)
     echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$WORK/apply.ms"
     t0=$(date +%s%N)
-    runc --root "$WORK/runc" run -d -b "$WORK/bundle" "ctr-$i" </dev/null >/dev/null 2>&1
+    runc --root "$WORK/runc" run -d -b "$WORK/bundle" "c$$-$i" </dev/null >/dev/null 2>&1
     t1=$(date +%s%N)
     echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$WORK/runc.ms"
 done

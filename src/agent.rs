@@ -114,6 +114,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
         node: None,
         node_due: Instant::now(),
         heartbeat: settings.heartbeat.max(Duration::from_secs(1)),
+        idle: event_loop::Idle::Busy,
     };
     agent.publish_events(events);
     agent.run(&signals, &waker);
@@ -141,6 +142,8 @@ struct Agent {
     /// When the next heartbeat is due.
     node_due: Instant,
     heartbeat: Duration,
+    /// On the way to giving memory back when idle.
+    idle: event_loop::Idle,
 }
 
 /// Rescans the manifests directory and starts, replaces or stops static pods.

@@ -2,7 +2,8 @@
 //! inotify fd and every shim's watch socket, with the earliest timer as its timeout (the
 //! node heartbeat, the remote-logs rate limit). Each wake handles what is ready, then
 //! publishes what changed: Events, cleared statuses, statuses, the node status. Idle,
-//! it wakes only for heartbeats.
+//! it wakes only for heartbeats. As the shim does, once nothing has happened for a
+//! second it gives memory back (`sys::release_idle_memory`) right before a long sleep.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -25,7 +26,29 @@ struct Ready {
     manifests: bool,
     /// Pods whose shim pushed something.
     shims: Vec<String>,
+    /// The sleep was cut to [`IDLE_RELEASE_AFTER`] to see whether the agent is idle.
+    capped: bool,
 }
+
+impl Ready {
+    /// Something other than a timer woke the loop.
+    fn any(&self) -> bool {
+        self.signal || self.woken || self.manifests || !self.shims.is_empty()
+    }
+}
+
+/// Whether the agent has been idle long enough to give memory back before its next
+/// long sleep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Idle {
+    /// Woken by something since the last release: first a sleep of at most a second.
+    Busy,
+    /// That sleep passed with nothing to do: release, then sleep as long as needed.
+    Quiet,
+}
+
+/// How long the agent is idle before it gives memory back.
+const IDLE_RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 impl Agent {
     /// Runs until SIGTERM or SIGINT.
@@ -36,6 +59,11 @@ impl Agent {
             if ready.signal {
                 return;
             }
+            self.idle = match (ready.any(), ready.capped) {
+                (true, _) => Idle::Busy,
+                (false, true) => Idle::Quiet,
+                (false, false) => self.idle,
+            };
             let now = Time::now();
             let mut events = Vec::new();
             if ready.woken {
@@ -86,7 +114,18 @@ impl Agent {
         let next = self
             .logs_due
             .map_or(self.node_due, |t| t.min(self.node_due));
-        let timeout = timespec(next.saturating_duration_since(Instant::now()));
+        let left = next.saturating_duration_since(Instant::now());
+        let long = left >= IDLE_RELEASE_AFTER;
+        let (left, capped) = match self.idle {
+            Idle::Busy if long => (IDLE_RELEASE_AFTER, true),
+            Idle::Quiet if long => {
+                // Right before the sleep, so that no work runs between the two.
+                crate::sys::release_idle_memory();
+                (left, false)
+            }
+            Idle::Busy | Idle::Quiet => (left, false),
+        };
+        let timeout = timespec(left);
         match rustix::event::poll(&mut fds, Some(&timeout)) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => log::error!("poll: {e}"),
@@ -101,6 +140,7 @@ impl Agent {
                 .filter(|(i, _)| is(first_watch + i))
                 .map(|(_, (name, _))| name.to_string())
                 .collect(),
+            capped,
         }
     }
 
