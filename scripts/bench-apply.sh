@@ -10,7 +10,7 @@
 # heartbeats included, extrapolated). Needs root, busybox-static, mosquitto, runc and a
 # release build (cargo build --release).
 #
-# Usage: scripts/bench-apply.sh [N] [IDLE]     (defaults 10 and 60)
+# Usage: scripts/bench-apply.sh [N] [IDLE]     (defaults 10 and 60; NODELAY=1, see below)
 # Pods are named ${PREFIX}1 .. ${PREFIX}N (PREFIX defaults to a<pid>-): cgroups are named
 # by pod name, so runs side by side (or beside tests) must not share names.
 set -eu
@@ -53,6 +53,9 @@ $P image import "$ROOTFS" --name bench:1 >/dev/null
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sleep", "100000"/' "$WORK/bundle/config.json"
 
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\n' "$PORT" > "$WORK/mosquitto.conf"
+# NODELAY=1: the broker sends without Nagle's algorithm (mosquitto's default keeps it,
+# so a small message can wait for the delayed ACK of the one before: up to 40 ms).
+[ "${NODELAY:-0}" = 1 ] && echo 'set_tcp_nodelay true' >> "$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" >/dev/null 2>&1 &
 MQ=$!
 sleep 0.5
