@@ -2,13 +2,17 @@
 # Apply-to-running latency through a broker: `pealet apply` of a two-container busybox
 # pod (local image) until a subscriber (`pealet get pods --watch`) sees both containers
 # Running; the median of N runs, beside `runc run -d` of one busybox container on the
-# same root file system in the same run (interleaved). Also prints the agent's PSS idle with 10 pods and a
-# live broker connection, and the MQTT bytes an idle node with 10 pods sends per hour
+# same root file system in the same run (interleaved). Then, idle with the N pods and a
+# live broker connection: the agent's PSS, its wakeups over IDLE seconds (voluntary +
+# involuntary context switches of /proc/<pid>/task/*/status, per thread name: `pealet`
+# is the agent's loop, `mqtt` the MQTT thread), and the MQTT bytes it sends per hour
 # (messages under <prefix>/<node>/# counted by a subscriber for IDLE seconds,
 # heartbeats included, extrapolated). Needs root, busybox-static, mosquitto, runc and a
 # release build (cargo build --release).
 #
-# Usage: scripts/bench-apply.sh [N] [IDLE]     (defaults 10 and 60)
+# Usage: scripts/bench-apply.sh [N] [IDLE]     (defaults 10 and 60; NODELAY=1, see below)
+# Pods are named ${PREFIX}1 .. ${PREFIX}N (PREFIX defaults to a<pid>-): cgroups are named
+# by pod name, so runs side by side (or beside tests) must not share names.
 set -eu
 
 N=${1:-10}
@@ -23,6 +27,7 @@ command -v runc >/dev/null || { echo "runc missing: apt-get install -y runc" >&2
 WORK=$(mktemp -d /tmp/pealet-bench-apply.XXXXXX)
 export PEALET_CONFIG=/dev/null
 NODE=bench-$$
+PREFIX=${PREFIX:-a$$-}
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BROKER="--broker mqtt://127.0.0.1:$PORT"
 P="$PEALET --root $WORK/root --run-dir $WORK/run"
@@ -48,6 +53,9 @@ $P image import "$ROOTFS" --name bench:1 >/dev/null
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sleep", "100000"/' "$WORK/bundle/config.json"
 
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\n' "$PORT" > "$WORK/mosquitto.conf"
+# NODELAY=1: the broker sends without Nagle's algorithm (mosquitto's default keeps it,
+# so a small message can wait for the delayed ACK of the one before: up to 40 ms).
+[ "${NODELAY:-0}" = 1 ] && echo 'set_tcp_nodelay true' >> "$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" >/dev/null 2>&1 &
 MQ=$!
 sleep 0.5
@@ -80,14 +88,15 @@ YAML
 i=0
 while [ "$i" -lt "$N" ]; do
     i=$((i + 1))
-    manifest "p$i" > "$WORK/p$i.yaml"
+    pod=$PREFIX$i
+    manifest "$pod" > "$WORK/$pod.yaml"
     t0=$(date +%s%N)
-    $PEALET apply -f "$WORK/p$i.yaml" --node "$NODE" $BROKER >/dev/null
-    until grep -Eq "^[0-9]+ p$i +2/2 +Running" "$WORK/watch.log"; do sleep 0.002; done
-    t1=$(grep -E "^[0-9]+ p$i +2/2 +Running" "$WORK/watch.log" | head -1 | cut -d' ' -f1)
+    $PEALET apply -f "$WORK/$pod.yaml" --node "$NODE" $BROKER >/dev/null
+    until grep -Eq "^[0-9]+ $pod +2/2 +Running" "$WORK/watch.log"; do sleep 0.002; done
+    t1=$(grep -E "^[0-9]+ $pod +2/2 +Running" "$WORK/watch.log" | head -1 | cut -d' ' -f1)
     echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$WORK/apply.ms"
     t0=$(date +%s%N)
-    runc --root "$WORK/runc" run -d -b "$WORK/bundle" "ctr-$i" </dev/null >/dev/null 2>&1
+    runc --root "$WORK/runc" run -d -b "$WORK/bundle" "c$$-$i" </dev/null >/dev/null 2>&1
     t1=$(date +%s%N)
     echo "scale=1; ($t1 - $t0) / 1000000" | bc >> "$WORK/runc.ms"
 done
@@ -106,6 +115,14 @@ sleep 5
 printf 'agent PSS idle with %s pods: ' "$N"
 awk '/^Pss:/ { print $2 " KiB" }' "/proc/$AGENT/smaps_rollup"
 printf 'agent threads: '; ls "/proc/$AGENT/task" | wc -l
+# Context switches per thread name: "name count" lines.
+switches() {
+    for t in /proc/"$AGENT"/task/*; do
+        printf '%s ' "$(cat "$t/comm")"
+        awk '/ctxt_switches/ { n += $2 } END { print n }' "$t/status"
+    done | awk '{ n[$1] += $2 } END { for (k in n) print k, n[k] }' | sort
+}
+switches > "$WORK/switches.0"
 python3 - "$PORT" "$NODE" "$IDLE" <<'PY'
 import socket, struct, sys, time
 port, node, idle = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
@@ -154,3 +171,8 @@ while True:
         total += len(body) + 2; count += 1
 print("MQTT from the idle node over %ds: %d messages, %d bytes (PUBLISH packets as received) -> %d bytes/hour" % (idle, count, total, total * 3600 / idle))
 PY
+switches > "$WORK/switches.1"
+echo "agent wakeups over ${IDLE}s idle (context switches, per thread):"
+join "$WORK/switches.0" "$WORK/switches.1" | awk '{ printf "  %s: %d\n", $1, $3 - $2 }'
+printf 'agent PSS after the idle time: '
+awk '/^Pss:/ { print $2 " KiB" }' "/proc/$AGENT/smaps_rollup"

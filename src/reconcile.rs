@@ -11,12 +11,12 @@
 
 use crate::desired::{Action, Desired, Update};
 use crate::spec::bounded::Name;
-use crate::spec::{Event, EventType, Pod, PodStatus, Time};
+use crate::spec::{Event, EventType, Pod, Time};
 use crate::store::{Store, StoreError};
 
 /// How the reconciler makes pods run. Every call returns quickly: long work (pulling an
 /// image, a graceful stop with its grace period) continues in the runtime, which
-/// reports progress through [`PodRuntime::statuses`].
+/// reports progress upstream by its own means (the agent: statuses its shims push).
 pub trait PodRuntime {
     type Error: std::error::Error;
 
@@ -29,8 +29,10 @@ pub trait PodRuntime {
     /// is gone, its status is cleared upstream (an empty retained status message).
     fn remove(&mut self, name: &str) -> Result<(), Self::Error>;
 
-    /// The current status of every pod it runs, by pod name.
-    fn statuses(&self) -> Vec<(String, PodStatus)>;
+    /// The newest spec of pod `name` was refused by the desired-state rules (`why`:
+    /// it does not decode or is not valid): its status says so; whatever of the pod
+    /// runs keeps running.
+    fn refuse(&mut self, name: &str, why: &str);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,9 @@ impl<R: PodRuntime> Reconciler<R> {
                 log::debug!("pod {pod:?}: spec {hash} waits for the index to list it");
             }
             if let Action::Refuse { why, .. } = &action {
+                if let Some(name) = &pod {
+                    self.runtime.refuse(name, why);
+                }
                 events.push(warning("Refused", pod.clone(), why.clone(), now));
             }
             for e in self.perform_one(action) {

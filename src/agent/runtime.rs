@@ -1,22 +1,30 @@
 //! The agent's [`PodRuntime`] over the per-pod shims: apply starts a shim (as `pealet
 //! run --detach` does), adopts one that already runs the same spec (agent restarts never
 //! restart containers), or replaces it gracefully; remove stops it gracefully and
-//! deletes its state. Statuses are read from the shims' status files.
+//! deletes its state. One [`PodRecord`] per pod says what is in progress; its shim's
+//! watch connection ([`ShimWatch`]) pushes its statuses and Events.
 //!
 //! Starts, replacements and removals run on a short-lived thread per pod (a graceful
-//! stop waits out the grace period); the agent's loop never waits for them. Those
-//! threads only call `Command` (fork+exec) and the shim's socket, never fork.
+//! stop waits out the grace period); the thread signals the agent's [`Waker`] when it
+//! is done, and the loop never waits for it. Those threads only call `Command`
+//! (fork+exec) and the shim's socket, never fork.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::admit::{self, Admission, Refusal};
+use super::admit::{self, Admission};
+use super::record::{Done, Existing, Placement, PodRecord, Refusal, Removal};
+use super::watch::{Pushed, ShimWatch};
 use crate::images::registry::RegistryFlags;
-use crate::reconcile::PodRuntime;
+use crate::reconcile::{PodRuntime, event};
 use crate::shim::control;
+use crate::shim::proto::{Client, Request};
 use crate::shim::state::{self, PodDirs};
-use crate::spec::{NodeResources, Pod, PodPhase, PodStatus, Reason, SpecHash, Time};
+use crate::spec::{self, EventType, NodeResources, Pod, PodPhase, PodStatus, Reason, Time};
+use crate::wake::Waker;
 
 /// The annotation that marks a pod started from a manifest in the manifests directory.
 pub const STATIC_ANNOTATION: &str = "pealet.io/static";
@@ -33,19 +41,20 @@ pub enum RuntimeError {
     },
 }
 
-/// A pod this runtime runs.
-struct Managed {
-    pod: Pod,
-    is_static: bool,
+/// What a job hands back: a start's watch connection, or why it failed.
+type Outcome = Result<Option<Client>, String>;
+
+/// A start or a stop on a thread of its own.
+pub struct Job {
+    thread: Option<JoinHandle<()>>,
+    outcome: Arc<Mutex<Option<Outcome>>>,
 }
 
-/// What the agent should publish after [`ShimRuntime::poll`].
-#[derive(Debug, Default)]
-pub struct Polled {
-    /// Pods whose removal finished: clear their status upstream.
-    pub gone: Vec<String>,
-    /// Starts or stops that failed: (pod, message) for Warning Events.
-    pub failed: Vec<(String, String)>,
+/// One pod: its record and its shim's watch connection.
+#[derive(Default)]
+struct Entry {
+    record: PodRecord<Job>,
+    watch: Option<ShimWatch>,
 }
 
 pub struct ShimRuntime {
@@ -56,15 +65,12 @@ pub struct ShimRuntime {
     registries: RegistryFlags,
     admission: Admission,
     allocatable: NodeResources,
-    pods: BTreeMap<String, Managed>,
-    /// Why the newest spec of a pod did not run (refused, invalid, failed start).
-    notes: BTreeMap<String, Refusal>,
-    /// Work in progress per pod; `true` when it is a removal.
-    ops: BTreeMap<String, (bool, JoinHandle<Result<(), String>>)>,
-    removing: BTreeSet<String>,
-    /// The spec hash of a refused pod that does not run (what its status describes).
-    refused: BTreeMap<String, SpecHash>,
-    /// Pods whose status is to be cleared without any work (refused, never ran).
+    pods: BTreeMap<String, Entry>,
+    /// Signalled by the jobs when they end.
+    waker: Option<Waker>,
+    /// Events for the upstream, taken by the agent after each turn.
+    events: Vec<spec::Event>,
+    /// Pods whose status is to be cleared upstream (removed, or only refused).
     cleared: Vec<String>,
 }
 
@@ -83,10 +89,8 @@ impl ShimRuntime {
             admission,
             allocatable,
             pods: BTreeMap::new(),
-            notes: BTreeMap::new(),
-            ops: BTreeMap::new(),
-            removing: BTreeSet::new(),
-            refused: BTreeMap::new(),
+            waker: None,
+            events: Vec::new(),
             cleared: Vec::new(),
         }
     }
@@ -96,238 +100,260 @@ impl ShimRuntime {
         self.registries = registries;
     }
 
+    /// Signalled whenever a start or stop job ends.
+    pub fn set_waker(&mut self, waker: Waker) {
+        self.waker = Some(waker);
+    }
+
     pub fn set_allocatable(&mut self, allocatable: NodeResources) {
         self.allocatable = allocatable;
     }
 
-    /// Number of pods run.
-    pub fn len(&self) -> usize {
-        self.pods.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pods.is_empty()
-    }
-
-    /// Whether starts or stops are in progress.
-    pub fn busy(&self) -> bool {
-        !self.ops.is_empty()
-    }
-
     /// Whether a spec of `name` runs (or is being started).
     pub fn runs(&self, name: &str) -> bool {
-        self.pods.contains_key(name)
-    }
-
-    /// The spec of `name` that runs (or is being started).
-    pub fn spec(&self, name: &str) -> Option<&Pod> {
-        self.pods.get(name).map(|m| &m.pod)
+        self.pods.get(name).is_some_and(|e| e.record.runs())
     }
 
     pub fn is_static(&self, name: &str) -> bool {
-        self.pods.get(name).is_some_and(|m| m.is_static)
-    }
-
-    /// Records why the newest spec of `pod` did not run (shown in its status until the
-    /// next good spec or its removal); the previous good spec keeps running.
-    pub fn note_refused(&mut self, pod: &str, reason: Reason, message: String) {
-        self.notes
-            .insert(pod.to_owned(), Refusal { reason, message });
+        (self.pods.get(name)).is_some_and(|e| e.record.runs() && e.record.is_static)
     }
 
     /// Starts, adopts or replaces a pod; `is_static` for a manifest of the manifests
     /// directory (only the agent's static-pod scan passes true).
     pub fn place(&mut self, pod: &Pod, is_static: bool) -> Result<(), RuntimeError> {
         let name = pod.name.to_string();
-        let refused = |r: &Refusal| RuntimeError::Refused {
-            pod: name.clone(),
-            reason: r.reason.as_str().to_owned(),
-            message: r.message.clone(),
-        };
-        self.refused.insert(name.clone(), SpecHash::of_pod(pod));
-        if let Err(r) = self.admission.check(pod) {
-            let e = refused(&r);
-            self.notes.insert(name, r);
-            return Err(e);
-        }
         let used = (self.pods.iter())
-            .filter(|(n, _)| **n != name)
-            .map(|(_, m)| admit::requests(&m.pod))
+            .filter(|(n, e)| **n != name && e.record.runs())
+            .filter_map(|(_, e)| e.record.spec().map(admit::requests))
             .fold((0u64, 0u64), |a, b| {
                 (a.0.saturating_add(b.0), a.1.saturating_add(b.1))
             });
-        if let Err(r) = admit::fits(pod, used, &self.allocatable) {
-            let e = refused(&r);
-            self.notes.insert(name, r);
-            return Err(e);
-        }
-        self.notes.remove(&name);
-        self.refused.remove(&name);
-        self.removing.remove(&name);
-        let hash = SpecHash::of_pod(pod);
+        let admitted = (self.admission.check(pod))
+            .and_then(|()| admit::fits(pod, used, &self.allocatable))
+            .map_err(|r| Refusal {
+                reason: r.reason,
+                message: r.message,
+            });
         let current = state::read(&self.root, &self.run_dir, &name).ok();
-        let adopt = current.as_ref().is_some_and(|st| {
-            let same = SpecHash::of_pod(&st.pod) == hash;
-            let finished = (st.status.as_ref())
-                .is_some_and(|s| matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed));
-            same && (st.shim.is_some() || finished)
-        }) && !self.ops.contains_key(&name);
-        self.pods.insert(
-            name.clone(),
-            Managed {
-                pod: pod.clone(),
-                is_static,
-            },
-        );
-        if adopt {
-            log::info!("pod {name}: adopted its running shim (spec {hash})");
-            return Ok(());
-        }
-        let (root, run_dir, log_cap) = (self.root.clone(), self.run_dir.clone(), self.log_cap);
-        let registries = self.registries.clone();
-        let pod = pod.clone();
-        let replacing = current.is_some();
-        let job = move || -> Result<(), String> {
-            let d = PodDirs::new(&root, &run_dir, &pod.name);
-            if replacing {
-                log::info!("pod {}: replacing it with spec {hash}", pod.name);
-            }
-            control::remove(&d, &pod.name, None).map_err(|e| e.to_string())?;
-            control::start(&root, &run_dir, &pod, log_cap, None, &registries)
-                .map(drop)
-                .map_err(|e| e.to_string())
+        let existing = Existing {
+            hash: current.as_ref().map(|st| spec::SpecHash::of_pod(&st.pod)),
+            adoptable: current.as_ref().is_some_and(|st| {
+                let finished = (st.status.as_ref())
+                    .is_some_and(|s| matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed));
+                st.shim.is_some() || finished
+            }),
         };
-        self.spawn(name, false, job);
+        let entry = self.pods.entry(name.clone()).or_default();
+        let refusal = admitted.as_ref().err().cloned();
+        match entry.record.place(pod, admitted, existing, Time::now()) {
+            Placement::Refused => {
+                let r = refusal.unwrap_or_else(|| Refusal {
+                    reason: Reason::Other(Default::default()),
+                    message: String::new(),
+                });
+                return Err(RuntimeError::Refused {
+                    pod: name,
+                    reason: r.reason.as_str().to_owned(),
+                    message: r.message,
+                });
+            }
+            Placement::Keep => {}
+            Placement::Adopt => {
+                entry.record.is_static = is_static;
+                log::info!("pod {name}: adopted (spec {})", spec::SpecHash::of_pod(pod));
+                let d = PodDirs::new(&self.root, &self.run_dir, &name);
+                let running = current.as_ref().is_some_and(|st| st.shim.is_some());
+                entry.watch = running
+                    .then(|| ShimWatch::adopt(&d.socket()))
+                    .and_then(|w| {
+                        w.map_err(|e| log::warn!("pod {name}: watch its shim: {e}"))
+                            .ok()
+                    });
+                if entry.watch.is_none() {
+                    // Finished (or its shim just went): the status file says how.
+                    if let Some(status) = current.and_then(|st| st.status) {
+                        entry.record.set_status(status);
+                    }
+                }
+            }
+            Placement::Start {
+                replacing,
+                previous,
+            } => {
+                entry.record.is_static = is_static;
+                entry.watch = None;
+                if replacing {
+                    log::info!("pod {name}: replacing it");
+                }
+                let (root, run_dir, log_cap) =
+                    (self.root.clone(), self.run_dir.clone(), self.log_cap);
+                let registries = self.registries.clone();
+                let pod = pod.clone();
+                let job = spawn(&name, self.waker.clone(), previous, move || {
+                    let d = PodDirs::new(&root, &run_dir, &pod.name);
+                    control::remove(&d, &pod.name, None).map_err(|e| e.to_string())?;
+                    let client = control::start(&root, &run_dir, &pod, log_cap, None, &registries)
+                        .map_err(|e| e.to_string())?;
+                    // Events of the start so far come first: the shim keeps them.
+                    (client.send(&Request::Watch { replay: true })).map_err(|e| e.to_string())?;
+                    Ok(Some(client))
+                });
+                entry.record.starting(job, replacing);
+            }
+        }
         Ok(())
     }
 
     /// Stops a pod gracefully and deletes its state, on a thread; static or not.
     pub fn unplace(&mut self, name: &str) {
-        let noted = self.notes.remove(name).is_some();
-        self.refused.remove(name);
-        if self.pods.remove(name).is_none() {
-            if noted {
-                // Only a refused spec was shown: nothing runs, the status just goes.
+        let Some(entry) = self.pods.get_mut(name) else {
+            return;
+        };
+        match entry.record.remove() {
+            Removal::Already => {}
+            Removal::Clear => {
+                self.pods.remove(name);
                 self.cleared.push(name.to_owned());
             }
-            return;
-        }
-        log::info!("pod {name}: stopping it gracefully, then removing it");
-        self.removing.insert(name.to_owned());
-        let (root, run_dir) = (self.root.clone(), self.run_dir.clone());
-        let pod = name.to_owned();
-        self.spawn(name.to_owned(), true, move || {
-            let d = PodDirs::new(&root, &run_dir, &pod);
-            control::remove(&d, &pod, None).map_err(|e| e.to_string())
-        });
-    }
-
-    /// Runs `job` on a thread of its own, after the work still in progress on the same
-    /// pod (a new spec while the old one is still stopping): the loop never waits.
-    fn spawn(
-        &mut self,
-        name: String,
-        removal: bool,
-        job: impl FnOnce() -> Result<(), String> + Send + 'static,
-    ) {
-        let previous = self.ops.remove(&name);
-        let pod = name.clone();
-        let chained = move || {
-            if let Some((_, handle)) = previous {
-                if let Ok(Err(e)) = handle.join() {
-                    log::warn!("pod {pod}: {e}");
-                }
+            Removal::Stop { previous } => {
+                log::info!("pod {name}: stopping it gracefully, then removing it");
+                entry.watch = None;
+                let (root, run_dir) = (self.root.clone(), self.run_dir.clone());
+                let pod = name.to_owned();
+                let job = spawn(name, self.waker.clone(), previous, move || {
+                    let d = PodDirs::new(&root, &run_dir, &pod);
+                    control::remove(&d, &pod, None).map_err(|e| e.to_string())?;
+                    Ok(None)
+                });
+                entry.record.stopping(job);
             }
-            job()
-        };
-        match std::thread::Builder::new()
-            .name(format!("pod-{name}"))
-            .spawn(chained)
-        {
-            Ok(handle) => {
-                self.ops.insert(name, (removal, handle));
-            }
-            Err(e) => log::error!("pod {name}: start a thread: {e}"),
         }
     }
 
-    /// Collects finished work: removals done, starts that failed.
-    pub fn poll(&mut self) -> Polled {
-        let mut out = Polled {
-            gone: std::mem::take(&mut self.cleared),
-            ..Polled::default()
-        };
-        let done: Vec<String> = (self.ops.iter())
-            .filter(|(_, (_, h))| h.is_finished())
-            .map(|(n, _)| n.clone())
+    /// Collects the jobs that have ended: starts watch their new shim, removals clear
+    /// their pod's status, failures become Warning Events.
+    pub fn collect(&mut self) {
+        let done: Vec<(String, Outcome)> = (self.pods.iter_mut())
+            .filter_map(|(n, e)| Some((n.clone(), e.record.job()?.outcome()?)))
             .collect();
-        for name in done {
-            let Some((removal, handle)) = self.ops.remove(&name) else {
+        let now = Time::now();
+        for (name, outcome) in done {
+            let Some(entry) = self.pods.get_mut(&name) else {
                 continue;
             };
-            let result = handle
-                .join()
-                .unwrap_or_else(|_| Err("the worker thread panicked".into()));
+            let (result, client) = match outcome {
+                Ok(client) => (Ok(()), client),
+                Err(e) => (Err(e), None),
+            };
             if let Err(message) = &result {
-                out.failed.push((name.clone(), message.clone()));
-                if !removal {
-                    let reason = Reason::Other("FailedStart".try_into().unwrap_or_default());
-                    self.note_refused(&name, reason, message.clone());
+                let (pod, msg) = (Some(name.clone()), message.clone());
+                (self.events).push(event(EventType::Warning, "Failed", pod, msg, now));
+            }
+            match entry.record.finished(result, now) {
+                Done::Started => entry.watch = client.map(ShimWatch::new),
+                Done::StartFailed => {}
+                Done::Removed => {
+                    self.pods.remove(&name);
+                    self.cleared.push(name);
                 }
             }
-            if removal && self.removing.remove(&name) {
-                out.gone.push(name);
-            }
         }
-        out
     }
 
-    /// The status of `name`: its shim's status file, with the note about a refused
-    /// newer spec; a synthesized Failed status when nothing of it runs.
-    fn status(&self, name: &str) -> Option<PodStatus> {
-        let from_shim = (self.pods.get(name)).and_then(|m| {
-            let d = PodDirs::new(&self.root, &self.run_dir, name);
-            let bytes = std::fs::read(d.status()).ok()?;
-            let st = crate::spec::decode::<PodStatus>(&bytes).ok()?;
-            (st.spec_hash == SpecHash::of_pod(&m.pod) || self.notes.contains_key(name))
-                .then_some(st)
-        });
-        let note = self.notes.get(name);
-        match (from_shim, note) {
-            (Some(st), None) => Some(st),
-            (Some(mut st), Some(n)) => {
-                st.message = Some(text(&format!(
-                    "newest spec not applied: {}: {}",
-                    n.reason.as_str(),
-                    n.message
-                )));
-                Some(st)
+    /// The watch connections, by pod, for the agent's poll.
+    pub fn watches(&self) -> impl Iterator<Item = (&str, BorrowedFd<'_>)> {
+        (self.pods.iter()).filter_map(|(n, e)| Some((n.as_str(), e.watch.as_ref()?.as_fd())))
+    }
+
+    /// Reads what the shim of `name` pushed.
+    pub fn on_watch(&mut self, name: &str) {
+        let Some(entry) = self.pods.get_mut(name) else {
+            return;
+        };
+        let Some(watch) = &entry.watch else {
+            return;
+        };
+        for pushed in watch.read() {
+            match pushed {
+                Pushed::Status(st) => entry.record.set_status(*st),
+                Pushed::Event(e) => self.events.push(e.upstream(name)),
+                Pushed::Closed => {
+                    entry.watch = None;
+                    if entry.record.shim_gone() {
+                        log::warn!("pod {name}: its shim exited unexpectedly");
+                    }
+                    break;
+                }
             }
-            (None, Some(n)) => Some(PodStatus {
-                spec_hash: (self.refused.get(name).copied())
-                    .or_else(|| self.pods.get(name).map(|m| SpecHash::of_pod(&m.pod)))
-                    .unwrap_or_default(),
-                phase: PodPhase::Failed,
-                reason: Some(n.reason.clone()),
-                message: Some(text(&n.message)),
-                start_time: Time::now(),
-                conditions: Default::default(),
-                pod_ip: None,
-                host_ip: None,
-                init_container_statuses: Default::default(),
-                container_statuses: Default::default(),
-            }),
-            (None, None) => None,
         }
+    }
+
+    /// Statuses that changed since they were last published.
+    pub fn to_publish(&mut self) -> Vec<(String, PodStatus)> {
+        (self.pods.iter_mut())
+            .filter_map(|(n, e)| Some((n.clone(), e.record.to_publish()?)))
+            .collect()
+    }
+
+    /// Events to publish, and pods whose status is to be cleared.
+    pub fn take(&mut self) -> (Vec<spec::Event>, Vec<String>) {
+        (
+            std::mem::take(&mut self.events),
+            std::mem::take(&mut self.cleared),
+        )
     }
 }
 
-fn text(s: &str) -> crate::spec::bounded::Text {
-    let mut end = s.len().min(crate::spec::bounded::MAX_TEXT);
-    while !s.is_char_boundary(end) {
-        end -= 1;
+/// Runs `job` on a thread of its own, after `previous` (the work still in progress on
+/// the same pod, say a stop before a new start); wakes `waker` when done.
+fn spawn(
+    name: &str,
+    waker: Option<Waker>,
+    previous: Option<Job>,
+    job: impl FnOnce() -> Outcome + Send + 'static,
+) -> Job {
+    let outcome = Arc::new(Mutex::new(None));
+    let slot = outcome.clone();
+    let wake = waker.clone();
+    let pod = name.to_owned();
+    let run = move || {
+        if let Some(mut p) = previous {
+            if let Some(t) = p.thread.take() {
+                let _ = t.join();
+            }
+            if let Some(Err(e)) = p.outcome() {
+                log::warn!("pod {pod}: {e}");
+            }
+        }
+        let result = job();
+        if let Ok(mut o) = slot.lock() {
+            *o = Some(result);
+        }
+        if let Some(w) = wake {
+            w.wake();
+        }
+    };
+    let builder = std::thread::Builder::new().name(format!("pod-{name}"));
+    let thread = match builder.spawn(run) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            if let Ok(mut o) = outcome.lock() {
+                *o = Some(Err(format!("start a thread: {e}")));
+            }
+            if let Some(w) = waker {
+                w.wake();
+            }
+            None
+        }
+    };
+    Job { thread, outcome }
+}
+
+impl Job {
+    /// The outcome once the job has ended.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome.lock().ok()?.take()
     }
-    s[..end].try_into().unwrap_or_default()
 }
 
 impl PodRuntime for ShimRuntime {
@@ -349,29 +375,15 @@ impl PodRuntime for ShimRuntime {
         Ok(())
     }
 
-    fn statuses(&self) -> Vec<(String, PodStatus)> {
-        let names: BTreeSet<&String> = self.pods.keys().chain(self.notes.keys()).collect();
-        (names.into_iter())
-            .filter_map(|n| Some((n.clone(), self.status(n)?)))
-            .collect()
-    }
-}
-
-impl super::pull_events::Images for ShimRuntime {
-    fn image(&self, pod: &str, container: &str) -> Option<(String, crate::spec::PullPolicy)> {
-        let spec = &self.spec(pod)?.spec;
-        let mut all = spec.init_containers.iter().chain(spec.containers.iter());
-        let c = all.find(|c| c.name.as_str() == container)?;
-        Some((c.image.to_string(), c.image_pull_policy))
-    }
-
-    fn size(&self, reference: &str) -> Option<u64> {
-        let wanted = crate::images::reference::Reference::parse(reference).ok()?;
-        let wanted = wanted.to_string();
-        let store = crate::images::Store::open(&self.root).ok()?;
-        let list = store.list().ok()?;
-        list.iter()
-            .find(|r| r.reference == wanted)
-            .map(|r| r.size())
+    fn refuse(&mut self, name: &str, why: &str) {
+        let entry = self.pods.entry(name.to_owned()).or_default();
+        let reason = Reason::Other("Refused".try_into().unwrap_or_default());
+        let why = Refusal {
+            reason,
+            message: why.to_owned(),
+        };
+        entry
+            .record
+            .refuse(spec::SpecHash::default(), why, Time::now());
     }
 }

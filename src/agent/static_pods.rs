@@ -1,11 +1,16 @@
 //! Static pods: manifests (YAML or JSON, several documents per file allowed) in the
-//! manifests directory, run without any broker. The directory is rescanned on every
-//! tick; files are compared by a hash of their content, so nothing is re-read or
-//! restarted while they do not change. Each pod gets the annotation
-//! `pealet.io/static: "true"`; the MQTT side can neither change nor delete it.
+//! manifests directory, run without any broker. The directory is watched with inotify
+//! (files written, moved in or out, deleted) and rescanned when it changes; files are
+//! compared by a hash of their content, so nothing is re-read or restarted while they
+//! do not change. A directory that does not exist (yet) is looked for again at every
+//! heartbeat. Each pod gets the annotation `pealet.io/static: "true"`; the MQTT side
+//! can neither change nor delete it.
 
 use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 
 use super::runtime::STATIC_ANNOTATION;
 use crate::spec::manifest::read::read_pods;
@@ -32,15 +37,70 @@ pub struct StaticPods {
     files: BTreeMap<PathBuf, u64>,
     /// The static pods in force, with their spec hashes.
     pods: BTreeMap<String, SpecHash>,
+    /// The inotify instance, and whether it watches the directory.
+    inotify: Option<OwnedFd>,
+    watching: bool,
 }
 
 impl StaticPods {
     pub fn new(dir: &Path) -> StaticPods {
-        StaticPods {
+        let inotify = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
+            .map_err(|e| {
+                log::warn!("inotify_init1: {e}; static pods are rescanned at each heartbeat")
+            })
+            .ok();
+        let mut s = StaticPods {
             dir: dir.to_path_buf(),
             files: BTreeMap::new(),
             pods: BTreeMap::new(),
+            inotify,
+            watching: false,
+        };
+        s.watch();
+        s
+    }
+
+    /// Starts watching the directory if it does not yet; true when it now does and
+    /// did not before (the caller then rescans).
+    pub fn watch(&mut self) -> bool {
+        let Some(fd) = &self.inotify else {
+            return false;
+        };
+        if self.watching {
+            return false;
         }
+        let flags = WatchFlags::CREATE
+            | WatchFlags::CLOSE_WRITE
+            | WatchFlags::DELETE
+            | WatchFlags::MOVED_FROM
+            | WatchFlags::MOVED_TO
+            | WatchFlags::DELETE_SELF
+            | WatchFlags::MOVE_SELF
+            | WatchFlags::ONLYDIR;
+        self.watching = inotify::add_watch(fd, &self.dir, flags).is_ok();
+        self.watching
+    }
+
+    /// The inotify fd while it watches the directory, for the agent's poll.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.inotify
+            .as_ref()
+            .filter(|_| self.watching)
+            .map(|f| f.as_fd())
+    }
+
+    /// Whether the directory changes are seen as they happen (else: at heartbeats).
+    pub fn watching(&self) -> bool {
+        self.watching
+    }
+
+    /// Reads away what inotify reported; the caller rescans.
+    pub fn drain(&mut self) {
+        let Some(fd) = &self.inotify else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        while rustix::io::read(fd, &mut buf).is_ok_and(|n| n > 0) {}
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -51,6 +111,9 @@ impl StaticPods {
     pub fn scan(&mut self) -> Changes {
         let mut changes = Changes::default();
         let contents = self.read_files(&mut changes);
+        if self.watching && !self.dir.is_dir() {
+            self.watching = false;
+        }
         let hashes: BTreeMap<PathBuf, u64> = (contents.iter())
             .map(|(p, t)| (p.clone(), fnv(t.as_bytes())))
             .collect();
@@ -104,6 +167,7 @@ impl StaticPods {
     fn read_files(&self, changes: &mut Changes) -> BTreeMap<PathBuf, String> {
         let mut out = BTreeMap::new();
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            // Gone (or never there): its watch went with it; looked for at heartbeats.
             return out;
         };
         for entry in entries.flatten() {

@@ -143,7 +143,9 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     let client = start_shim(&pod, log_cap, backoff_base_ms, &registries)?;
     // Signals are blocked only now: the shim started above must not inherit the mask.
     let signals = crate::sys::signal_fd(&[libc::SIGINT, libc::SIGTERM]).map_err(failed)?;
-    client.send(&Request::Watch).map_err(failed)?;
+    client
+        .send(&Request::Watch { replay: false })
+        .map_err(failed)?;
     follow(&client, &signals, &d, detach)
 }
 

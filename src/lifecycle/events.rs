@@ -1,14 +1,26 @@
 //! What each event does to one container: started, failed to start, exited, a probe
-//! or hook result, a timer, a termination message. Stale events are ignored.
+//! or hook result, a timer, a termination message. Stale events are ignored. The
+//! Events of these rules (`Created`, `Started`, `Failed`, `Unhealthy`, `ProbeWarning`,
+//! the hooks' failures) are recorded here.
 
 use super::container::{CState, KillCause, Run, Termination};
 use super::pod::Stage;
+use super::record::{EventReason, Out};
 use super::terminate::{begin_stop, pre_stop_done, stop_timers};
 use super::{Action, ContainerId, Hook, Lifecycle, NO_TIMEOUT, Now, ProbeKind, Reason};
-use crate::spec::ProbeResult;
+use crate::spec::{ProbeResult, PullPolicy};
+
+/// A probe's name at the start of a sentence, as the kubelet writes it.
+fn probe_name(kind: ProbeKind) -> &'static str {
+    match kind {
+        ProbeKind::Startup => "Startup",
+        ProbeKind::Liveness => "Liveness",
+        ProbeKind::Readiness => "Readiness",
+    }
+}
 
 impl Lifecycle {
-    pub(super) fn on_started(&mut self, id: ContainerId, now: Now, out: &mut Vec<Action>) {
+    pub(super) fn on_started(&mut self, id: ContainerId, now: Now, out: &mut Out) {
         let pod_running = matches!(self.stage, Stage::Running);
         let Some(c) = self.ctrs.get_mut(id) else {
             return;
@@ -20,6 +32,25 @@ impl Lifecycle {
             c.restart_count = c.restart_count.saturating_add(1);
         }
         c.ever_ran = true;
+        if !c.image.pulled && c.image.policy != PullPolicy::Always {
+            let m = format!(
+                "Container image {:?} already present on machine",
+                c.image.reference
+            );
+            out.normal(EventReason::Pulled, c, &m, now);
+        }
+        out.normal(
+            EventReason::Created,
+            c,
+            &format!("Created container: {}", c.name),
+            now,
+        );
+        out.normal(
+            EventReason::Started,
+            c,
+            &format!("Started container {}", c.name),
+            now,
+        );
         let run = Run {
             started_at: now.wall,
             started_mono: now.mono_ms,
@@ -46,6 +77,7 @@ impl Lifecycle {
         reason: Reason,
         message: String,
         now: Now,
+        out: &mut Out,
     ) {
         let base = self.config.backoff_base_ms;
         let Some(c) = self.ctrs.get_mut(id) else {
@@ -54,6 +86,7 @@ impl Lifecycle {
         if c.state != CState::Starting {
             return;
         }
+        out.warning(EventReason::Failed, c, &format!("Error: {message}"), now);
         let ran = matches!(
             reason,
             Reason::StartError | Reason::RunContainerError | Reason::ContainerCannotRun
@@ -79,7 +112,7 @@ impl Lifecycle {
             started_at: now.wall,
             finished_at: now.wall,
         };
-        self.after_exit(id, t, 0, false, now);
+        self.after_exit(id, t, 0, false, now, out);
     }
 
     pub(super) fn on_exited(
@@ -89,7 +122,7 @@ impl Lifecycle {
         signal: Option<u8>,
         oom_killed: bool,
         now: Now,
-        out: &mut Vec<Action>,
+        out: &mut Out,
     ) {
         let Some(c) = self.ctrs.get_mut(id) else {
             return;
@@ -132,7 +165,7 @@ impl Lifecycle {
             fallback_to_logs: c.fallback_to_logs && exit_code != 0,
         });
         let ran_ms = now.mono_ms.saturating_sub(run.started_mono);
-        self.after_exit(id, t, ran_ms, killed_unhealthy, now);
+        self.after_exit(id, t, ran_ms, killed_unhealthy, now, out);
     }
 
     pub(super) fn on_probe_done(
@@ -142,7 +175,7 @@ impl Lifecycle {
         success: bool,
         message: Option<String>,
         now: Now,
-        out: &mut Vec<Action>,
+        out: &mut Out,
     ) {
         let pod_grace = self.grace_ms;
         let Some(c) = self.ctrs.get_mut(id) else {
@@ -151,9 +184,24 @@ impl Lifecycle {
         let CState::Running { run } = c.state else {
             return;
         };
-        let Some(verdict) = c.probes.record(kind, success, message) else {
+        let steady = c.probes.failing_steadily(kind);
+        let Some(verdict) = c.probes.record(kind, success, message.clone()) else {
             return;
         };
+        // Every failure until the threshold, not the steady ones after it; a warning
+        // (a redirect not followed) when it differs from the last one.
+        match (success, message) {
+            (false, m) if !steady => {
+                let m = m.unwrap_or_else(|| "probe failed".into());
+                let m = format!("{} probe failed: {m}", probe_name(kind));
+                out.warning(EventReason::Unhealthy, c, &m, now);
+            }
+            (true, Some(w)) if c.probes.new_warning(kind, &w) => {
+                let m = format!("{} probe warning: {w}", probe_name(kind));
+                out.warning(EventReason::ProbeWarning, c, &m, now);
+            }
+            (false, _) | (true, _) => {}
+        }
         let grace = c
             .probes
             .get(kind)
@@ -187,7 +235,7 @@ impl Lifecycle {
         success: bool,
         message: Option<String>,
         now: Now,
-        out: &mut Vec<Action>,
+        out: &mut Out,
     ) {
         let grace = self.grace_ms;
         let Some(c) = self.ctrs.get_mut(id) else {
@@ -202,6 +250,7 @@ impl Lifecycle {
                     c.become_running(run, now);
                 } else {
                     let m = message.unwrap_or_else(|| "PostStartHook failed".to_string());
+                    out.warning(EventReason::FailedPostStartHook, c, &m, now);
                     // Kubelet: killContainer after FailedPostStartHook, preStop included.
                     c.state = CState::Running { run };
                     begin_stop(
@@ -215,13 +264,19 @@ impl Lifecycle {
                     );
                 }
             }
-            Hook::PreStop => pre_stop_done(c, id, &self.config, now, out),
+            Hook::PreStop => {
+                if !success && matches!(c.state, CState::Stopping { .. }) {
+                    let m = message.unwrap_or_else(|| "PreStopHook failed".to_string());
+                    out.warning(EventReason::FailedPreStopHook, c, &m, now);
+                }
+                pre_stop_done(c, id, &self.config, now, out)
+            }
         }
     }
 
-    pub(super) fn on_timer(&mut self, now: Now, out: &mut Vec<Action>) {
+    pub(super) fn on_timer(&mut self, now: Now, out: &mut Out) {
         self.check_active_deadline(now);
-        self.image_timers(now);
+        self.image_timers(now, out);
         for (id, c) in self.ctrs.iter_mut().enumerate() {
             stop_timers(c, id, &self.config, now, out);
             if let CState::Running { .. } = c.state {

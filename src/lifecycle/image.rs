@@ -14,14 +14,23 @@
 //!
 //! Offline first, unlike the kubelet: when a pull fails but the image is in the store
 //! (a device whose uplink is down, rebooting), the container starts with that copy.
+//!
+//! Events: `Pulling` when a pull begins, `PullProgress` every [`PROGRESS_EVENT_EVERY_MS`]
+//! of a long one, `Pulled` with its time and the image's size (or "already present on
+//! machine" for a start without a pull, recorded by `events.rs`), Warning `Failed` with
+//! the pull's message, `BackOff` when ErrImagePull turns ImagePullBackOff, Warning
+//! `ErrImageNeverPull`.
 
 use super::container::{CState, Ctr};
 use super::pod::Stage;
+use super::record::{EventReason, Out};
 use super::{Action, Config, ContainerId, Lifecycle, Now, Reason};
 use crate::spec::{Container, Digest, PullPolicy};
 
 /// The pull progress in the status changes at most this often.
 pub(super) const PROGRESS_EVERY_MS: u64 = 2000;
+/// A long pull records a `PullProgress` Event at most this often.
+pub(super) const PROGRESS_EVENT_EVERY_MS: u64 = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Image {
@@ -34,11 +43,14 @@ pub(super) struct Image {
     /// When the status turns from ErrImagePull to ImagePullBackOff.
     pub backoff_from_ms: Option<u64>,
     /// Pulled for the start in progress: a start that still finds it missing fails.
-    pulled: bool,
+    pub pulled: bool,
     /// The pull in progress: bytes done and total, as last shown.
     progress: Option<(u64, u64)>,
     /// When `progress` was last renewed.
     progress_at_ms: u64,
+    /// When the pull in progress began, and when it last recorded an Event.
+    pull_began_ms: u64,
+    progress_event_ms: u64,
 }
 
 impl Image {
@@ -52,20 +64,26 @@ impl Image {
             pulled: false,
             progress: None,
             progress_at_ms: 0,
+            pull_began_ms: 0,
+            progress_event_ms: 0,
         }
     }
 
     /// The Waiting message while the image is pulled.
     pub fn pulling_message(&self) -> String {
         match self.progress {
-            Some((done, total)) => format!(
-                "Pulling image {:?}: {} of {}",
-                self.reference,
-                size(done),
-                size(total)
-            ),
+            Some((done, total)) => self.progress_message(done, total),
             None => format!("Pulling image {:?}", self.reference),
         }
+    }
+
+    fn progress_message(&self, done: u64, total: u64) -> String {
+        format!(
+            "Pulling image {:?}: {} of {}",
+            self.reference,
+            size(done),
+            size(total)
+        )
     }
 
     /// The next pull's delay after a failure: the base, then doubled up to the cap.
@@ -82,23 +100,27 @@ impl Image {
 
 /// The first action of a start: pull first under Always, else start (which finds out
 /// whether the image is there).
-pub(super) fn begin_start(c: &mut Ctr, id: ContainerId) -> Action {
+pub(super) fn begin_start(c: &mut Ctr, id: ContainerId, now: Now, out: &mut Out) {
     c.image.pulled = false;
     c.image.backoff_from_ms = None;
     match c.image.policy {
-        PullPolicy::Always => pull(c, id),
+        PullPolicy::Always => pull(c, id, now, out),
         PullPolicy::IfNotPresent | PullPolicy::Never => {
             c.state = CState::Starting;
-            Action::StartContainer { id }
+            out.push(Action::StartContainer { id });
         }
     }
 }
 
 /// A pull begins, with no progress yet.
-fn pull(c: &mut Ctr, id: ContainerId) -> Action {
+fn pull(c: &mut Ctr, id: ContainerId, now: Now, out: &mut Out) {
     c.state = CState::Pulling;
     c.image.progress = None;
-    Action::PullImage { id }
+    c.image.pull_began_ms = now.mono_ms;
+    c.image.progress_event_ms = now.mono_ms;
+    let m = format!("Pulling image {:?}", c.image.reference);
+    out.normal(EventReason::Pulling, c, &m, now);
+    out.push(Action::PullImage { id });
 }
 
 /// Bytes in decimal units with one decimal, as `docker pull` shows them: `12.3 MB`.
@@ -118,11 +140,16 @@ fn size(bytes: u64) -> String {
 }
 
 /// ErrImagePull (or ErrImageNeverPull) with `message`, retried after the back-off.
-fn failed(c: &mut Ctr, reason: Reason, message: String, config: &Config, now: Now) {
+fn failed(c: &mut Ctr, reason: Reason, message: String, config: &Config, now: Now, out: &mut Out) {
     let delay = match reason {
         Reason::ErrImageNeverPull => config.backoff_base_ms,
         _ => c.image.next_delay(config),
     };
+    let event = match reason {
+        Reason::ErrImageNeverPull => EventReason::ErrImageNeverPull,
+        _ => EventReason::Failed,
+    };
+    out.warning(event, c, &message, now);
     c.image.backoff_from_ms = match reason {
         Reason::ErrImagePull => Some(now.mono_ms.saturating_add(config.backoff_base_ms / 2)),
         _ => None,
@@ -140,7 +167,7 @@ impl Lifecycle {
         id: ContainerId,
         message: String,
         now: Now,
-        out: &mut Vec<Action>,
+        out: &mut Out,
     ) {
         let config = self.config;
         let Some(c) = self.ctrs.get_mut(id) else {
@@ -152,17 +179,23 @@ impl Lifecycle {
         let image = &c.image.reference;
         if c.image.policy == PullPolicy::Never {
             let m = format!("Container image {image:?} is not present with pull policy of Never");
-            failed(c, Reason::ErrImageNeverPull, m, &config, now);
+            failed(c, Reason::ErrImageNeverPull, m, &config, now, out);
         } else if c.image.pulled {
             // The pull succeeded but the store still lacks the image: do not loop.
             let m = format!("image {image:?} is not in the store after its pull: {message}");
-            failed(c, Reason::ErrImagePull, m, &config, now);
+            failed(c, Reason::ErrImagePull, m, &config, now, out);
         } else {
-            out.push(pull(c, id));
+            pull(c, id, now, out);
         }
     }
 
-    pub(super) fn on_image_pulled(&mut self, id: ContainerId, out: &mut Vec<Action>) {
+    pub(super) fn on_image_pulled(
+        &mut self,
+        id: ContainerId,
+        size: Option<u64>,
+        now: Now,
+        out: &mut Out,
+    ) {
         let running = matches!(self.stage, Stage::Running);
         let Some(c) = self.ctrs.get_mut(id) else {
             return;
@@ -171,6 +204,16 @@ impl Lifecycle {
             return;
         }
         c.image.delay_ms = 0;
+        let ms = now.mono_ms.saturating_sub(c.image.pull_began_ms);
+        let took = format!("{}.{:03}s", ms / 1000, ms % 1000);
+        let mut m = format!(
+            "Successfully pulled image {:?} in {took}.",
+            c.image.reference
+        );
+        if let Some(size) = size {
+            m.push_str(&format!(" Image size: {size} bytes."));
+        }
+        out.normal(EventReason::Pulled, c, &m, now);
         after_pull(c, id, running, out);
     }
 
@@ -181,6 +224,7 @@ impl Lifecycle {
         done: u64,
         total: u64,
         now: Now,
+        out: &mut Out,
     ) {
         let Some(c) = self.ctrs.get_mut(id) else {
             return;
@@ -195,6 +239,13 @@ impl Lifecycle {
             image.progress = Some((done.min(total), total));
             image.progress_at_ms = now.mono_ms;
         }
+        let event_due =
+            now.mono_ms.saturating_sub(image.progress_event_ms) >= PROGRESS_EVENT_EVERY_MS;
+        if event_due {
+            image.progress_event_ms = now.mono_ms;
+            let m = image.progress_message(done.min(total), total);
+            out.normal(EventReason::PullProgress, c, &m, now);
+        }
     }
 
     pub(super) fn on_image_pull_failed(
@@ -203,7 +254,7 @@ impl Lifecycle {
         message: String,
         present: bool,
         now: Now,
-        out: &mut Vec<Action>,
+        out: &mut Out,
     ) {
         let running = matches!(self.stage, Stage::Running);
         let config = self.config;
@@ -215,9 +266,11 @@ impl Lifecycle {
         }
         if present {
             // Offline first: the copy in the store will do.
+            let m = format!("{message} (starting from the image in the local store)");
+            out.warning(EventReason::Failed, c, &m, now);
             after_pull(c, id, running, out);
         } else {
-            failed(c, Reason::ErrImagePull, message, &config, now);
+            failed(c, Reason::ErrImagePull, message, &config, now, out);
         }
     }
 
@@ -228,12 +281,13 @@ impl Lifecycle {
     }
 
     /// ErrImagePull becomes ImagePullBackOff once its time is up.
-    pub(super) fn image_timers(&mut self, now: Now) {
+    pub(super) fn image_timers(&mut self, now: Now, out: &mut Out) {
         for c in &mut self.ctrs {
             if c.image.backoff_from_ms.is_none_or(|t| t > now.mono_ms) {
                 continue;
             }
             c.image.backoff_from_ms = None;
+            let m = format!("Back-off pulling image {:?}", c.image.reference);
             if let CState::Waiting {
                 reason: reason @ Some(Reason::ErrImagePull),
                 message,
@@ -241,14 +295,17 @@ impl Lifecycle {
             } = &mut c.state
             {
                 *reason = Some(Reason::ImagePullBackOff);
-                *message = Some(format!("Back-off pulling image {:?}", c.image.reference));
+                *message = Some(m.clone());
+            } else {
+                continue;
             }
+            out.normal(EventReason::BackOff, c, &m, now);
         }
     }
 }
 
 /// The image is there: start, unless the pod stopped meanwhile.
-fn after_pull(c: &mut Ctr, id: ContainerId, pod_running: bool, out: &mut Vec<Action>) {
+fn after_pull(c: &mut Ctr, id: ContainerId, pod_running: bool, out: &mut Out) {
     c.image.pulled = true;
     if pod_running {
         c.state = CState::Starting;

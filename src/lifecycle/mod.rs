@@ -17,6 +17,7 @@ mod events;
 mod image;
 mod pod;
 mod probe;
+mod record;
 mod status;
 mod terminate;
 #[cfg(test)]
@@ -28,6 +29,8 @@ pub use crate::spec::{ProbeKind, Reason};
 
 use container::Ctr;
 use pod::Stage;
+pub use record::{EventReason, MAX_EVENT_MESSAGE, MAX_RECORDED, PodEvent};
+use record::{Out, Recorded};
 
 /// The time of an event: monotonic milliseconds for timers, wall time for the status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,9 +105,11 @@ pub enum Event {
         id: ContainerId,
         message: String,
     },
-    /// [`Action::PullImage`] finished: the image is in the store.
+    /// [`Action::PullImage`] finished: the image is in the store, `size` bytes of it
+    /// when the store says so.
     ImagePulled {
         id: ContainerId,
+        size: Option<u64>,
     },
     /// How far [`Action::PullImage`] has got: `done` of `total` bytes downloaded. Shown
     /// in the status at most every 2 s, so that status updates stay cheap.
@@ -211,6 +216,8 @@ pub struct Lifecycle {
     deadline_exceeded: bool,
     /// The status as of the end of the last step.
     cached: PodStatus,
+    /// Events recorded by the steps, until [`Lifecycle::take_events`].
+    recorded: Recorded,
 }
 
 impl Lifecycle {
@@ -242,6 +249,7 @@ impl Lifecycle {
             init_done: false,
             deadline_exceeded: false,
             cached: status::placeholder(spec_hash, now.wall),
+            recorded: Recorded::default(),
         };
         lc.cached = lc.build_status(now, None);
         lc
@@ -249,7 +257,7 @@ impl Lifecycle {
 
     /// Applies one event; returns what the shim must do, in order.
     pub fn step(&mut self, event: Event, now: Now) -> Vec<Action> {
-        let mut out = Vec::new();
+        let mut out = Out::default();
         match event {
             Event::Start => self.on_start(now),
             Event::ContainerStarted { id } => self.on_started(id, now, &mut out),
@@ -257,7 +265,7 @@ impl Lifecycle {
                 id,
                 reason,
                 message,
-            } => self.on_start_failed(id, reason, message, now),
+            } => self.on_start_failed(id, reason, message, now, &mut out),
             Event::ContainerExited {
                 id,
                 exit_code,
@@ -285,9 +293,9 @@ impl Lifecycle {
             Event::ImageMissing { id, message } => {
                 self.on_image_missing(id, message, now, &mut out)
             }
-            Event::ImagePulled { id } => self.on_image_pulled(id, &mut out),
+            Event::ImagePulled { id, size } => self.on_image_pulled(id, size, now, &mut out),
             Event::ImagePullProgress { id, done, total } => {
-                self.on_image_pull_progress(id, done, total, now)
+                self.on_image_pull_progress(id, done, total, now, &mut out)
             }
             Event::ImagePullFailed {
                 id,
@@ -305,7 +313,15 @@ impl Lifecycle {
         if terminated {
             out.push(Action::PodTerminated);
         }
-        out
+        self.recorded.extend(out.events);
+        out.actions
+    }
+
+    /// The Events recorded since the last call, oldest first, and how many were
+    /// dropped meanwhile (more than [`MAX_RECORDED`] waited).
+    pub fn take_events(&mut self) -> (Vec<PodEvent>, u64) {
+        let dropped = self.recorded.dropped;
+        (self.recorded.take(), dropped)
     }
 
     /// The earliest monotonic time at which [`Event::TimerFired`] has work to do.

@@ -4,7 +4,8 @@
 
 use super::backoff::go_duration;
 use super::container::{CState, Kind, Termination};
-use super::{Action, ContainerId, Lifecycle, Now, Reason};
+use super::record::{EventReason, Out};
+use super::{ContainerId, Lifecycle, Now, Reason};
 use crate::spec::RestartPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +44,7 @@ impl Lifecycle {
 
     /// Starts what may start and stops what must stop. Returns true when the pod has
     /// just become terminated.
-    pub(super) fn sync(&mut self, now: Now, out: &mut Vec<Action>) -> bool {
+    pub(super) fn sync(&mut self, now: Now, out: &mut Out) -> bool {
         match self.stage {
             Stage::Created | Stage::Terminated => return false,
             Stage::Running => self.sync_running(now, out),
@@ -69,7 +70,7 @@ impl Lifecycle {
         false
     }
 
-    fn sync_running(&mut self, now: Now, out: &mut Vec<Action>) {
+    fn sync_running(&mut self, now: Now, out: &mut Out) {
         if !self.init_done {
             if !self.sync_init(now, out) {
                 return;
@@ -94,13 +95,13 @@ impl Lifecycle {
                 Kind::Sidecar | Kind::App => true,
             };
             if restartable && c.startable(now) {
-                self.start(id, out);
+                self.start(id, now, out);
             }
         }
     }
 
     /// Walks the init containers in order; returns true when all are done.
-    fn sync_init(&mut self, now: Now, out: &mut Vec<Action>) -> bool {
+    fn sync_init(&mut self, now: Now, out: &mut Out) -> bool {
         for id in 0..self.n_init {
             let c = &self.ctrs[id];
             let done = match c.kind {
@@ -112,15 +113,15 @@ impl Lifecycle {
                 continue;
             }
             if c.startable(now) {
-                self.start(id, out);
+                self.start(id, now, out);
             }
             return false;
         }
         true
     }
 
-    fn start(&mut self, id: ContainerId, out: &mut Vec<Action>) {
-        out.push(super::image::begin_start(&mut self.ctrs[id], id));
+    fn start(&mut self, id: ContainerId, now: Now, out: &mut Out) {
+        super::image::begin_start(&mut self.ctrs[id], id, now, out);
     }
 
     /// Decides what follows an exit (or a failed start that counts as a run).
@@ -133,6 +134,7 @@ impl Lifecycle {
         ran_ms: u64,
         killed_unhealthy: bool,
         now: Now,
+        out: &mut Out,
     ) {
         let running = matches!(self.stage, Stage::Running);
         let c = &mut self.ctrs[id];
@@ -168,6 +170,11 @@ impl Lifecycle {
                 c.name,
                 self.display
             );
+            let e = format!(
+                "Back-off restarting failed container {} in pod {}",
+                c.name, self.display
+            );
+            out.warning(EventReason::BackOff, c, &e, now);
             (Some(Reason::CrashLoopBackOff), Some(m))
         };
         c.last = Some(t);

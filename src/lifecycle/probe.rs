@@ -7,6 +7,7 @@
 //! instance of the container starts the counts over. Running probes is the shim's job.
 
 use super::container::Kind;
+use super::record::Out;
 use super::{Action, ContainerId, Now, ProbeKind};
 use crate::spec::{Container, Probe, ProbeResult};
 
@@ -30,6 +31,8 @@ pub(super) struct ProbeState {
     pub successes: u32,
     pub failures: u32,
     pub last_failure: Option<String>,
+    /// The warning of the last successful probe that had one (for its Event).
+    last_warning: Option<String>,
 }
 
 impl ProbeState {
@@ -49,6 +52,7 @@ impl ProbeState {
             successes: 0,
             failures: 0,
             last_failure: None,
+            last_warning: None,
         }
     }
 
@@ -197,6 +201,24 @@ impl Probes {
         Some(verdict)
     }
 
+    /// Failures of `kind` are at the threshold already: one more tells nothing new.
+    pub fn failing_steadily(&self, kind: ProbeKind) -> bool {
+        self.get(kind)
+            .is_some_and(|p| p.failures >= p.failure_threshold)
+    }
+
+    /// Keeps the warning of a successful probe; true when it differs from the last.
+    pub fn new_warning(&mut self, kind: ProbeKind, warning: &str) -> bool {
+        let Some(p) = self.get_mut(kind) else {
+            return false;
+        };
+        if p.last_warning.as_deref() == Some(warning) {
+            return false;
+        }
+        p.last_warning = Some(warning.to_owned());
+        true
+    }
+
     pub fn next_due(&self) -> Option<u64> {
         self.0
             .iter()
@@ -206,7 +228,7 @@ impl Probes {
     }
 
     /// Asks for the probes that are due; one in flight is not run twice.
-    pub fn run_due(&mut self, id: ContainerId, now: Now, out: &mut Vec<Action>) {
+    pub fn run_due(&mut self, id: ContainerId, now: Now, out: &mut Out) {
         for p in &mut self.0 {
             let Some(at) = p.next_at else { continue };
             if at > now.mono_ms || p.in_flight {

@@ -8,6 +8,7 @@
 
 use super::container::{CState, Ctr, KillCause, Kind, Stop, StopStep};
 use super::pod::{Stage, StopWhy};
+use super::record::{EventReason, Out};
 use super::{Action, Config, ContainerId, Hook, Lifecycle, Now, Sig};
 
 /// Begins stopping a running container; does nothing to one that is not running.
@@ -18,7 +19,7 @@ pub(super) fn begin_stop(
     grace_ms: u64,
     config: &Config,
     now: Now,
-    out: &mut Vec<Action>,
+    out: &mut Out,
 ) {
     let run = match &c.state {
         CState::PostStart { run } | CState::Running { run } => *run,
@@ -28,6 +29,22 @@ pub(super) fn begin_stop(
         CState::Terminated(_) => return,
     };
     c.probes.stop_all();
+    let m = match &cause {
+        KillCause::Pod | KillCause::PostStartFailed(_) => format!("Stopping container {}", c.name),
+        KillCause::Liveness => {
+            format!(
+                "Container {} failed liveness probe, will be restarted",
+                c.name
+            )
+        }
+        KillCause::Startup => {
+            format!(
+                "Container {} failed startup probe, will be restarted",
+                c.name
+            )
+        }
+    };
+    out.normal(EventReason::Killing, c, &m, now);
     let deadline_ms = now.mono_ms.saturating_add(grace_ms);
     let step = if c.has_pre_stop && grace_ms > 0 {
         out.push(Action::RunHook {
@@ -52,13 +69,7 @@ pub(super) fn begin_stop(
 }
 
 /// Sends SIGTERM; SIGKILL is due at the end of the grace period, `min_grace` at least.
-fn term(
-    id: ContainerId,
-    deadline_ms: u64,
-    config: &Config,
-    now: Now,
-    out: &mut Vec<Action>,
-) -> StopStep {
+fn term(id: ContainerId, deadline_ms: u64, config: &Config, now: Now, out: &mut Out) -> StopStep {
     out.push(Action::Signal {
         id,
         signal: Sig::Term,
@@ -74,7 +85,7 @@ pub(super) fn pre_stop_done(
     id: ContainerId,
     config: &Config,
     now: Now,
-    out: &mut Vec<Action>,
+    out: &mut Out,
 ) {
     if let CState::Stopping { stop, .. } = &mut c.state {
         if let StopStep::PreStop { .. } = stop.step {
@@ -84,13 +95,7 @@ pub(super) fn pre_stop_done(
 }
 
 /// Moves a stopping container on when its preStop time or grace period is over.
-pub(super) fn stop_timers(
-    c: &mut Ctr,
-    id: ContainerId,
-    config: &Config,
-    now: Now,
-    out: &mut Vec<Action>,
-) {
+pub(super) fn stop_timers(c: &mut Ctr, id: ContainerId, config: &Config, now: Now, out: &mut Out) {
     let CState::Stopping { stop, .. } = &mut c.state else {
         return;
     };
@@ -159,12 +164,7 @@ impl Lifecycle {
     /// Stops what still runs: app and init containers together, then the sidecars in
     /// reverse order, each after the one behind it has exited. Returns true once
     /// nothing runs.
-    pub(super) fn sync_terminating(
-        &mut self,
-        deadline_ms: u64,
-        now: Now,
-        out: &mut Vec<Action>,
-    ) -> bool {
+    pub(super) fn sync_terminating(&mut self, deadline_ms: u64, now: Now, out: &mut Out) -> bool {
         // Each container gets what is left of the pod's grace period.
         let grace = deadline_ms.saturating_sub(now.mono_ms);
         let mut busy = false;

@@ -1,11 +1,12 @@
-//! The shim's clients: accepting connections, answering [`Request`]s, and stop
-//! requests from a signal. Part of the executor of `run.rs`.
+//! The shim's clients: accepting connections, answering [`Request`]s, stop requests
+//! from a signal, and the lifecycle's Events for watchers. Part of the executor of
+//! `run.rs`.
 
 use std::time::Duration;
 
 use rustix::net::{RecvFlags, SocketFlags};
 
-use super::proto::{ErrorCode, Request, Response};
+use super::proto::{ErrorCode, MAX_BACKLOG, Request, Response};
 use super::run::{Client, Executor};
 use crate::lifecycle::Event;
 use crate::runtime::config;
@@ -69,9 +70,22 @@ impl Executor<'_> {
     fn request(&mut self, i: usize, request: Request) -> Option<Response> {
         match request {
             Request::Status => Some(Response::Status(Box::new(self.lifecycle.status()))),
-            Request::Watch => {
+            Request::Watch { replay } => {
                 self.clients[i].watch = true;
-                Some(Response::Status(Box::new(self.lifecycle.status())))
+                let status = Response::Status(Box::new(self.lifecycle.status()));
+                if config::send(&self.clients[i].fd, &status).is_err() {
+                    self.clients[i].gone = true;
+                    return None;
+                }
+                let backlog = self.backlog.iter().filter(|_| replay);
+                for e in backlog {
+                    let event = Response::Event(Box::new(e.clone()));
+                    if config::send(&self.clients[i].fd, &event).is_err() {
+                        self.clients[i].gone = true;
+                        break;
+                    }
+                }
+                None
             }
             Request::Stop { grace_seconds } => {
                 self.clients[i].stop = true;
@@ -97,6 +111,24 @@ impl Executor<'_> {
                     Some(Some(r)) => Response::ContainerPid(r.pid),
                 })
             }
+        }
+    }
+
+    /// Sends the Events the lifecycle recorded to every watcher, and keeps the newest.
+    pub(super) fn tell_events(&mut self) {
+        let (events, dropped) = self.lifecycle.take_events();
+        if dropped > 0 {
+            log::warn!("{dropped} events of the pod dropped: too many in one step");
+        }
+        for e in events {
+            let response = Response::Event(Box::new(e.clone()));
+            for c in self.clients.iter_mut().filter(|c| c.watch && !c.gone) {
+                c.gone = config::send(&c.fd, &response).is_err();
+            }
+            if self.backlog.len() >= MAX_BACKLOG {
+                self.backlog.pop_front();
+            }
+            self.backlog.push_back(e);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The shim's socket protocol: one [`Request`] enum from clients, one [`Response`] enum
 //! back, each a length-prefixed postcard frame of at most [`MAX_FRAME`] bytes in one
 //! `SOCK_SEQPACKET` packet (the frame codec of `runtime::config`). Typed error codes go
-//! on the wire, never internal error strings alone.
+//! on the wire, never internal error strings alone. A watcher gets statuses and the
+//! lifecycle's Events ([`PodEvent`], typed, each message at most 1 KiB) as they happen.
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::path::Path;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::PodEvent;
 pub use crate::runtime::config::MAX_FRAME;
 use crate::runtime::config::{self, FrameError};
 use crate::spec::PodStatus;
@@ -18,8 +20,10 @@ use crate::spec::PodStatus;
 pub enum Request {
     /// The current status, once.
     Status,
-    /// The current status, then every change until the pod is gone.
-    Watch,
+    /// The current status, then every change and every Event until the pod is gone.
+    /// With `replay`, the Events the shim keeps (the newest [`MAX_BACKLOG`] since it
+    /// started) come first: what its starter missed before it could connect.
+    Watch { replay: bool },
     /// Stop the pod: SIGTERM, then SIGKILL after the grace period (the pod's own when
     /// `None`). Answered with `Stopped` once every container has exited.
     Stop { grace_seconds: Option<u64> },
@@ -31,10 +35,18 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     Status(Box<PodStatus>),
+    /// An Event of the pod, to watchers.
+    Event(Box<PodEvent>),
     Stopped,
     ContainerPid(u32),
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
+
+/// Events a shim keeps for a watcher that asks for a replay.
+pub const MAX_BACKLOG: usize = 32;
 
 /// Why a request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +128,7 @@ mod tests {
     fn requests_and_responses_round_trip_as_frames() {
         let requests = [
             Request::Status,
-            Request::Watch,
+            Request::Watch { replay: true },
             Request::Stop {
                 grace_seconds: Some(3),
             },
@@ -141,7 +153,7 @@ mod tests {
 
     #[test]
     fn bad_frames_are_typed_errors() {
-        let frame = encode_frame(&Request::Watch).unwrap();
+        let frame = encode_frame(&Request::Watch { replay: false }).unwrap();
         assert!(matches!(
             decode_frame::<Request>(&frame[..frame.len() - 1]),
             Err(FrameError::Truncated(_))

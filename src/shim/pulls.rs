@@ -261,7 +261,8 @@ impl Executor<'_> {
                 Ok(()) => {
                     let c = &self.container(p.id).name;
                     log::info!("container {c}: pulled {}", p.reference);
-                    self.events.push_back(Event::ImagePulled { id: p.id });
+                    let size = image_size(self.starter.root, &p.reference);
+                    self.events.push_back(Event::ImagePulled { id: p.id, size });
                 }
                 Err(message) => self.pull_failed(p.id, &p.reference, message),
             }
@@ -293,6 +294,16 @@ impl Executor<'_> {
             p.kill();
         }
     }
+}
+
+/// The size in the store of the image `reference` (for the `Pulled` Event).
+fn image_size(root: &std::path::Path, reference: &str) -> Option<u64> {
+    let wanted = crate::images::reference::Reference::parse(reference).ok()?;
+    let wanted = wanted.to_string();
+    let list = Store::open(root).ok()?.list().ok()?;
+    list.iter()
+        .find(|r| r.reference == wanted)
+        .map(|r| r.size())
 }
 
 #[cfg(test)]

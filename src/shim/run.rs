@@ -19,7 +19,7 @@ use super::proto::Response;
 use super::pulls::{Pull, PullSettings};
 use super::runs::Run;
 use super::state::write_atomic;
-use crate::lifecycle::{Action, ContainerId, Event, Lifecycle, Now, Sig};
+use crate::lifecycle::{Action, ContainerId, Event, Lifecycle, Now, PodEvent, Sig};
 use crate::runtime::config;
 use crate::spec::{self, Container, Pod, Time};
 
@@ -85,6 +85,8 @@ pub struct Executor<'a> {
     /// The origin of the lifecycle's monotonic milliseconds.
     clock: Instant,
     pub(super) events: VecDeque<Event>,
+    /// The newest Events of the lifecycle, for a watcher that asks for a replay.
+    pub(super) backlog: VecDeque<PodEvent>,
     terminated: bool,
     /// Where the shim is on its way to giving memory back when idle.
     idle: Idle,
@@ -117,6 +119,7 @@ impl<'a> Executor<'a> {
             // The lifecycle was made at monotonic 0 just before.
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
+            backlog: VecDeque::new(),
             terminated: false,
             idle: Idle::Busy,
         }
@@ -196,6 +199,7 @@ impl<'a> Executor<'a> {
                 })
                 .collect();
             self.start(&starts);
+            self.tell_events();
             for action in actions {
                 self.perform(action);
             }

@@ -1,8 +1,11 @@
 //! `pealet agent` end to end: a real mosquitto (tests/it/mqtt/broker.rs), real busybox
 //! pods (tests/it/pod/fixture.rs), the operator commands and a plain subscriber.
 //! Each test has its own node name, root, run directory and manifests directory.
-//! `agent/logs.rs`: remote logs; `agent/resilience.rs`: TLS and broker outages.
+//! `agent/logs.rs`: remote logs; `agent/resilience.rs`: TLS and broker outages;
+//! `agent/events.rs`: what the event-driven loop pushes (pull Events, stable statuses,
+//! static pods at once).
 
+mod events;
 mod logs;
 mod resilience;
 

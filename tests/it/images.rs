@@ -33,7 +33,7 @@ fn privileged(test: &str) -> bool {
     panic!("{test} needs root; run as root or set PEALET_SKIP_PRIVILEGED=1 to skip it");
 }
 
-struct Dir(PathBuf);
+pub(crate) struct Dir(PathBuf);
 
 impl Dir {
     fn new(tag: &str) -> Dir {
@@ -250,4 +250,4 @@ fn tmp_is_empty(root: &Path) -> bool {
 
 mod cases;
 mod pods;
-mod registry;
+pub(crate) mod registry;

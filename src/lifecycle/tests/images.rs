@@ -29,7 +29,10 @@ fn missing(id: usize) -> Event {
     }
 }
 fn pulled(id: usize) -> Event {
-    Event::ImagePulled { id }
+    Event::ImagePulled {
+        id,
+        size: Some(1234),
+    }
 }
 fn pull_failed(id: usize, present: bool) -> Event {
     Event::ImagePullFailed {

@@ -1,6 +1,7 @@
 //! Table tests of the lifecycle rules, in milliseconds: rows of (time, event) and the
 //! exact actions that follow, then the states, phase and conditions they lead to.
 
+mod events;
 mod hooks;
 mod images;
 mod init;

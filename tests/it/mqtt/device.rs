@@ -34,9 +34,7 @@ impl PodRuntime for MemRuntime {
         self.pods.remove(name);
         Ok(())
     }
-    fn statuses(&self) -> Vec<(String, PodStatus)> {
-        Vec::new()
-    }
+    fn refuse(&mut self, _name: &str, _why: &str) {}
 }
 
 fn offline(node: &str) -> NodeStatus {
