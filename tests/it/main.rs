@@ -9,4 +9,5 @@ mod mqtt;
 mod pod;
 mod runtime;
 mod tidy;
+mod wan;
 mod wire;
