@@ -1,0 +1,63 @@
+//! The agent and the operator commands over shaped links: round trips of 100 ms, 300 ms
+//! and 1 s with jitter, 300 ms over mutual TLS, and a 64 kbit/s link.
+
+use std::time::Duration;
+
+use super::shaper::Link;
+use super::{Wan, round};
+use crate::mqtt::broker::Tls;
+use crate::pod::fixture::privileged;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn wan_round_at_100ms() {
+    if !privileged("wan_round_at_100ms") {
+        return;
+    }
+    let mut w = Wan::new("wan-100", Link::rtt(ms(100), ms(20)), Tls::None, true);
+    round(&mut w, "w100");
+}
+
+#[test]
+fn wan_round_at_300ms() {
+    if !privileged("wan_round_at_300ms") {
+        return;
+    }
+    let mut w = Wan::new("wan-300", Link::rtt(ms(300), ms(60)), Tls::None, true);
+    round(&mut w, "w300");
+}
+
+#[test]
+#[cfg(feature = "tls")]
+fn wan_round_at_300ms_over_mutual_tls() {
+    if !privileged("wan_round_at_300ms_over_mutual_tls") {
+        return;
+    }
+    let mut w = Wan::new("wan-mtls", Link::rtt(ms(300), ms(60)), Tls::Mutual, true);
+    assert!(w.url().starts_with("mqtts://"));
+    round(&mut w, "wtls");
+}
+
+#[test]
+fn wan_round_at_1s() {
+    if !privileged("wan_round_at_1s") {
+        return;
+    }
+    let mut w = Wan::new("wan-1s", Link::rtt(ms(1000), ms(200)), Tls::None, true);
+    round(&mut w, "w1s");
+}
+
+/// 64 kbit/s (8000 bytes a second each way) with a 100 ms round trip: a big logs answer
+/// takes seconds on each leg.
+#[test]
+fn wan_round_at_64kbit() {
+    if !privileged("wan_round_at_64kbit") {
+        return;
+    }
+    let link = Link::rtt(ms(100), ms(20)).with_rate(8000);
+    let mut w = Wan::new("wan-64k", link, Tls::None, true);
+    round(&mut w, "w64k");
+}
