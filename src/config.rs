@@ -39,6 +39,13 @@ const KEYS: &[Key] = &[
     key("username", "username", "PEALET_USERNAME"),
     key("password_file", "password-file", "PEALET_PASSWORD_FILE"),
     key("keep_alive", "keep-alive", "PEALET_KEEP_ALIVE"),
+    key(
+        "connect_timeout",
+        "connect-timeout",
+        "PEALET_CONNECT_TIMEOUT",
+    ),
+    key("reconnect_max", "reconnect-max", "PEALET_RECONNECT_MAX"),
+    key("mqtt_version", "mqtt-version", "PEALET_MQTT_VERSION"),
     key("heartbeat", "heartbeat", "PEALET_HEARTBEAT"),
     key("root", "root", "PEALET_ROOT"),
     key("run_dir", "run-dir", "PEALET_RUN_DIR"),
@@ -79,13 +86,22 @@ pub const FLAGS_HELP: &str = "\
 Broker settings (also PEALET_<NAME> in the environment, or /etc/pealet/config.toml):
   --broker URL          mqtt://host[:port] (1883) or mqtts://host[:port] (8883)
   --prefix PREFIX       topic prefix (default pealet/v1)
-  --ca-file FILE        CA certificates (PEM) to verify the broker; mqtts without it
-                        uses no trust anchors and fails
+  --ca-file FILE        CA certificates (PEM) to verify the broker (default: the
+                        system's trust store: $SSL_CERT_FILE, else the usual bundle
+                        of the distribution, /etc/ssl/certs/ca-certificates.crt)
   --cert-file FILE      client certificate (PEM) for mutual TLS
   --key-file FILE       its private key (PEM)
   --username NAME       MQTT user name
   --password-file FILE  MQTT password, read from FILE (never from the command line)
-  --keep-alive SECONDS  MQTT keep-alive (default 30)
+  --keep-alive SECONDS  MQTT keep-alive (default 30, at least 5): a ping every
+                        SECONDS; a link that answers nothing for 1.5 times that is
+                        dropped and connected again
+  --connect-timeout SECONDS
+                        for TCP, TLS and the broker's CONNACK together (default 30)
+  --reconnect-max SECONDS
+                        longest pause between two connection attempts (default 30);
+                        pauses start at 0.25 s and double, with random jitter
+  --mqtt-version 3|5    MQTT 3.1.1 (default) or MQTT 5
   --config FILE         settings file (default /etc/pealet/config.toml)
 ";
 
@@ -188,6 +204,31 @@ impl Broker {
     }
 }
 
+/// The MQTT protocol version spoken to the broker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1, the default: every broker speaks it.
+    #[default]
+    V311,
+    /// MQTT 5: session expiry, message expiry, reason codes, maximum packet size.
+    V5,
+}
+
+impl MqttVersion {
+    fn parse(v: &Value) -> Option<MqttVersion> {
+        match v {
+            Value::Int(3 | 4) => Some(MqttVersion::V311),
+            Value::Int(5) => Some(MqttVersion::V5),
+            Value::Str(s) => match s.as_str() {
+                "3" | "3.1.1" | "4" => Some(MqttVersion::V311),
+                "5" | "5.0" => Some(MqttVersion::V5),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 /// Every setting, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -201,6 +242,11 @@ pub struct Settings {
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
     pub keep_alive: Duration,
+    /// TCP, TLS and CONNACK of one connection attempt together.
+    pub connect_timeout: Duration,
+    /// The cap of the reconnect back-off.
+    pub reconnect_max: Duration,
+    pub mqtt_version: MqttVersion,
     pub heartbeat: Duration,
     pub root: PathBuf,
     pub run_dir: PathBuf,
@@ -353,6 +399,13 @@ impl Settings {
             username: string("username")?,
             password_file: string("password_file")?.map(PathBuf::from),
             keep_alive: secs("keep_alive", 30)?,
+            connect_timeout: secs("connect_timeout", 30)?,
+            reconnect_max: secs("reconnect_max", 30)?,
+            mqtt_version: match get("mqtt_version") {
+                None => MqttVersion::V311,
+                Some((v, origin)) => MqttVersion::parse(&v)
+                    .ok_or_else(|| bad(origin, "mqtt_version", "3 (MQTT 3.1.1) or 5 (MQTT 5)"))?,
+            },
             heartbeat: secs("heartbeat", 60)?,
             root: path("root", "/var/lib/pealet")?,
             run_dir: path("run_dir", "/run/pealet")?,

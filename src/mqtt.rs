@@ -1,29 +1,41 @@
 //! The MQTT side of pealet: the only module that names the client crate (rumqttc, MQTT
-//! 3.1.1) and its TLS stack. It does not decide anything about pods (that is `desired`
-//! and `reconcile`); it moves typed messages between the broker and the agent.
+//! 3.1.1 or 5) and its TLS stack. It does not decide anything about pods (that is
+//! `desired` and `reconcile`); it moves typed messages between the broker and the agent.
+//!
+//! # The connection (`link`)
+//!
+//! One thread reads each connection and never cuts an attempt short: TCP (each address
+//! of the broker's name in turn), TLS and CONNECT/CONNACK run until they succeed, fail,
+//! or reach the connect timeout (`connect_timeout`, default 30 s), so a link of two
+//! seconds' round trip connects as a loopback one does, only slower. The client pings
+//! every keep-alive (`keep_alive`, default 30 s); when nothing has arrived for 1.5
+//! keep-alives the link is taken for dead and the connection dropped. Between attempts
+//! the device pauses with capped exponential back-off and jitter ([`Backoff`], from
+//! 0.25 s up to `reconnect_max`, default 30 s), minus the time the failed attempt took.
+//! MQTT 5 (`mqtt_version = 5`) adds a session expiry instead of a session that lives
+//! forever, message expiry on Events and logs answers, the broker's reason codes in
+//! errors, and the maximum packet size announced to the broker.
 //!
 //! # Device connection ([`Device`])
 //!
-//! One thread owns the rumqttc `Connection` and only polls it (every [`TICK`] at most);
-//! between two polls it moves what the agent left in the [`Mailbox`] into the client's
-//! request channel (capacity [`REQUEST_CAPACITY`], never blocking: `try_publish`, and
-//! what does not fit stays in the mailbox) and what the broker sent into the mailbox.
-//! The agent never touches rumqttc. Overflow policy (see `mailbox`): statuses coalesce
-//! to the newest per pod, events are a ring of 64 that drops the oldest and counts,
-//! the node status is newest-wins, desired-state updates are newest-wins per pod,
-//! remote-logs requests and answers are queues of 4 that drop the oldest.
-//! Nothing is handed to the client while disconnected, so an outage costs no memory
-//! beyond one slot per pod, and on reconnect the current status of every pod is sent.
+//! The reader thread moves what the broker sent into the [`Mailbox`]; whatever the agent
+//! leaves there is handed to the client's request channel (capacity
+//! [`REQUEST_CAPACITY`], never blocking; what does not fit stays in the mailbox) at once
+//! by the agent's own thread, and again at every connect. The agent never touches
+//! rumqttc. Overflow policy (see `mailbox`): statuses coalesce to the newest per pod,
+//! events are a ring of 64 that drops the oldest and counts, the node status is
+//! newest-wins, desired-state updates are newest-wins per pod, remote-logs requests and
+//! answers are queues of 4 that drop the oldest. Nothing is handed to the client while
+//! disconnected, so an outage costs no memory beyond one slot per pod, and on reconnect
+//! the current status of every pod is sent.
 //!
-//! Session: client id `pealet-<node>`, clean session off (the broker keeps the
-//! subscriptions and queued QoS 1 messages while the device is away), QoS 1 for
-//! everything, keep-alive from the settings, Last Will = the retained NodeStatus with
-//! `online: false` on `<prefix>/<node>/node`. The device subscribes to its pods and its
-//! index on every connect, so the broker sends the retained ones again. On a connection
-//! error the thread sleeps with capped exponential back-off and jitter ([`Backoff`]),
-//! then polls again, which reconnects. Incoming packets up to [`MAX_INCOMING`] are
-//! read; the payload limit (64 KiB) is checked per message before decoding, so an
-//! oversized message is refused without dropping the connection.
+//! Session: client id `pealet-<node>`, a persistent session (the broker keeps the
+//! subscriptions and queued QoS 1 messages while the device is away; with MQTT 5 for a
+//! day), QoS 1 for everything, Last Will = the retained NodeStatus with `online: false`
+//! on `<prefix>/<node>/node`. The device subscribes to its pods and its index on every
+//! connect, so the broker sends the retained ones again. Incoming packets up to
+//! [`MAX_INCOMING`] are read; the payload limit (64 KiB) is checked per message before
+//! decoding, so an oversized message is refused without dropping the connection.
 //!
 //! # Operator connection ([`Operator`])
 //!
@@ -35,12 +47,14 @@
 //!
 //! # TLS
 //!
-//! `mqtts://` uses rustls with the ring provider: a CA file (default: the system
-//! bundle), and a device certificate and key for mutual TLS. TLS costs about 0.9 MiB
-//! of the stripped x86-64 release binary (docs/benchmarks.md has the figures).
+//! `mqtts://` uses rustls with the ring provider: a CA file, or else the system's trust
+//! store (`$SSL_CERT_FILE`, else the distribution's bundle), and a device certificate
+//! and key for mutual TLS. TLS costs about 0.9 MiB of the stripped x86-64 release
+//! binary (docs/benchmarks.md has the figures).
 
 mod backoff;
 mod device;
+mod link;
 mod mailbox;
 mod operator;
 #[cfg(feature = "tls")]
@@ -49,8 +63,6 @@ pub mod topics;
 
 use std::path::PathBuf;
 use std::time::Duration;
-
-use rumqttc::MqttOptions;
 
 pub use backoff::Backoff;
 pub use device::Device;
@@ -64,19 +76,10 @@ pub use topics::Topics;
 use crate::config::Settings;
 use crate::spec::bounded::MAX_PAYLOAD;
 
-/// Longest wait in one poll of the connection: the latency of an outgoing message.
-pub const TICK: Duration = Duration::from_millis(50);
+/// The shortest keep-alive used: pings more often than this cost a metered link for
+/// nothing.
+pub const MIN_KEEP_ALIVE: Duration = Duration::from_secs(5);
 
-/// A client and its connection with `TCP_NODELAY`: MQTT messages are small, and with
-/// Nagle's algorithm one written while the previous one awaits its (delayed) ACK waits
-/// up to 40 ms on Linux; every status and apply would.
-fn client(opts: rumqttc::MqttOptions, capacity: usize) -> (rumqttc::Client, rumqttc::Connection) {
-    let (client, mut connection) = rumqttc::Client::new(opts, capacity);
-    let mut network = connection.eventloop.network_options();
-    network.set_tcp_nodelay(true);
-    connection.eventloop.set_network_options(network);
-    (client, connection)
-}
 /// Requests the client's channel holds between two polls.
 pub const REQUEST_CAPACITY: usize = 32;
 /// QoS 1 messages in flight (unacknowledged) at a time.
@@ -84,6 +87,8 @@ pub const INFLIGHT: u16 = 16;
 /// Largest packet read from the broker. Bigger than the payload limit so that an
 /// oversized message is refused on its own (a packet over this drops the connection).
 pub const MAX_INCOMING: usize = 1024 * 1024;
+/// Largest packet written: a payload at the limit with its topic and header.
+const MAX_PAYLOAD_OUT: usize = MAX_PAYLOAD + 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -109,53 +114,54 @@ pub enum MqttError {
     Thread(std::io::Error),
 }
 
-/// Client options for `settings`: broker, keep-alive, credentials, TLS.
-fn options(settings: &Settings, client_id: &str, clean: bool) -> Result<MqttOptions, MqttError> {
+/// The connection parameters for `settings`: broker, version, keep-alive, connect
+/// timeout, credentials, TLS; `will` is the retained Last Will.
+fn params(
+    settings: &Settings,
+    client_id: &str,
+    persistent: bool,
+    will: Option<(String, Vec<u8>)>,
+) -> Result<link::Params, MqttError> {
     let broker = settings.broker.as_ref().ok_or(MqttError::NoBroker)?;
-    let mut o = MqttOptions::new(client_id, broker.host.clone(), broker.port);
-    o.set_keep_alive(settings.keep_alive.max(Duration::from_secs(5)))
-        .set_clean_session(clean)
-        .set_inflight(INFLIGHT)
-        .set_request_channel_capacity(REQUEST_CAPACITY)
-        .set_max_packet_size(MAX_INCOMING, MAX_PAYLOAD + 1024);
-    match (&settings.username, &settings.password_file) {
-        (Some(user), Some(file)) => {
-            o.set_credentials(user.clone(), read_password(file)?);
-        }
-        (Some(user), None) => {
-            o.set_credentials(user.clone(), "");
-        }
+    let credentials = match (&settings.username, &settings.password_file) {
+        (Some(user), Some(file)) => Some((user.clone(), read_password(file)?)),
+        (Some(user), None) => Some((user.clone(), String::new())),
         (None, Some(_)) => return Err(MqttError::PasswordWithoutUser),
-        (None, None) => {}
-    }
-    if broker.tls {
-        set_tls(&mut o, settings)?;
-    } else if settings.cert_file.is_some() || settings.key_file.is_some() {
+        (None, None) => None,
+    };
+    if !broker.tls && (settings.cert_file.is_some() || settings.key_file.is_some()) {
         // A certificate given for a plain connection is a mistake worth saying.
         return Err(MqttError::Tls(
             "a client certificate needs an mqtts:// broker".into(),
         ));
     }
-    Ok(o)
-}
-
-#[cfg(feature = "tls")]
-fn set_tls(o: &mut MqttOptions, settings: &Settings) -> Result<(), MqttError> {
-    use rumqttc::{TlsConfiguration, Transport};
-    let config = tls::client_config(
-        settings.ca_file.as_deref(),
-        settings.cert_file.as_deref(),
-        settings.key_file.as_deref(),
-    )?;
-    o.set_transport(Transport::Tls(TlsConfiguration::Rustls(config)));
-    Ok(())
-}
-
-#[cfg(not(feature = "tls"))]
-fn set_tls(_: &mut MqttOptions, _: &Settings) -> Result<(), MqttError> {
-    Err(MqttError::Tls(
-        "this pealet was built without TLS (cargo feature `tls`)".into(),
-    ))
+    if broker.tls && cfg!(not(feature = "tls")) {
+        return Err(MqttError::Tls(
+            "this pealet was built without TLS (cargo feature `tls`)".into(),
+        ));
+    }
+    Ok(link::Params {
+        version: settings.mqtt_version,
+        client_id: client_id.to_owned(),
+        host: broker.host.clone(),
+        port: broker.port,
+        persistent,
+        keep_alive: settings.keep_alive.max(MIN_KEEP_ALIVE),
+        connect_timeout: settings.connect_timeout.max(Duration::from_secs(1)),
+        credentials,
+        will,
+        #[cfg(feature = "tls")]
+        tls: match broker.tls {
+            true => Some(tls::client_config(
+                settings.ca_file.as_deref(),
+                settings.cert_file.as_deref(),
+                settings.key_file.as_deref(),
+            )?),
+            false => None,
+        },
+        capacity: REQUEST_CAPACITY,
+        inflight: INFLIGHT,
+    })
 }
 
 /// The password: the file's first line (a trailing newline is not part of it).

@@ -63,6 +63,38 @@ fn defaults_without_any_source() {
     assert_eq!(s.run_dir, Path::new("/run/pealet"));
     assert_eq!(s.manifests, Path::new("/etc/pealet/manifests"));
     assert!(!s.node_name().unwrap().is_empty(), "the hostname");
+    assert_eq!(s.connect_timeout, Duration::from_secs(30));
+    assert_eq!(s.reconnect_max, Duration::from_secs(30));
+    assert_eq!(s.mqtt_version, MqttVersion::V311);
+}
+
+#[test]
+fn link_settings_and_the_mqtt_version() {
+    let file = "connect_timeout = 90\nreconnect_max = 300\nmqtt_version = 5\n";
+    let s = Settings::resolve(&Flags::default(), env(&[]), Some((Path::new("c"), file)));
+    let s = s.unwrap();
+    assert_eq!(s.connect_timeout, Duration::from_secs(90));
+    assert_eq!(s.reconnect_max, Duration::from_secs(300));
+    assert_eq!(s.mqtt_version, MqttVersion::V5);
+    for (v, want) in [
+        ("3", MqttVersion::V311),
+        ("3.1.1", MqttVersion::V311),
+        ("5", MqttVersion::V5),
+    ] {
+        let s = Settings::resolve(&flags(&[("mqtt-version", v)]), env(&[]), None).unwrap();
+        assert_eq!(s.mqtt_version, want, "{v}");
+    }
+    let e = Settings::resolve(
+        &Flags::default(),
+        env(&[("PEALET_MQTT_VERSION", "6")]),
+        None,
+    );
+    assert_eq!(
+        e.unwrap_err().to_string(),
+        "PEALET_MQTT_VERSION: mqtt_version must be 3 (MQTT 3.1.1) or 5 (MQTT 5)"
+    );
+    let e = Settings::resolve(&flags(&[("connect-timeout", "soon")]), env(&[]), None);
+    assert!(e.unwrap_err().to_string().contains("connect_timeout"));
 }
 
 #[test]

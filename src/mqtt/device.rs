@@ -1,18 +1,17 @@
-//! The device's connection: one thread that owns the rumqttc `Connection` and only polls
-//! it, moving messages between the client and the [`Mailbox`]; [`Device`] is the
-//! agent's handle (statuses, events, node status, logs answers out; desired-state
-//! updates and logs requests in).
+//! The device's connection: one thread that reads the connection ([`Link`]) and moves
+//! what the broker sends into the [`Mailbox`]; [`Device`] is the agent's handle
+//! (statuses, events, node status, logs answers out; desired-state updates and logs
+//! requests in). What goes out is handed to the client's channel by whichever thread
+//! adds it, at once; the connection's own event loop writes it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rumqttc::{
-    Client, Connection, Event, LastWill, Outgoing, Packet, QoS, RecvTimeoutError, SubscribeFilter,
-};
-
-use super::{Backoff, Inbound, Mailbox, MqttError, TICK, Topics, broker_name, options};
+use super::link::{ANSWER_EXPIRY, EVENT_EXPIRY, Happened, Link, Polled, Publish, Sender};
+use super::{Backoff, Inbound, Mailbox, MqttError, Topics, broker_name, params};
 use crate::config::Settings;
 use crate::spec::{self, LogsRequest, LogsResponse, NodeStatus, PodStatus};
 
@@ -22,6 +21,8 @@ pub struct Device {
     outbox: Arc<Outbox>,
     topics: Topics,
     stopping: Arc<AtomicBool>,
+    /// Ends the reader's back-off sleep early (a message, or being dropped).
+    wake: mpsc::Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -34,37 +35,40 @@ impl Device {
         offline: &NodeStatus,
     ) -> Result<Device, MqttError> {
         let topics = Topics::new(&settings.prefix, node);
-        let mut opts = options(settings, &topics.device_client_id(), false)?;
-        let will = LastWill::new(topics.node(), spec::encode(offline), QoS::AtLeastOnce, true);
-        opts.set_last_will(will);
-        let (client, connection) = super::client(opts, super::REQUEST_CAPACITY);
+        let will = (topics.node(), spec::encode(offline));
+        let p = params(settings, &topics.device_client_id(), true, Some(will))?;
+        let (sender, link) = Link::new(p)?;
         let mailbox = Arc::new(Mailbox::default());
         let stopping = Arc::new(AtomicBool::new(false));
+        let (wake, sleeper) = mpsc::channel();
         let outbox = Arc::new(Outbox {
-            client: client.clone(),
+            sender: sender.clone(),
             mailbox: mailbox.clone(),
             topics: topics.clone(),
             connected: AtomicBool::new(false),
             flushing: Mutex::new(()),
         });
-        let poller = Poller {
-            connection,
-            client,
+        let reader = Reader {
+            link,
+            sender,
             outbox: outbox.clone(),
             mailbox: mailbox.clone(),
             topics: topics.clone(),
             stopping: stopping.clone(),
+            sleeper,
             broker: broker_name(settings),
+            reconnect_max: settings.reconnect_max.max(Duration::from_millis(250)),
         };
         let thread = std::thread::Builder::new()
             .name("mqtt".into())
-            .spawn(move || poller.run())
+            .spawn(move || reader.run())
             .map_err(MqttError::Thread)?;
         Ok(Device {
             mailbox,
             outbox,
             topics,
             stopping,
+            wake,
             thread: Some(thread),
         })
     }
@@ -128,13 +132,17 @@ impl Device {
 
     /// Says goodbye: publishes `offline` (retained), disconnects cleanly (so the broker
     /// does not send the Last Will) and waits up to `grace` for the thread to finish.
+    /// While disconnected there is nothing to say: the broker has sent the Last Will.
     pub fn stop(mut self, offline: &NodeStatus, grace: Duration) {
         self.mailbox.set_node(spec::encode(offline));
         self.stopping.store(true, Ordering::SeqCst);
-        let deadline = Instant::now() + grace;
-        while !self.mailbox.is_closed() && Instant::now() < deadline {
-            std::thread::sleep(TICK);
+        self.outbox.flush();
+        if self.outbox.connected.load(Ordering::SeqCst) {
+            // After the node status in the client's channel: requests go out in order.
+            self.outbox.sender.disconnect();
         }
+        let _ = self.wake.send(());
+        self.mailbox.wait_closed(grace);
         if let Some(t) = self.thread.take() {
             if t.is_finished() {
                 let _ = t.join();
@@ -144,21 +152,23 @@ impl Device {
 }
 
 impl Drop for Device {
-    /// The thread ends too (a clean disconnect when connected).
+    /// The thread ends too (at once when it waits between attempts; otherwise at the end
+    /// of the attempt or when the connection next hears from the broker).
     fn drop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(());
     }
 }
 
-/// What waits to go out, and the client that sends it. Flushed by the MQTT thread at
-/// every turn and by the agent's thread as soon as it adds something, so that a status
-/// goes out at once instead of at the thread's next turn (up to [`TICK`] later).
+/// What waits to go out, and the client that sends it. Flushed by the agent's thread as
+/// soon as it adds something and by the reader at every connect, so that a status goes
+/// out at once.
 struct Outbox {
-    client: Client,
+    sender: Sender,
     mailbox: Arc<Mailbox>,
     topics: Topics,
-    /// Set by the MQTT thread: nothing is handed to the client while the broker is away
-    /// (the mailbox coalesces; the client's queue would not).
+    /// Set by the reader: nothing is handed to the client while the broker is away (the
+    /// mailbox coalesces; the client's queue would not).
     connected: AtomicBool,
     /// One flush at a time: two could publish two statuses of a pod out of order.
     flushing: Mutex<()>,
@@ -166,37 +176,43 @@ struct Outbox {
 
 impl Outbox {
     /// Hands what waits to the client, in order: node status, pod statuses, events,
-    /// logs answers; stops at the first the client's queue refuses.
+    /// logs answers; stops at the first the client's queue refuses (the reader flushes
+    /// again when the broker acknowledges something).
     fn flush(&self) {
         if !self.connected.load(Ordering::SeqCst) {
             return;
         }
         let _one = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
-        let publish = |topic: String, payload: &[u8], retain: bool| {
-            self.client
-                .try_publish(topic, QoS::AtLeastOnce, retain, payload.to_vec())
-                .is_ok()
+        let publish = |topic: String, payload: &[u8], retain: bool, expiry: Option<u32>| {
+            self.sender.publish(Publish {
+                topic,
+                payload,
+                retain,
+                expiry,
+            })
         };
         while let Some(node) = self.mailbox.take_node() {
-            if !publish(self.topics.node(), &node, true) {
+            if !publish(self.topics.node(), &node, true, None) {
                 self.mailbox.return_node();
                 return;
             }
         }
+        // Statuses never expire: a retained status lives as long as its pod.
         while let Some((pod, payload)) = self.mailbox.take_status() {
-            if !publish(self.topics.status(&pod), &payload, true) {
+            if !publish(self.topics.status(&pod), &payload, true, None) {
                 self.mailbox.return_status(pod, payload);
                 return;
             }
         }
         while let Some(event) = self.mailbox.take_event() {
-            if !publish(self.topics.events(), &event, false) {
+            if !publish(self.topics.events(), &event, false, Some(EVENT_EXPIRY)) {
                 self.mailbox.return_event(event);
                 return;
             }
         }
         while let Some((id, answer)) = self.mailbox.take_log_answer() {
-            if !publish(self.topics.logs_reply(&id), &answer, false) {
+            let topic = self.topics.logs_reply(&id);
+            if !publish(topic, &answer, false, Some(ANSWER_EXPIRY)) {
                 self.mailbox.return_log_answer(id, answer);
                 return;
             }
@@ -204,84 +220,105 @@ impl Outbox {
     }
 }
 
-/// The state of the MQTT thread.
-struct Poller {
-    connection: Connection,
-    client: Client,
+/// The MQTT thread: reads the connection, reconnects with back-off.
+struct Reader {
+    link: Link,
+    sender: Sender,
     outbox: Arc<Outbox>,
     mailbox: Arc<Mailbox>,
     topics: Topics,
     stopping: Arc<AtomicBool>,
+    sleeper: mpsc::Receiver<()>,
     broker: String,
+    reconnect_max: Duration,
 }
 
-impl Poller {
+impl Reader {
     fn run(mut self) {
-        let mut connected = false;
-        let mut backoff = Backoff::seeded();
-        let mut disconnect_sent = false;
+        let mut backoff = Backoff::seeded(self.reconnect_max);
         let mut subscribed = false;
+        let mut attempt = Instant::now();
         loop {
-            if connected {
+            let connected = self.link.connected();
+            match self.link.next() {
+                Polled::Event(Happened::Connected { session_present }) => {
+                    log::info!(
+                        "connected to {} (session present: {session_present})",
+                        self.broker
+                    );
+                    backoff.reset();
+                    subscribed = false;
+                    self.outbox.connected.store(true, Ordering::SeqCst);
+                    self.mailbox.set_connected(true);
+                }
+                Polled::Event(Happened::Message { topic, payload, .. }) => {
+                    self.receive(&topic, &payload);
+                }
+                Polled::Event(Happened::Subscribed { refused: Some(why) }) => {
+                    log::warn!("{}: {why}", self.broker);
+                }
+                Polled::Event(Happened::BrokerDisconnect(reason)) => {
+                    log::warn!("{} ended the connection: {reason}", self.broker);
+                }
+                Polled::Event(Happened::Disconnected) | Polled::Closed => break,
+                Polled::Event(_) => {}
+                Polled::Failed(e) => {
+                    self.down(connected, &e);
+                    if self.stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    // An attempt that took long (a timeout) already waited.
+                    let pause = backoff.next_delay().saturating_sub(attempt.elapsed());
+                    if self.sleep(pause) {
+                        break;
+                    }
+                    attempt = Instant::now();
+                }
+                Polled::Dead(after) => {
+                    let e = format!("nothing heard for {after:?}: the link is dead");
+                    self.down(connected, &e);
+                    if self.stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    attempt = Instant::now();
+                }
+            }
+            if self.link.connected() {
                 // Retried until the client's channel takes it: without it, a broker that
                 // lost the session would never send this node anything again.
                 subscribed = subscribed || self.subscribe();
                 self.outbox.flush();
-                if self.stopping.load(Ordering::SeqCst) && !disconnect_sent {
-                    // The node status went first: requests are written in order.
-                    disconnect_sent = self.client.try_disconnect().is_ok();
-                }
-            } else if self.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            match self.connection.recv_timeout(TICK) {
-                Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
-                    log::info!(
-                        "connected to {} (session present: {})",
-                        self.broker,
-                        ack.session_present
-                    );
-                    connected = true;
-                    self.outbox.connected.store(true, Ordering::SeqCst);
-                    subscribed = false;
-                    backoff.reset();
-                    self.mailbox.set_connected(true);
-                }
-                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                    if let Some(request) = self.topics.receive_logs(&p.topic, &p.payload) {
-                        match request {
-                            Ok(r) => self.mailbox.deliver_log_request(r),
-                            // Not a warning: anyone who may publish could flood the log.
-                            Err(e) => log::debug!("a logs request refused: {e}"),
-                        }
-                        continue;
-                    }
-                    match self.topics.receive(&p.topic, &p.payload) {
-                        Some(update) => self.mailbox.deliver(update),
-                        None => log::debug!("ignored a message on {}", p.topic),
-                    }
-                }
-                Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    if self.stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if connected {
-                        log::warn!("lost the connection to {}: {e}", self.broker);
-                        self.mailbox.set_connected(false);
-                    } else {
-                        log::debug!("connect to {}: {e}", self.broker);
-                    }
-                    connected = false;
-                    self.outbox.connected.store(false, Ordering::SeqCst);
-                    self.sleep(backoff.next_delay());
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.outbox.connected.store(false, Ordering::SeqCst);
         self.mailbox.close();
+    }
+
+    /// The connection went down (or an attempt failed).
+    fn down(&mut self, was_connected: bool, why: &str) {
+        if was_connected {
+            log::warn!("lost the connection to {}: {why}", self.broker);
+            self.outbox.connected.store(false, Ordering::SeqCst);
+            self.mailbox.set_connected(false);
+        } else {
+            log::debug!("connect to {}: {why}", self.broker);
+        }
+    }
+
+    /// A message from the broker: a logs request, or a desired-state update.
+    fn receive(&self, topic: &str, payload: &[u8]) {
+        if let Some(request) = self.topics.receive_logs(topic, payload) {
+            match request {
+                Ok(r) => self.mailbox.deliver_log_request(r),
+                // Not a warning: anyone who may publish could flood the log.
+                Err(e) => log::debug!("a logs request refused: {e}"),
+            }
+            return;
+        }
+        match self.topics.receive(topic, payload) {
+            Some(update) => self.mailbox.deliver(update),
+            None => log::debug!("ignored a message on {topic}"),
+        }
     }
 
     /// Subscribes to this node's pods and index (every connect: the broker then sends
@@ -289,25 +326,18 @@ impl Poller {
     /// does not queue them for the session while the device is away (a late answer
     /// would reach nobody); false when the client's channel is full for now.
     fn subscribe(&self) -> bool {
-        let filters = (self.topics.device_filters().into_iter())
-            .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce))
-            .chain([SubscribeFilter::new(
-                self.topics.logs_request(),
-                QoS::AtMostOnce,
-            )]);
-        self.client.try_subscribe_many(filters).is_ok()
+        let filters: Vec<(String, bool)> = (self.topics.device_filters().into_iter())
+            .map(|f| (f, true))
+            .chain([(self.topics.logs_request(), false)])
+            .collect();
+        self.sender.subscribe(&filters)
     }
 
-    /// Moves what waits in the mailbox into the client, as far as its channel takes it.
-    /// Sleeps `d`, waking early when asked to stop.
-    fn sleep(&self, d: Duration) {
-        let end = Instant::now() + d;
-        while !self.stopping.load(Ordering::SeqCst) {
-            let now = Instant::now();
-            if now >= end {
-                return;
-            }
-            std::thread::sleep((end - now).min(TICK));
+    /// Sleeps `d`; true when the device is being stopped or dropped meanwhile.
+    fn sleep(&self, d: Duration) -> bool {
+        match self.sleeper.recv_timeout(d) {
+            Err(mpsc::RecvTimeoutError::Timeout) => self.stopping.load(Ordering::SeqCst),
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
         }
     }
 }

@@ -241,6 +241,16 @@ impl Mailbox {
         self.notify();
     }
 
+    /// Waits up to `timeout` for [`Mailbox::close`]; true when it came.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        let s = self.lock();
+        let (s, _) = self
+            .inbound
+            .wait_timeout_while(s, timeout, |s| !s.closed)
+            .unwrap_or_else(|e| e.into_inner());
+        s.closed
+    }
+
     pub fn is_closed(&self) -> bool {
         self.lock().closed
     }

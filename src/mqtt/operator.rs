@@ -1,17 +1,20 @@
-//! The operator's connection (`pealet apply/get/delete/describe`): a short clean session
-//! driven from the calling thread, step by step, each step waiting for the broker's
-//! answer with a timeout. No retries: an operator command fails and says why.
+//! The operator's connection (`pealet apply/get/delete/describe/logs`): a short clean
+//! session. A reader thread blocks on the connection and hands what happens to the
+//! calling thread through a bounded channel; each step waits for the broker's answer
+//! with a timeout. The connection itself is never cut short by a step's timer, so a
+//! slow link (seconds of round trip) only makes the steps slower. No retries: an
+//! operator command fails and says why.
 
 use std::collections::VecDeque;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{
-    Client, Connection, Event, Outgoing, Packet, QoS, RecvTimeoutError, SubscribeFilter,
-    SubscribeReasonCode,
-};
-
-use super::{MqttError, REQUEST_CAPACITY, TICK, broker_name, options};
+use super::link::{Happened, Link, Polled, Publish, Sender};
+use super::{MqttError, broker_name, params};
 use crate::config::Settings;
+
+/// Events the reader thread may get ahead of the caller.
+const AHEAD: usize = 64;
 
 /// A message received from the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +26,8 @@ pub struct Message {
 }
 
 pub struct Operator {
-    client: Client,
-    connection: Connection,
+    sender: Sender,
+    events: mpsc::Receiver<Polled>,
     client_id: String,
     prefix: String,
     broker: String,
@@ -42,20 +45,37 @@ impl Operator {
             .unwrap_or_default()
             .subsec_nanos();
         let client_id = format!("pealet-cli-{}-{nanos:x}", std::process::id());
-        let opts = options(settings, &client_id, true)?;
-        let (client, connection) = super::client(opts, REQUEST_CAPACITY);
+        let (sender, mut link) = Link::new(params(settings, &client_id, false, None)?)?;
+        let (tx, events) = mpsc::sync_channel(AHEAD);
+        std::thread::Builder::new()
+            .name("mqtt".into())
+            .spawn(move || {
+                // Ends at the first failure (no retries), at a clean disconnection, or
+                // when the operator is gone.
+                loop {
+                    let polled = link.next();
+                    let last =
+                        !matches!(polled, Polled::Event(ref e) if *e != Happened::Disconnected);
+                    if tx.send(polled).is_err() || last {
+                        return;
+                    }
+                }
+            })
+            .map_err(MqttError::Thread)?;
+        // The connection may take several round trips (TCP, TLS, CONNECT): it has the
+        // connect timeout, and each later step the command's timeout.
+        let connecting = settings.connect_timeout.max(timeout);
         let mut op = Operator {
-            client,
-            connection,
+            sender,
+            events,
             client_id,
             prefix: settings.prefix.trim_end_matches('/').to_owned(),
             broker: broker_name(settings),
-            timeout,
+            timeout: connecting,
             backlog: VecDeque::new(),
         };
-        op.until(CONNECTION, |e| {
-            matches!(e, Event::Incoming(Packet::ConnAck(_)))
-        })?;
+        op.until(CONNECTION, |e| matches!(e, Happened::Connected { .. }))?;
+        op.timeout = timeout;
         Ok(op)
     }
 
@@ -71,7 +91,7 @@ impl Operator {
         // The marker may have come back before the acknowledgement of its publish.
         if !self.backlog.iter().any(|m| m.topic == marker) {
             self.until("the retained messages", |e| match e {
-                Event::Incoming(Packet::Publish(p)) => p.topic == marker,
+                Happened::Message { topic, .. } => *topic == marker,
                 _ => false,
             })?;
         }
@@ -85,39 +105,49 @@ impl Operator {
     /// Subscribes to `filters` (QoS 1) and waits for the broker's acknowledgement; from
     /// then on [`Operator::next`] yields what is published on them.
     pub fn subscribe(&mut self, filters: &[String]) -> Result<(), MqttError> {
-        let subs = filters
-            .iter()
-            .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-        self.client
-            .try_subscribe_many(subs)
-            .map_err(|e| MqttError::Lost("the subscription", e.to_string()))?;
-        let mut refused = false;
+        let filters: Vec<(String, bool)> = filters.iter().map(|f| (f.clone(), true)).collect();
+        if !self.sender.subscribe(&filters) {
+            return Err(MqttError::Lost("the subscription", FULL.into()));
+        }
+        let mut refused = None;
         self.until("the subscription", |e| match e {
-            Event::Incoming(Packet::SubAck(ack)) => {
-                refused = ack
-                    .return_codes
-                    .iter()
-                    .any(|c| matches!(c, SubscribeReasonCode::Failure));
+            Happened::Subscribed { refused: r } => {
+                refused = r.clone();
                 true
             }
             _ => false,
         })?;
-        if refused {
-            let msg = "the broker refused a subscription (not authorised?)".to_owned();
-            return Err(MqttError::Lost("the subscription", msg));
+        match refused {
+            Some(why) => Err(MqttError::Lost("the subscription", why)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Publishes with QoS 1 and waits for the broker's acknowledgement. (A broker that
-    /// denies the publish by its ACL acknowledges it anyway in MQTT 3.1.1.)
+    /// denies the publish by its ACL acknowledges it anyway in MQTT 3.1.1; MQTT 5 says
+    /// so, and that is an error here.)
     pub fn publish(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<(), MqttError> {
-        self.client
-            .try_publish(topic, QoS::AtLeastOnce, retain, payload.to_vec())
-            .map_err(|e| MqttError::Lost("a publish", e.to_string()))?;
-        self.until("the acknowledgement of a publish", |e| {
-            matches!(e, Event::Incoming(Packet::PubAck(_)))
-        })
+        let m = Publish {
+            topic: topic.to_owned(),
+            payload,
+            retain,
+            expiry: None,
+        };
+        if !self.sender.publish(m) {
+            return Err(MqttError::Lost("a publish", FULL.into()));
+        }
+        let mut refused = None;
+        self.until("the acknowledgement of a publish", |e| match e {
+            Happened::Acked { refused: r } => {
+                refused = r.clone();
+                true
+            }
+            _ => false,
+        })?;
+        match refused {
+            Some(why) => Err(MqttError::Lost("the acknowledgement of a publish", why)),
+            None => Ok(()),
+        }
     }
 
     /// The next live message, waiting up to `wait`; `None` when none came.
@@ -137,18 +167,16 @@ impl Operator {
 
     /// Disconnects cleanly (best effort).
     pub fn disconnect(mut self) {
-        if self.client.try_disconnect().is_ok() {
-            let _ = self.until("the disconnection", |e| {
-                matches!(e, Event::Outgoing(Outgoing::Disconnect))
-            });
+        if self.sender.disconnect() {
+            let _ = self.until("the disconnection", |e| *e == Happened::Disconnected);
         }
     }
 
-    /// Polls until `done` says so; keeps every message received meanwhile.
+    /// Waits until `done` says so; keeps every message received meanwhile.
     fn until(
         &mut self,
         what: &'static str,
-        mut done: impl FnMut(&Event) -> bool,
+        mut done: impl FnMut(&Happened) -> bool,
     ) -> Result<(), MqttError> {
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -163,30 +191,46 @@ impl Operator {
         }
     }
 
-    /// One poll of at most `left`: the event, if one came.
-    fn poll(&mut self, what: &'static str, left: Duration) -> Result<Option<Event>, MqttError> {
-        match self.connection.recv_timeout(left.min(TICK)) {
-            Ok(Ok(event)) => {
-                if let Event::Incoming(Packet::Publish(p)) = &event {
-                    self.backlog.push_back(Message {
-                        topic: p.topic.clone(),
-                        payload: p.payload.to_vec(),
-                        retained: p.retain,
-                    });
+    /// What happened within `left`, if anything.
+    fn poll(&mut self, what: &'static str, left: Duration) -> Result<Option<Happened>, MqttError> {
+        let polled = match self.events.recv_timeout(left) {
+            Ok(p) => p,
+            Err(mpsc::RecvTimeoutError::Timeout) => return Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Polled::Closed,
+        };
+        match polled {
+            Polled::Event(event) => {
+                match &event {
+                    Happened::Message {
+                        topic,
+                        payload,
+                        retained,
+                    } => self.backlog.push_back(Message {
+                        topic: topic.clone(),
+                        payload: payload.clone(),
+                        retained: *retained,
+                    }),
+                    Happened::BrokerDisconnect(reason) => {
+                        let msg = format!("the broker ended the connection: {reason}");
+                        return Err(MqttError::Lost(what, msg));
+                    }
+                    _ => {}
                 }
                 Ok(Some(event))
             }
-            Ok(Err(e)) if what == CONNECTION => Err(MqttError::Connect {
+            Polled::Failed(e) if what == CONNECTION => Err(MqttError::Connect {
                 broker: self.broker.clone(),
-                message: e.to_string(),
+                message: e,
             }),
-            Ok(Err(e)) => Err(MqttError::Lost(what, e.to_string())),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => {
-                Err(MqttError::Lost(what, "the client was closed".into()))
+            Polled::Failed(e) => Err(MqttError::Lost(what, e)),
+            Polled::Dead(after) => {
+                let msg = format!("nothing heard from the broker for {after:?}");
+                Err(MqttError::Lost(what, msg))
             }
+            Polled::Closed => Err(MqttError::Lost(what, "the connection was closed".into())),
         }
     }
 }
 
 const CONNECTION: &str = "the connection";
+const FULL: &str = "the client's request queue is full";

@@ -1,5 +1,7 @@
-//! TLS for `mqtts://`: rustls with the ring provider, trusting the CA file given (or the
-//! system bundle), and presenting a device certificate and key for mutual TLS.
+//! TLS for `mqtts://`: rustls with the ring provider, trusting the CA file given, or else
+//! the system's trust store (found as OpenSSL finds it, `$SSL_CERT_FILE` included, so a
+//! public cloud broker works with no extra files), and presenting a device certificate
+//! and key for mutual TLS.
 //!
 //! Only PEM files are read, each at most [`MAX_PEM`] bytes. The key never comes from a
 //! command line or the environment, only from `tls.key_file`.
@@ -14,8 +16,6 @@ use rustls::{ClientConfig, RootCertStore};
 
 use super::MqttError;
 
-/// The CA bundle used when no `--ca-file` is given (Debian's ca-certificates).
-pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Largest PEM file read.
 pub const MAX_PEM: u64 = 1024 * 1024;
 
@@ -25,13 +25,21 @@ pub fn client_config(
     cert_file: Option<&Path>,
     key_file: Option<&Path>,
 ) -> Result<Arc<ClientConfig>, MqttError> {
-    let ca = ca_file.unwrap_or(Path::new(SYSTEM_CA_FILE));
     let mut roots = RootCertStore::empty();
-    for cert in certificates(ca)? {
-        roots.add(cert).map_err(|e| MqttError::Certificate {
-            path: ca.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    match ca_file {
+        // The CA file narrows trust to itself: every certificate in it must parse.
+        Some(ca) => {
+            for cert in certificates(ca)? {
+                roots.add(cert).map_err(|e| bad(ca, e.to_string()))?;
+            }
+        }
+        // A system bundle may hold certificates rustls cannot use: skipped, as OpenSSL
+        // skips them.
+        None => {
+            let bundle = crate::images::registry::tls::system_bundle();
+            crate::images::registry::tls::add_pem(&mut roots, &bundle)
+                .map_err(|e| MqttError::Tls(e.to_string()))?;
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)

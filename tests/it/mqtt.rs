@@ -5,6 +5,7 @@
 pub(crate) mod broker;
 mod device;
 pub(crate) mod support;
+mod versions;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

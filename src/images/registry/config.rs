@@ -59,7 +59,7 @@ impl Default for Registries {
     fn default() -> Registries {
         Registries {
             hosts: HashMap::new(),
-            ca_bundle: PathBuf::from(tls::SYSTEM_BUNDLE),
+            ca_bundle: tls::system_bundle(),
             timeout: Duration::from_secs(30),
         }
     }

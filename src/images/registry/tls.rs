@@ -14,6 +14,33 @@ use rustls::{ClientConfig, RootCertStore};
 /// Debian's (and Raspberry Pi OS's) bundle of trusted CAs.
 pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
+/// Where distributions keep their CA bundle, Debian's first (as Go's crypto/x509 and
+/// OpenSSL builds of each distribution look).
+const BUNDLES: &[&str] = &[
+    SYSTEM_BUNDLE,
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+];
+
+/// The system's trust store as OpenSSL-based tools find it: `$SSL_CERT_FILE` when set,
+/// else the first bundle of the usual places that exists (else Debian's path, which
+/// then fails with its name in the error).
+pub fn system_bundle() -> PathBuf {
+    system_bundle_in(std::env::var_os("SSL_CERT_FILE"), |p| p.exists())
+}
+
+fn system_bundle_in(env: Option<std::ffi::OsString>, exists: impl Fn(&Path) -> bool) -> PathBuf {
+    if let Some(file) = env.filter(|f| !f.is_empty()) {
+        return PathBuf::from(file);
+    }
+    (BUNDLES.iter().map(Path::new))
+        .find(|p| exists(p))
+        .unwrap_or(Path::new(SYSTEM_BUNDLE))
+        .to_path_buf()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read the CA file {path}: {reason}")]
@@ -49,7 +76,7 @@ pub fn client_config(bundle: &Path, extra: Option<&Path>) -> Result<Arc<ClientCo
 
 /// Adds every certificate of a PEM file; unparsable certificates in a system bundle are
 /// skipped (as OpenSSL does), but a file without any usable one is an error.
-fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
+pub fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
     let err = |reason: String| TlsError::ReadCa {
         path: path.to_path_buf(),
         reason,
@@ -68,6 +95,24 @@ fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_system_bundle_is_found_as_openssl_finds_it() {
+        let none = |_: &Path| false;
+        let env = Some("/tmp/my-ca.pem".into());
+        assert_eq!(system_bundle_in(env, none), Path::new("/tmp/my-ca.pem"));
+        assert_eq!(
+            system_bundle_in(Some("".into()), none),
+            Path::new(SYSTEM_BUNDLE)
+        );
+        let fedora = |p: &Path| p == Path::new("/etc/pki/tls/certs/ca-bundle.crt");
+        assert_eq!(
+            system_bundle_in(None, fedora),
+            Path::new("/etc/pki/tls/certs/ca-bundle.crt")
+        );
+        let all = |_: &Path| true;
+        assert_eq!(system_bundle_in(None, all), Path::new(SYSTEM_BUNDLE));
+    }
 
     #[test]
     fn refuses_missing_and_empty_files() {

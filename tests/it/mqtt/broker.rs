@@ -38,6 +38,12 @@ fn free_port() -> u16 {
 
 impl Broker {
     pub fn start(test: &str, persistence: bool, tls: Tls) -> Broker {
+        Broker::start_with(test, persistence, tls, "")
+    }
+
+    /// As [`Broker::start`], with `extra` lines of mosquitto configuration (written
+    /// after the listener's; `{dir}` stands for the broker's directory).
+    pub fn start_with(test: &str, persistence: bool, tls: Tls, extra: &str) -> Broker {
         let dir = temp_dir(test);
         let port = free_port();
         let mut conf = format!(
@@ -56,6 +62,7 @@ impl Broker {
                 tls == Tls::Mutual
             ));
         }
+        conf.push_str(&extra.replace("{dir}", &dir.display().to_string()));
         std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
         let mut b = Broker {
             child: None,

@@ -130,19 +130,29 @@ fn bad_payloads_are_refused_one_by_one_and_good_ones_still_arrive() {
 
 #[test]
 fn broker_restart_without_persistence_deletes_nothing_and_gets_current_statuses() {
-    let mut b = Broker::start("nopersist", false, Tls::None);
+    broker_restart_without_persistence("3");
+}
+
+#[test]
+fn broker_restart_without_persistence_with_mqtt5() {
+    broker_restart_without_persistence("5");
+}
+
+fn broker_restart_without_persistence(version: &str) {
+    let mut b = Broker::start(&format!("nopersist{version}"), false, Tls::None);
     let url = b.url();
     for p in ["a", "b"] {
         let file = write_manifest(&b.dir, p, "busybox");
         ok(&["apply", "-f", &file, "--node", "n", "--broker", &url]);
     }
-    let root = broker::temp_dir("nopersist-root");
+    let root = broker::temp_dir(&format!("nopersist{version}-root"));
     let (mut r, _) = Reconciler::start(
         Store::open(&root).unwrap(),
         MemRuntime::default(),
         Time::now(),
     );
-    let device = Device::start(&settings(&b, &[]), "n", &offline("n")).unwrap();
+    let s = settings(&b, &[("mqtt-version", version.into())]);
+    let device = Device::start(&s, "n", &offline("n")).unwrap();
     pump(&device, &mut r, "a and b", |r, _| running(r) == ["a", "b"]);
     for p in ["a", "b"] {
         device.set_status(p, Some(&running_status(&pod(p, "busybox"), true)));
@@ -181,16 +191,26 @@ fn broker_restart_without_persistence_deletes_nothing_and_gets_current_statuses(
 
 #[test]
 fn deletion_while_offline_survives_a_lost_session_and_a_broker_restart() {
-    let mut b = Broker::start("persist", true, Tls::None);
+    deletion_while_offline("3");
+}
+
+#[test]
+fn deletion_while_offline_with_mqtt5() {
+    deletion_while_offline("5");
+}
+
+fn deletion_while_offline(version: &str) {
+    let mut b = Broker::start(&format!("persist{version}"), true, Tls::None);
     let url = b.url();
     for p in ["a", "b"] {
         let file = write_manifest(&b.dir, p, "busybox");
         ok(&["apply", "-f", &file, "--node", "n", "--broker", &url]);
     }
-    let root = broker::temp_dir("persist-root");
+    let root = broker::temp_dir(&format!("persist{version}-root"));
     let store = Store::open(&root).unwrap();
     let (mut r, _) = Reconciler::start(store.clone(), MemRuntime::default(), Time::now());
-    let device = Device::start(&settings(&b, &[]), "n", &offline("n")).unwrap();
+    let s = settings(&b, &[("mqtt-version", version.into())]);
+    let device = Device::start(&s, "n", &offline("n")).unwrap();
     pump(&device, &mut r, "a and b", |r, _| running(r) == ["a", "b"]);
     device.stop(&offline("n"), Duration::from_secs(5));
     drop(r); // the agent is gone; its pods would keep running
@@ -211,7 +231,7 @@ fn deletion_while_offline_survives_a_lost_session_and_a_broker_restart() {
         ["a", "b"],
         "started from the store, broker not needed"
     );
-    let device = Device::start(&settings(&b, &[]), "n", &offline("n")).unwrap();
+    let device = Device::start(&s, "n", &offline("n")).unwrap();
     pump(&device, &mut r, "b deleted", |r, _| running(r) == ["a"]);
     assert_eq!(r.desired().index().map(|ix| ix.pods.len()), Some(1));
     std::fs::remove_dir_all(&root).unwrap();
