@@ -11,9 +11,11 @@
 //! During a black hole nothing is written either way, and new connections are accepted
 //! but not yet opened upstream; what is read meanwhile is held (at most [`MAX_HELD`]
 //! bytes per direction, then reading stops and TCP flow control holds the sender) and
-//! delivered after the heal, as retransmission would. A connection accepted during a
-//! black hole that its client closes before the heal never reaches the upstream (a real
-//! SYN would not have either). The TCP handshake with the client is the kernel's and
+//! delivered after the heal, as retransmission would, though at once: a real stack
+//! retransmits on its back-off schedule (SYNs after 1, 3, 7, 15, 31 s; data up to the
+//! 120 s maximum RTO), so a real heal can take that much longer to be noticed. A
+//! connection accepted during a black hole that its client closes before the heal never
+//! reaches the upstream (a real SYN would not have either). The TCP handshake with the client is the kernel's and
 //! is not delayed; every byte after it is. Settings apply to chunks read after the
 //! change; a refused connection is accepted, then reset.
 

@@ -129,25 +129,41 @@ fn wan_two_minute_black_hole() {
     sub.retained(&[topics.status_filter()]).unwrap();
     let healed = Instant::now();
     w.proxy.black_hole(false);
+    // Every status the subscriber sees until flip's Succeeded and the new pod's
+    // Running: (time since the heal, pod, phase).
     let within = w.patience(Duration::from_secs(60), 0);
-    let first = loop {
+    let mut seen: Vec<(Duration, String, PodPhase)> = Vec::new();
+    let done = |seen: &[(Duration, String, PodPhase)]| {
+        let has = |pod: &str, phase| seen.iter().any(|(_, p, ph)| p == pod && *ph == phase);
+        has(&f, PodPhase::Succeeded) && has(&b, PodPhase::Running)
+    };
+    while !done(&seen) {
         let left = within
             .checked_sub(healed.elapsed())
-            .expect("a status after the heal");
+            .unwrap_or_else(|| panic!("statuses after the heal: {seen:?}"));
         let Some(m) = sub.next(left).unwrap() else {
             continue;
         };
-        if !m.payload.is_empty() {
+        if let (Some(pod), false) = (topics.pod_of(&m.topic, "status"), m.payload.is_empty()) {
             let st = spec::decode::<PodStatus>(&m.payload).unwrap();
-            eprintln!(
-                "black hole: first status after the heal ({}, {:?}) in {:?}",
-                m.topic,
-                st.phase,
-                healed.elapsed()
-            );
-            break healed.elapsed();
+            seen.push((healed.elapsed(), pod.to_owned(), st.phase));
         }
-    };
+    }
+    eprintln!("black hole: statuses after the heal: {seen:?}");
+    let first = seen[0].0;
+    // The goal of issue 11: at most 5 s from the heal to the first status. At the heal
+    // the agent is in the middle of a connection attempt (attempts last up to the
+    // connect timeout, the back-offs between them are short), which completes at once.
+    assert!(first <= Duration::from_secs(5), "{first:?} from the heal");
+    // QoS 1 publishes whose acknowledgement the hole swallowed are sent again first, so
+    // older statuses may come again, but never after the newest: flip ends Succeeded.
+    let succeeded = (seen.iter())
+        .position(|(_, p, ph)| *p == f && *ph == PodPhase::Succeeded)
+        .unwrap();
+    assert!(
+        seen[succeeded + 1..].iter().all(|(_, p, _)| *p != f),
+        "a stale status of flip after its newest: {seen:?}"
+    );
     sub.disconnect();
     eventually(within, "flip's Succeeded status after the heal", || {
         w.status(&f).is_some_and(|s| s.phase == PodPhase::Succeeded)
