@@ -43,6 +43,9 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Pod names unique to this run: cgroups are named after pods, and other pealets may run
+# pods on this machine (bench-apply.sh names its own p1, p2, ...).
+U=wan$$
 now() { date +%s%N; }
 ms() { echo "scale=1; ($2 - $1) / 1000000" | bc; }
 median() {
@@ -76,7 +79,7 @@ for side in l w; do
     mkdir -p "$WORK/$side/manifests"
     if [ "$side" = l ]; then B=$DIRECT; EXTRA=""; else B=$LINK; EXTRA=${KEEP_ALIVE:+--keep-alive $KEEP_ALIVE}; fi
     # shellcheck disable=SC2086
-    $P agent --node "bench-$side-$$" $B $EXTRA --manifests "$WORK/$side/manifests" >"$WORK/$side/agent.log" 2>&1 &
+    PEALET_LOG=info $P agent --node "bench-$side-$$" $B $EXTRA --manifests "$WORK/$side/manifests" >"$WORK/$side/agent.log" 2>&1 &
     PIDS="$PIDS $!"
     # shellcheck disable=SC2086
     $PEALET get pods --node "bench-$side-$$" $DIRECT --watch 2>/dev/null | while IFS= read -r line; do
@@ -100,10 +103,13 @@ YAML
 }
 
 # Waits for a row matching $2 in side $1's watch log that came after $3; prints its time.
+# Gives up after 10 minutes.
 seen_after() {
+    deadline=$(( $(date +%s) + 600 ))
     while :; do
         t=$(grep -E "$2" "$WORK/$1/watch.log" | awk -v after="$3" '$1 >= after { print $1; exit }')
         [ -n "$t" ] && { echo "$t"; return; }
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "no row matching $2 on side $1" >&2; exit 1; }
         sleep 0.002
     done
 }
@@ -113,11 +119,12 @@ i=0
 while [ "$i" -lt "$N" ]; do
     i=$((i + 1))
     for side in l w; do
-        manifest "p$i" > "$WORK/p$i.yaml"
+        pod=$U-$side$i
+        manifest "$pod" > "$WORK/$pod.yaml"
         t0=$(now)
         # shellcheck disable=SC2086
-        $PEALET apply -f "$WORK/p$i.yaml" --node "bench-$side-$$" $DIRECT >/dev/null
-        t1=$(seen_after "$side" "^[0-9]+ p$i +2/2 +Running" "$t0")
+        $PEALET apply -f "$WORK/$pod.yaml" --node "bench-$side-$$" $DIRECT >/dev/null
+        t1=$(seen_after "$side" "^[0-9]+ $pod +2/2 +Running" "$t0")
         ms "$t0" "$t1" >> "$WORK/$side.ms"
     done
 done
@@ -130,10 +137,10 @@ PW="$PEALET --root $WORK/w/root --run-dir $WORK/w/run"
 h=0
 while [ "$h" -lt "$HOLES" ]; do
     h=$((h + 1))
-    cat > "$WORK/flip$h.yaml" <<YAML
+    cat > "$WORK/$U-flip$h.yaml" <<YAML
 apiVersion: v1
 kind: Pod
-metadata: {name: flip$h}
+metadata: {name: $U-flip$h}
 spec:
   restartPolicy: Never
   terminationGracePeriodSeconds: 0
@@ -142,16 +149,16 @@ spec:
 YAML
     t0=$(now)
     # shellcheck disable=SC2086
-    $PEALET apply -f "$WORK/flip$h.yaml" --node "bench-w-$$" $DIRECT >/dev/null
-    seen_after w "^[0-9]+ flip$h +1/1 +Running" "$t0" >/dev/null
+    $PEALET apply -f "$WORK/$U-flip$h.yaml" --node "bench-w-$$" $DIRECT >/dev/null
+    seen_after w "^[0-9]+ $U-flip$h +1/1 +Running" "$t0" >/dev/null
     control stats; control "blackhole on"
     sleep 5
-    $PW exec "flip$h" -- touch /tmp/stop
+    $PW exec "$U-flip$h" -- touch /tmp/stop
     sleep $((HOLE - 5))
     control stats
     t0=$(now)
     control "blackhole off"
-    t1=$(seen_after w "^[0-9]+ flip$h +0/1 +Completed" "$t0")
+    t1=$(seen_after w "^[0-9]+ $U-flip$h +0/1 +Completed" "$t0")
     echo "black hole $h of ${HOLE}s: heal -> the status changed during it seen by the subscriber: $(ms "$t0" "$t1") ms"
     control stats
     sleep 1

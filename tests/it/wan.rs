@@ -3,7 +3,8 @@
 //! real mosquitto, with real busybox pods. `wan/links.rs`: round trips of 100 ms, 300 ms
 //! (also over mutual TLS) and 1 s with jitter, and 64 kbit/s; `wan/outages.rs`: a
 //! two-minute black hole, a broker restart, resets, refusals and half-closed links.
-//! The operator commands go through the proxy as the agent does; the test's own checks
+//! The operator commands go through a link of the same shape but their own proxy (so
+//! the device's proxy counts the agent's connections only); the test's own checks
 //! (retained statuses, publishes made "elsewhere") go straight to the broker.
 
 mod links;
@@ -30,22 +31,19 @@ use shaper::{Link, Proxy};
 const LOGS_BOUND: usize = 60 * 1024;
 
 /// A pod whose containers sleep, each with `MARK` set (a changed marker is a new spec);
-/// `big` containers first write 2000 lines (about 100 KB, more than a logs answer
-/// holds), `a` five lines.
+/// `big` containers first write 120 KB of base64 lines from /dev/urandom (more than a
+/// logs answer holds, and as dense as text gets: the wire format compresses), then
+/// `end-of-big`; `a` containers five lines.
 fn manifest(name: &str, containers: &[&str], marker: &str) -> String {
     let mut s = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  \
          terminationGracePeriodSeconds: 1\n  containers:\n"
     );
     for c in containers {
-        let script = match *c {
-            "big" => format!(
-                "i=0; while [ $i -lt 2000 ]; do echo line-$i-{}; i=$((i+1)); done; \
-                 exec sleep 3600",
-                "x".repeat(40)
-            ),
-            "a" => "for i in 1 2 3 4 5; do echo a-line-$i; done; exec sleep 3600".into(),
-            _ => "exec sleep 3600".into(),
+        let script: &str = match *c {
+            "big" => "head -c 90000 /dev/urandom | base64; echo end-of-big; exec sleep 3600",
+            "a" => "for i in 1 2 3 4 5; do echo a-line-$i; done; exec sleep 3600",
+            _ => "exec sleep 3600",
         };
         s.push_str(&format!(
             "  - {{name: {c}, image: busybox:test, command: [sh, -c, '{script}'], \
@@ -66,11 +64,14 @@ fn until_told(name: &str) -> String {
     )
 }
 
-/// One test's world: pods, a broker, the proxy in front of it, and the agent, which
-/// reaches the broker only through the proxy (killed first on drop).
+/// One test's world: pods, a broker, the proxies in front of it, and the agent, which
+/// reaches the broker only through its proxy (killed first on drop).
 struct Wan {
     agent: Option<Child>,
+    /// The device's link.
     proxy: Proxy,
+    /// The operator commands' link.
+    operators: Proxy,
     env: Env,
     broker: Broker,
     node: String,
@@ -87,6 +88,7 @@ impl Wan {
         let broker = Broker::start(test, persistence, tls);
         let upstream = SocketAddr::from(([127, 0, 0, 1], broker.port));
         let proxy = Proxy::start(upstream, link).unwrap();
+        let operators = Proxy::start(upstream, link).unwrap();
         let mut tls_flags = Vec::new();
         if tls != Tls::None {
             tls_flags.push(("ca-file", broker.path("ca.pem")));
@@ -98,6 +100,7 @@ impl Wan {
         Wan {
             agent: None,
             proxy,
+            operators,
             env,
             broker,
             node: pod_name(test),
@@ -107,10 +110,14 @@ impl Wan {
         }
     }
 
-    /// The broker as seen through the link.
+    /// The broker as the device sees it, through its link.
     fn url(&self) -> String {
+        self.url_through(&self.proxy)
+    }
+
+    fn url_through(&self, proxy: &Proxy) -> String {
         let scheme = self.broker.url().split_once(':').unwrap().0.to_owned();
-        format!("{scheme}://127.0.0.1:{}", self.proxy.port())
+        format!("{scheme}://127.0.0.1:{}", proxy.port())
     }
 
     fn tls_args(&self) -> Vec<String> {
@@ -167,10 +174,10 @@ impl Wan {
         }
     }
 
-    /// An operator command for this node through the link: its output and how long it
-    /// took.
+    /// An operator command for this node through a link like the device's: its output
+    /// and how long it took.
     fn operator(&self, args: &[&str]) -> (Output, Duration) {
-        self.command(args, &self.url())
+        self.command(args, &self.url_through(&self.operators))
     }
 
     /// The same straight to the broker: an operator elsewhere, on a good link.
@@ -386,7 +393,6 @@ fn all_running(s: &PodStatus) -> bool {
 fn round(w: &mut Wan, tag: &str) {
     w.start_agent(&[]);
     let online = w.wait_online();
-    assert!(w.proxy.stats().accepted >= 1);
     eprintln!("{tag}: node online after {online:?}");
 
     let (p1, p2) = (
@@ -404,23 +410,35 @@ fn round(w: &mut Wan, tag: &str) {
     // Remote logs: small ones whole, big ones cut to the bound, whole lines, the
     // newest kept, within a time that grows with the link.
     let timeout = w.patience(Duration::from_secs(10), 2 * LOGS_BOUND);
-    let last = format!("line-1999-{}\n", "x".repeat(40));
+    let started = Instant::now();
     let mut big = (false, String::new(), String::new());
     eventually(
         timeout * 3,
         "the big container's logs, to the last line",
         || {
             big = w.logs(&p1, &["-c", "big"], timeout);
-            big.0 && big.1.ends_with(&last)
+            big.0 && big.1.ends_with("\nend-of-big\n")
         },
     );
     let (_, out, err) = big;
+    eprintln!(
+        "{tag}: {} bytes of logs in {:?}",
+        out.len(),
+        started.elapsed()
+    );
     assert!(
         out.len() <= LOGS_BOUND && out.len() > LOGS_BOUND - 10 * 1024,
         "{}",
         out.len()
     );
-    assert!(out.lines().all(|l| l.starts_with("line-") && l.len() >= 46));
+    let base64 = |l: &str| (l.bytes()).all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| base64(l) && l.len() <= 76)
+    );
+    assert_eq!(lines[0].len(), 76, "whole lines: {:?}", lines[0]);
     assert!(err.contains("older lines were left out"), "{err}");
     let started = Instant::now();
     let (ok, out, err) = w.logs(&p1, &["-c", "a"], timeout);
@@ -432,4 +450,9 @@ fn round(w: &mut Wan, tag: &str) {
     w.assert_pods(&[&p1]);
     let st = w.wait_running(&pod1);
     assert!(st.container_statuses.iter().all(|c| c.restart_count == 0));
+    assert_eq!(
+        w.proxy.stats().accepted,
+        1,
+        "the agent kept its one connection"
+    );
 }

@@ -61,3 +61,32 @@ fn wan_round_at_64kbit() {
     let mut w = Wan::new("wan-64k", link, Tls::None, true);
     round(&mut w, "w64k");
 }
+
+/// A keep-alive of 5 s on a 32 kbit/s link: a full logs answer (about 46 KiB once
+/// compressed, 12 s on the uplink) must not be taken for a dead link.
+#[test]
+#[ignore = "the keep-alive watchdog counts only packets received: an upload longer than \
+            1.5x the keep-alive is taken for a dead link, and the QoS 1 answer in flight is \
+            sent again on every new connection, never completing"]
+fn wan_big_logs_answer_at_32kbit_with_a_short_keep_alive() {
+    if !privileged("wan_big_logs_answer_at_32kbit_with_a_short_keep_alive") {
+        return;
+    }
+    let link = Link::rtt(ms(100), ms(20)).with_rate(4000);
+    let mut w = Wan::new("wan-64k-ka", link, Tls::None, true);
+    w.start_agent(&["--keep-alive", "5"]);
+    w.wait_online();
+    let p = crate::pod::fixture::pod_name("w64ka-big");
+    let pod = w.apply(&p, &super::manifest(&p, &["big"], "1"));
+    w.wait_running(&pod);
+    let before = w.proxy.stats().accepted;
+    let timeout = w.patience(Duration::from_secs(10), 2 * super::LOGS_BOUND);
+    let (ok, out, err) = w.logs(&p, &["-c", "big"], timeout);
+    assert!(ok, "{err}");
+    assert!(out.ends_with("\nend-of-big\n"));
+    assert_eq!(
+        w.proxy.stats().accepted,
+        before,
+        "the agent dropped its connection while it sent the answer"
+    );
+}
