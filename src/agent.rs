@@ -107,6 +107,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
     let mut agent = Agent {
         paths: paths.clone(),
         limiter: logs::Limiter::default(),
+        follows: logs::Follows::default(),
         logs_dropped: 0,
         reconciler,
         statics,
@@ -135,6 +136,8 @@ struct Agent {
     paths: Paths,
     /// Paces the answers to remote-logs requests.
     limiter: logs::Limiter,
+    /// Remote-logs follows (`logs --node N -f`), answered by `answer_follows`.
+    follows: logs::Follows,
     /// Remote-logs requests dropped so far (the mailbox's count), to say when it grows.
     logs_dropped: u64,
     reconciler: Reconciler<ShimRuntime>,
@@ -208,6 +211,7 @@ impl Agent {
         self.publish_statuses();
         self.publish_node(inbound.connected == Some(true), now);
         self.answer_logs();
+        self.answer_follows();
     }
 
     /// Answers the remote-logs requests that the rate limit allows now; the others wait
@@ -229,10 +233,30 @@ impl Agent {
         let requests = d.take_log_requests(n);
         self.limiter.spend(requests.len());
         for r in &requests {
+            if r.follow.is_some() {
+                if let Some(busy) = self.follows.request(r, Instant::now()) {
+                    d.answer_logs(&busy);
+                }
+                continue;
+            }
             let answer = logs::answer(&self.paths.root, &self.paths.run_dir, r);
             if let spec::logs::LogsResult::Error(e) = &answer.result {
                 log::info!("logs of pod {}: {}", r.pod, e.message);
             }
+            d.answer_logs(&answer);
+        }
+    }
+
+    /// Sends what the remote-logs follows have due (new output, ends, renewals).
+    fn answer_follows(&mut self) {
+        let Some(d) = &self.device else {
+            return;
+        };
+        let mut files = logs::Files {
+            root: &self.paths.root,
+            run_dir: &self.paths.run_dir,
+        };
+        for answer in self.follows.due(Instant::now(), &mut files) {
             d.answer_logs(&answer);
         }
     }

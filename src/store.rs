@@ -40,6 +40,17 @@ pub enum StoreError {
     TooLarge { path: PathBuf },
     #[error("{path}: holds pod {inside:?}, not the pod its name says")]
     Misnamed { path: PathBuf, inside: String },
+    #[error(
+        "{root} holds the pods of node {stored:?}: started as {wanted:?} it would run them \
+         under a name whose topics can never delete them. Start with --node {stored} to \
+         keep the name, or with --node {wanted} --rename-from {stored} to move this \
+         device's pods over to the new name (then apply them to {wanted})"
+    )]
+    NodeRenamed {
+        root: PathBuf,
+        stored: String,
+        wanted: String,
+    },
 }
 
 /// What was on disk at start, and what could not be read.
@@ -142,6 +153,40 @@ impl Store {
         let text = fs::read_to_string(self.root.join(NODE_NAME_FILE)).ok()?;
         let name = text.trim();
         (!name.is_empty()).then(|| name.to_owned())
+    }
+
+    /// The name this device runs as: `wanted` (from the settings, or the hostname when
+    /// `explicit` is false), checked against the name stored by earlier starts, and
+    /// stored. A changed hostname does not rename the node (the stored name stays); a
+    /// different name given explicitly is refused unless `rename_from` names the stored
+    /// one, which moves the pods stored here over to the new name.
+    pub fn claim_node(
+        &self,
+        wanted: &str,
+        explicit: bool,
+        rename_from: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let name = match self.node_name() {
+            None => wanted.to_owned(),
+            Some(stored) if stored == wanted => stored,
+            Some(stored) if !explicit => {
+                log::info!("node {stored}: the hostname is now {wanted}; the node keeps its name");
+                stored
+            }
+            Some(stored) if rename_from == Some(stored.as_str()) => {
+                log::warn!("node {stored} is renamed {wanted}; its stored pods move over");
+                wanted.to_owned()
+            }
+            Some(stored) => {
+                return Err(StoreError::NodeRenamed {
+                    root: self.root.clone(),
+                    stored,
+                    wanted: wanted.to_owned(),
+                });
+            }
+        };
+        self.put_node_name(&name)?;
+        Ok(name)
     }
 
     /// Remembers the node name, so that a changed hostname does not rename the node.
@@ -306,6 +351,36 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("expected a Index")));
         assert!(!d.join("left.pod.tmp").exists());
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_node_is_renamed_only_on_purpose() {
+        let root = temp_root("rename");
+        let store = Store::open(&root).unwrap();
+        assert_eq!(store.claim_node("pi-01", true, None).unwrap(), "pi-01");
+        assert_eq!(store.claim_node("pi-01", true, None).unwrap(), "pi-01");
+        // A new hostname (no name given) keeps the node's name.
+        assert_eq!(
+            store.claim_node("raspberrypi", false, None).unwrap(),
+            "pi-01"
+        );
+        // A new name given explicitly is refused, naming both and the ways out.
+        let e = store
+            .claim_node("pi-02", true, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds the pods of node \"pi-01\""), "{e}");
+        assert!(e.contains("--node pi-01"), "{e}");
+        assert!(e.contains("--node pi-02 --rename-from pi-01"), "{e}");
+        assert_eq!(store.node_name().as_deref(), Some("pi-01"));
+        // Naming the old name moves the node over; a wrong old name does not.
+        assert!(store.claim_node("pi-02", true, Some("pi-09")).is_err());
+        assert_eq!(
+            store.claim_node("pi-02", true, Some("pi-01")).unwrap(),
+            "pi-02"
+        );
+        assert_eq!(store.node_name().as_deref(), Some("pi-02"));
+        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

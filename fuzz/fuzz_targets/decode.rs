@@ -1,5 +1,6 @@
-//! Fuzz target: any bytes through `codec::decode_any`; whatever decodes must re-encode,
-//! decode to the same message, and print as a manifest.
+//! Fuzz target: any bytes through `codec::decode_any` (every kind, the remote-logs
+//! follow and chunk included; seeds in `fuzz/seeds/decode`); whatever decodes must
+//! re-encode, decode to the same message, and print as a manifest.
 
 #![no_main]
 

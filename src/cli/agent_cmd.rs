@@ -5,6 +5,7 @@ use lexopt::prelude::*;
 
 use super::{CliError, globals, remote};
 use crate::config::{Flags, Settings};
+use crate::store::Store;
 
 pub const AGENT_HELP: &str = "\
 Usage: pealet agent [--node NAME] [--broker URL] [--manifests DIR] [settings]
@@ -19,8 +20,14 @@ On start the agent re-adopts the pods whose shims still run: restarting the agen
 never restarts a container. SIGTERM or SIGINT stops the agent and leaves the pods
 running; the node is then reported offline.
 
+The node's name is stored under --root at the first start: a later change of the
+hostname does not rename the node, and a different --node is refused (the pods stored
+for the old name could never be deleted under the new one) unless --rename-from names
+the old name.
+
 Options:
   --node NAME               node name (default: the hostname)
+  --rename-from OLD         the node was called OLD: its stored pods move over to NAME
   --manifests DIR           static pod manifests (default /etc/pealet/manifests)
   --heartbeat SECONDS       node status interval (default 60)
   --allow-privileged BOOL   admit privileged containers (default true)
@@ -32,7 +39,8 @@ Options:
   --reserved-memory QUANTITY
                             kept back from allocatable (e.g. 128Mi; default 0)
   --registry-auth-file FILE registry credentials, a Docker config.json (its auths)
-Config file keys: broker, node, prefix, manifests, heartbeat, keep_alive, username,
+Config file keys: broker, node, prefix, manifests, heartbeat, keep_alive,
+connect_timeout, reconnect_max, mqtt_version, username,
 password_file, tls.ca_file, tls.cert_file, tls.key_file, allow_privileged,
 allow_host_namespaces, host_path_prefixes (a list), reserved_cpu, reserved_memory,
 registry_auth_file, and per registry [registries.\"HOST\"] sections with mirrors (a
@@ -41,9 +49,11 @@ list, tried in order), insecure (plain HTTP) and ca_file.
 
 pub fn agent(mut args: lexopt::Parser) -> Result<(), CliError> {
     let mut flags = Flags::default();
+    let mut rename_from = None;
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => return Err(CliError::Help),
+            Long("rename-from") => rename_from = Some(args.value()?.string()?),
             Long(n) if Flags::takes(n) => {
                 let n = n.to_owned();
                 remote::setting(&mut flags, &n, &mut args)?;
@@ -51,11 +61,16 @@ pub fn agent(mut args: lexopt::Parser) -> Result<(), CliError> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    let settings = Settings::load(&flags).map_err(remote::failed)?;
+    let mut settings = Settings::load(&flags).map_err(remote::failed)?;
     let g = globals();
     let paths = crate::agent::Paths {
         root: g.root.clone(),
         run_dir: g.run_dir.clone(),
     };
+    let store = Store::open(&paths.root).map_err(remote::failed)?;
+    let wanted = settings.node_name().map_err(remote::failed)?;
+    let explicit = settings.node.is_some();
+    let name = store.claim_node(&wanted, explicit, rename_from.as_deref());
+    settings.node = Some(name.map_err(remote::failed)?);
     crate::agent::run(&settings, &paths).map_err(remote::failed)
 }

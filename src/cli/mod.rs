@@ -1,7 +1,9 @@
 //! The command line: global options, the command table, help texts and exit codes.
 //!
 //! Exit status: 0 on success, 1 when the input is invalid or a command fails, 2 on a
-//! usage error. Each command lives in its own module; this one only dispatches.
+//! usage error; a command whose output goes to a closed pipe ends as if killed by
+//! SIGPIPE (141 in a shell), saying nothing (the daemons keep SIGPIPE ignored).
+//! Each command lives in its own module; this one only dispatches.
 
 mod agent_cmd;
 mod apply_cmds;
@@ -116,6 +118,10 @@ struct Command {
     hidden: bool,
     /// Takes the broker settings (their help follows the usage).
     settings: bool,
+    /// Runs for long and talks through sockets and pipes (agent and the runtime's
+    /// internal processes): keeps SIGPIPE ignored, so a closed peer is an error it
+    /// handles. Every other command dies quietly of SIGPIPE when its reader goes away.
+    daemon: bool,
     run: fn(lexopt::Parser) -> Result<(), CliError>,
 }
 
@@ -125,6 +131,7 @@ const COMMANDS: &[Command] = &[
         summary: "run this device's pods as told through an MQTT broker, and static pods",
         usage: agent_cmd::AGENT_HELP,
         hidden: false,
+        daemon: true,
         settings: true,
         run: agent_cmd::agent,
     },
@@ -133,6 +140,7 @@ const COMMANDS: &[Command] = &[
         summary: "check Kubernetes Pod manifests, reporting every problem at once",
         usage: spec_cmds::VALIDATE_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: spec_cmds::validate,
     },
@@ -141,6 +149,7 @@ const COMMANDS: &[Command] = &[
         summary: "convert a Pod manifest to the compact spec that devices receive",
         usage: spec_cmds::ENCODE_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: spec_cmds::encode,
     },
@@ -149,6 +158,7 @@ const COMMANDS: &[Command] = &[
         summary: "show an encoded pod, status, node status or event as YAML or JSON",
         usage: spec_cmds::DECODE_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: spec_cmds::decode,
     },
@@ -157,6 +167,7 @@ const COMMANDS: &[Command] = &[
         summary: "start a pod from a manifest and follow its status",
         usage: pod_cmds::RUN_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: pod_cmds::run,
     },
@@ -165,6 +176,7 @@ const COMMANDS: &[Command] = &[
         summary: "list the pods of this machine",
         usage: show_cmds::PS_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: show_cmds::ps,
     },
@@ -173,6 +185,7 @@ const COMMANDS: &[Command] = &[
         summary: "show a pod with its status in Kubernetes field names",
         usage: show_cmds::INSPECT_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: show_cmds::inspect,
     },
@@ -181,6 +194,7 @@ const COMMANDS: &[Command] = &[
         summary: "print the logs of a container, here or on a node through the broker",
         usage: remote_logs::LOGS_HELP,
         hidden: false,
+        daemon: false,
         settings: true,
         run: remote_logs::logs,
     },
@@ -189,6 +203,7 @@ const COMMANDS: &[Command] = &[
         summary: "run a command inside a running container",
         usage: pod_cmds::EXEC_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: pod_cmds::exec,
     },
@@ -197,6 +212,7 @@ const COMMANDS: &[Command] = &[
         summary: "stop a pod gracefully: SIGTERM, grace period, SIGKILL",
         usage: pod_cmds::STOP_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: pod_cmds::stop,
     },
@@ -205,6 +221,7 @@ const COMMANDS: &[Command] = &[
         summary: "remove a pod: stop it, then delete its state, cgroups and volumes",
         usage: pod_cmds::RM_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: pod_cmds::rm,
     },
@@ -213,6 +230,7 @@ const COMMANDS: &[Command] = &[
         summary: "internal: run one pod (started by pealet run)",
         usage: runtime_cmds::SHIM_HELP,
         hidden: true,
+        daemon: true,
         settings: false,
         run: runtime_cmds::shim,
     },
@@ -221,6 +239,7 @@ const COMMANDS: &[Command] = &[
         summary: "internal: run a program inside a running container",
         usage: runtime_cmds::ENTER_HELP,
         hidden: true,
+        daemon: true,
         settings: false,
         run: runtime_cmds::enter,
     },
@@ -229,6 +248,7 @@ const COMMANDS: &[Command] = &[
         summary: "publish Pod manifests as a node's desired pods, printing what changed",
         usage: apply_cmds::APPLY_HELP,
         hidden: false,
+        daemon: false,
         settings: true,
         run: apply_cmds::apply,
     },
@@ -237,6 +257,7 @@ const COMMANDS: &[Command] = &[
         summary: "delete a pod from a node's desired pods",
         usage: apply_cmds::DELETE_HELP,
         hidden: false,
+        daemon: false,
         settings: true,
         run: apply_cmds::delete,
     },
@@ -245,6 +266,7 @@ const COMMANDS: &[Command] = &[
         summary: "list the pods of nodes, or the nodes, as the broker holds them",
         usage: get_cmds::GET_HELP,
         hidden: false,
+        daemon: false,
         settings: true,
         run: get_cmds::get,
     },
@@ -253,6 +275,7 @@ const COMMANDS: &[Command] = &[
         summary: "show a pod's status in detail: conditions, containers, probes",
         usage: get_cmds::DESCRIBE_HELP,
         hidden: false,
+        daemon: false,
         settings: true,
         run: get_cmds::describe,
     },
@@ -261,6 +284,7 @@ const COMMANDS: &[Command] = &[
         summary: "internal: set up one container process and execute its program",
         usage: runtime_cmds::INIT_HELP,
         hidden: true,
+        daemon: true,
         settings: false,
         run: runtime_cmds::init,
     },
@@ -269,6 +293,7 @@ const COMMANDS: &[Command] = &[
         summary: "internal: PID 1 of a pod's shared PID namespace",
         usage: runtime_cmds::REAP_HELP,
         hidden: true,
+        daemon: true,
         settings: false,
         run: runtime_cmds::reap,
     },
@@ -277,6 +302,7 @@ const COMMANDS: &[Command] = &[
         summary: "internal: create and hold a pod sandbox",
         usage: runtime_cmds::SANDBOX_HELP,
         hidden: true,
+        daemon: true,
         settings: false,
         run: runtime_cmds::sandbox,
     },
@@ -285,6 +311,7 @@ const COMMANDS: &[Command] = &[
         summary: "pull, import, list, remove and prune images in the local store",
         usage: image_cmds::IMAGE_HELP,
         hidden: false,
+        daemon: false,
         settings: false,
         run: image_cmds::image,
     },
@@ -354,20 +381,26 @@ fn run(args: Vec<OsString>) -> Result<(), CliError> {
                 settings.push(parser.value()?);
             }
             Short('V') | Long("version") => {
+                crate::sys::default_sigpipe();
                 println!("{Version}");
                 return Ok(());
             }
             Short('h') | Long("help") => {
+                crate::sys::default_sigpipe();
                 print!("{}", general_help());
                 return Ok(());
             }
             Value(cmd) => {
                 let cmd = cmd.string()?;
                 if cmd == "help" {
+                    crate::sys::default_sigpipe();
                     return help(parser);
                 }
                 let command = find(&cmd)
                     .ok_or_else(|| CliError::Usage(format!("unknown command {cmd:?}")))?;
+                if !command.daemon {
+                    crate::sys::default_sigpipe();
+                }
                 let rest = settings.into_iter().chain(parser.raw_args()?);
                 return match (command.run)(lexopt::Parser::from_args(rest)) {
                     Err(CliError::Help) => {

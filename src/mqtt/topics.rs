@@ -91,11 +91,12 @@ impl Topics {
         [self.pods_filter(), self.index()]
     }
 
-    /// The pod a `pods/<pod>` or `status/<pod>` topic of this node names.
+    /// The pod a `pods/<pod>` or `status/<pod>` topic of this node names; `None` also
+    /// when that name is not a DNS label (no pod can have it).
     pub fn pod_of<'t>(&self, topic: &'t str, kind: &str) -> Option<&'t str> {
         let rest = topic.strip_prefix(&self.prefix)?.strip_prefix('/')?;
         let rest = rest.strip_prefix(&self.node)?.strip_prefix('/')?;
-        rest.strip_prefix(kind)?.strip_prefix('/')
+        (rest.strip_prefix(kind)?.strip_prefix('/')).filter(|n| is_dns_label(n))
     }
 
     /// The node a `<prefix>/<node>/node` topic names.
@@ -107,7 +108,9 @@ impl Topics {
     }
 
     /// The device-side receive path: a message on `topic` as a typed update, `None`
-    /// when the topic is not one of this node's desired-state topics.
+    /// when the topic is not one of this node's desired-state topics, or names no pod
+    /// that could exist (not a DNS label: `pods/`, `pods/..`, `pods/a/b`): nothing is
+    /// ever stored, run or published under such a name.
     pub fn receive(&self, topic: &str, payload: &[u8]) -> Option<Update> {
         if topic == self.index() {
             return Some(Update::Index(
@@ -118,14 +121,7 @@ impl Topics {
         if payload.is_empty() {
             return Some(Update::Deleted { name });
         }
-        let pod = if is_dns_label(&name) {
-            checked(payload).and_then(|p| spec::decode::<Pod>(p).map(Box::new))
-        } else {
-            Err(DecodeError::Malformed {
-                kind: Kind::Pod,
-                what: "the topic's pod name is not a DNS label",
-            })
-        };
+        let pod = checked(payload).and_then(|p| spec::decode::<Pod>(p).map(Box::new));
         Some(Update::Pod { name, pod })
     }
 
@@ -193,6 +189,10 @@ mod tests {
             Some("web")
         );
         assert_eq!(t.pod_of("pealet/v1/pi-02/status/web", "status"), None);
+        for junk in ["", "..", "a/b", "Web", "a_b"] {
+            let topic = format!("pealet/v1/pi-01/status/{junk}");
+            assert_eq!(t.pod_of(&topic, "status"), None, "{junk}");
+        }
         assert_eq!(
             Topics::node_of("pealet/v1", "pealet/v1/pi-02/node"),
             Some("pi-02")
@@ -235,10 +235,11 @@ mod tests {
             err("pealet/v1/pi-01/pods/web", &status_kind),
             DecodeError::WrongKind { .. }
         ));
-        assert!(matches!(
-            err("pealet/v1/pi-01/pods/Bad_Name", &bytes),
-            DecodeError::Malformed { .. }
-        ));
+        for junk in ["Bad_Name", "", "..", "a/b", "-a"] {
+            let topic = format!("pealet/v1/pi-01/pods/{junk}");
+            assert_eq!(t.receive(&topic, &bytes), None, "{junk}");
+            assert_eq!(t.receive(&topic, b""), None, "{junk}");
+        }
         assert!(matches!(
             err("pealet/v1/pi-01/index", &bytes),
             DecodeError::WrongKind { .. }
@@ -258,6 +259,7 @@ mod tests {
             tail: Some(10),
             previous: false,
             timestamps: false,
+            follow: None,
         };
         let topic = "pealet/v1/pi-01/logs/req";
         let got = t.receive_logs(topic, &spec::encode(&req));

@@ -12,8 +12,9 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::bounded::Short;
 use super::bounded::{LimitHit, LimitKind, MAX_PAYLOAD, take_limit_hit};
-use super::logs::{LogsRequest, LogsResponse};
+use super::logs::{Follow, LogChunk, LogsRequest, LogsResponse, LogsResult};
 use super::pack;
 use super::{Event, Index, NodeStatus, Pod, PodStatus};
 
@@ -34,10 +35,12 @@ pub enum Kind {
     Index = 5,
     LogsRequest = 6,
     LogsResponse = 7,
+    LogsFollow = 8,
+    LogsChunk = 9,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Pod,
         Kind::PodStatus,
         Kind::NodeStatus,
@@ -45,6 +48,8 @@ impl Kind {
         Kind::Index,
         Kind::LogsRequest,
         Kind::LogsResponse,
+        Kind::LogsFollow,
+        Kind::LogsChunk,
     ];
 
     pub fn from_byte(b: u8) -> Option<Kind> {
@@ -60,35 +65,116 @@ impl Kind {
             Kind::Index => "Index",
             Kind::LogsRequest => "LogsRequest",
             Kind::LogsResponse => "LogsResponse",
+            Kind::LogsFollow => "LogsFollow",
+            Kind::LogsChunk => "LogsChunk",
         }
     }
 }
 
 /// A type that travels in an envelope.
-pub trait Message: Serialize + DeserializeOwned {
+///
+/// Most types are one kind, their postcard encoding the body. The remote-logs types
+/// span two kinds each (a request with or without `follow`, a response or a follow's
+/// chunk), so that a kind's bytes never change when the other is added.
+pub trait Message: Sized {
+    /// The kind of the type (the first of its two kinds, for the remote-logs types).
     const KIND: Kind;
+    /// The kind this value travels as.
+    fn kind(&self) -> Kind {
+        Self::KIND
+    }
+    /// Whether a message of `kind` decodes to this type.
+    fn accepts(kind: Kind) -> bool {
+        kind == Self::KIND
+    }
+    /// Appends the postcard body of this value to `out`.
+    fn write_body(&self, out: Vec<u8>) -> Vec<u8>;
+    /// Reads a body of `kind` (one that [`Message::accepts`]).
+    fn read_body(kind: Kind, body: &[u8]) -> Result<Self, DecodeError>;
 }
 
-impl Message for Pod {
-    const KIND: Kind = Kind::Pod;
+/// A message of one kind whose body is its postcard encoding.
+macro_rules! plain_message {
+    ($($ty:ty => $kind:ident),* $(,)?) => {$(
+        impl Message for $ty {
+            const KIND: Kind = Kind::$kind;
+            fn write_body(&self, out: Vec<u8>) -> Vec<u8> {
+                to_body(self, out)
+            }
+            fn read_body(kind: Kind, body: &[u8]) -> Result<Self, DecodeError> {
+                body_of(kind, body)
+            }
+        }
+    )*};
 }
-impl Message for PodStatus {
-    const KIND: Kind = Kind::PodStatus;
-}
-impl Message for NodeStatus {
-    const KIND: Kind = Kind::NodeStatus;
-}
-impl Message for Event {
-    const KIND: Kind = Kind::Event;
-}
-impl Message for Index {
-    const KIND: Kind = Kind::Index;
-}
+
+plain_message!(
+    Pod => Pod,
+    PodStatus => PodStatus,
+    NodeStatus => NodeStatus,
+    Event => Event,
+    Index => Index,
+);
+
+/// Kind LogsRequest: the request's fields; kind LogsFollow: the same, then the Follow.
 impl Message for LogsRequest {
     const KIND: Kind = Kind::LogsRequest;
+    fn kind(&self) -> Kind {
+        match self.follow {
+            None => Kind::LogsRequest,
+            Some(_) => Kind::LogsFollow,
+        }
+    }
+    fn accepts(kind: Kind) -> bool {
+        matches!(kind, Kind::LogsRequest | Kind::LogsFollow)
+    }
+    fn write_body(&self, out: Vec<u8>) -> Vec<u8> {
+        // `follow` is not among the serialized fields of LogsRequest.
+        match &self.follow {
+            None => to_body(self, out),
+            Some(f) => to_body(&(self, f), out),
+        }
+    }
+    fn read_body(kind: Kind, body: &[u8]) -> Result<Self, DecodeError> {
+        if kind == Kind::LogsRequest {
+            return body_of(kind, body);
+        }
+        let (mut request, follow): (LogsRequest, Follow) = body_of(kind, body)?;
+        request.follow = Some(follow);
+        Ok(request)
+    }
 }
+
+/// Kind LogsResponse: the id, then the result (Text or Error); kind LogsChunk: the id,
+/// then the LogChunk, with no variant index.
 impl Message for LogsResponse {
     const KIND: Kind = Kind::LogsResponse;
+    fn kind(&self) -> Kind {
+        match self.result {
+            LogsResult::Chunk(_) => Kind::LogsChunk,
+            LogsResult::Text(_) | LogsResult::Error(_) => Kind::LogsResponse,
+        }
+    }
+    fn accepts(kind: Kind) -> bool {
+        matches!(kind, Kind::LogsResponse | Kind::LogsChunk)
+    }
+    fn write_body(&self, out: Vec<u8>) -> Vec<u8> {
+        match &self.result {
+            LogsResult::Chunk(c) => to_body(&(&self.id, c), out),
+            LogsResult::Text(_) | LogsResult::Error(_) => to_body(self, out),
+        }
+    }
+    fn read_body(kind: Kind, body: &[u8]) -> Result<Self, DecodeError> {
+        if kind == Kind::LogsResponse {
+            // The Chunk variant is skipped by serde: its index does not decode here.
+            return body_of(kind, body);
+        }
+        let (id, chunk): (Short, LogChunk) = body_of(kind, body)?;
+        Ok(LogsResponse {
+            id,
+            result: LogsResult::Chunk(chunk),
+        })
+    }
 }
 
 /// Any message, as told by its envelope.
@@ -139,7 +225,7 @@ pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
         return raw;
     }
     let mut out = Vec::with_capacity(2 + packed.len());
-    out.extend_from_slice(&[FORMAT_VERSION, M::KIND as u8 | COMPRESSED]);
+    out.extend_from_slice(&[FORMAT_VERSION, msg.kind() as u8 | COMPRESSED]);
     out.extend_from_slice(&packed);
     out
 }
@@ -147,9 +233,14 @@ pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
 /// Encodes `msg` in its envelope without compression: what `encode` falls back to, and
 /// the layout that docs/wire-format.md describes field by field.
 pub fn encode_uncompressed<M: Message>(msg: &M) -> Vec<u8> {
-    let out = vec![FORMAT_VERSION, M::KIND as u8];
+    msg.write_body(vec![FORMAT_VERSION, msg.kind() as u8])
+}
+
+/// Appends the postcard encoding of `value` to `out`.
+fn to_body<T: Serialize + ?Sized>(value: &T, out: Vec<u8>) -> Vec<u8> {
+    let envelope = out.get(..2).map(<[u8]>::to_vec).unwrap_or_default();
     // Serializing into a Vec only fails on an allocation failure, which aborts anyway.
-    postcard::to_extend(msg, out).unwrap_or_else(|_| vec![FORMAT_VERSION, M::KIND as u8])
+    postcard::to_extend(value, out).unwrap_or(envelope)
 }
 
 /// Decodes a message of type `M`, with the default payload limit.
@@ -160,13 +251,13 @@ pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, DecodeError> {
 /// Decodes a message of type `M` no longer than `max` bytes.
 pub fn decode_limited<M: Message>(bytes: &[u8], max: usize) -> Result<M, DecodeError> {
     let (kind, body) = envelope(bytes, max)?;
-    if kind != M::KIND {
+    if !M::accepts(kind) {
         return Err(DecodeError::WrongKind {
             expected: M::KIND,
             got: kind,
         });
     }
-    body_of(kind, &body)
+    M::read_body(kind, &body)
 }
 
 /// Decodes whatever message `bytes` holds.
@@ -179,8 +270,12 @@ pub fn decode_any(bytes: &[u8]) -> Result<AnyMessage, DecodeError> {
         Kind::NodeStatus => AnyMessage::NodeStatus(body_of(kind, body)?),
         Kind::Event => AnyMessage::Event(body_of(kind, body)?),
         Kind::Index => AnyMessage::Index(body_of(kind, body)?),
-        Kind::LogsRequest => AnyMessage::LogsRequest(body_of(kind, body)?),
-        Kind::LogsResponse => AnyMessage::LogsResponse(body_of(kind, body)?),
+        Kind::LogsRequest | Kind::LogsFollow => {
+            AnyMessage::LogsRequest(LogsRequest::read_body(kind, body)?)
+        }
+        Kind::LogsResponse | Kind::LogsChunk => {
+            AnyMessage::LogsResponse(LogsResponse::read_body(kind, body)?)
+        }
     })
 }
 
@@ -216,9 +311,9 @@ fn envelope(bytes: &[u8], max: usize) -> Result<(Kind, Cow<'_, [u8]>), DecodeErr
     }
 }
 
-fn body_of<M: Message>(kind: Kind, body: &[u8]) -> Result<M, DecodeError> {
+fn body_of<T: DeserializeOwned>(kind: Kind, body: &[u8]) -> Result<T, DecodeError> {
     take_limit_hit();
-    match postcard::take_from_bytes::<M>(body) {
+    match postcard::take_from_bytes::<T>(body) {
         Ok((msg, [])) => Ok(msg),
         Ok((_, rest)) => Err(DecodeError::TrailingBytes(rest.len())),
         Err(e) => Err(match take_limit_hit() {

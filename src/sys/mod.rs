@@ -1,5 +1,6 @@
 //! The only module allowed `unsafe`: thin wrappers for the few calls rustix marks
-//! unsafe or does not offer (fork, unshare, an fd kept across exec, SIOCSIFFLAGS).
+//! unsafe or does not offer (fork, unshare, an fd kept across exec, SIOCSIFFLAGS,
+//! signal dispositions).
 //!
 //! Every wrapper is small, documents why it is sound, and returns `rustix::io::Result`
 //! so callers handle errno the same way as for every safe rustix call.
@@ -186,6 +187,21 @@ pub fn unblock_all_signals() -> Result<()> {
         return Err(Errno::INVAL);
     }
     Ok(())
+}
+
+/// Give SIGPIPE back its default action, ending the process, as the commands whose
+/// output goes to a reader need: `pealet ps | head` then stops as Unix tools do (killed
+/// by SIGPIPE, status 141 in a shell) instead of failing on EPIPE. Rust ignores SIGPIPE
+/// before `main`; the long-running processes (agent, shim, init, reap, sandbox, enter)
+/// keep it ignored, so a closed peer stays an error they handle. Sockets are written
+/// with `MSG_NOSIGNAL` (std's TCP, `runtime::config::send`) and never raise it.
+///
+/// Programs started through `std::process::Command` get the default action whatever
+/// this process has (std resets it in the child), so containers see what runc gives them.
+pub fn default_sigpipe() {
+    // SAFETY: signal() with SIG_DFL installs no handler, so no code runs in signal
+    // context; SIGPIPE is a valid signal number; the previous disposition is not used.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
 /// The size of one record read from a [`signal_fd`].

@@ -231,3 +231,74 @@ fn oversized_input_is_refused() {
         stderr(&o)
     );
 }
+
+/// Runs pealet with its stdout on a pipe whose reading end is already closed, as
+/// `pealet ... | head` ends up once head has exited.
+fn into_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_pealet"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// A run directory with one pod that has logged, made without running it.
+fn run_dir_with_logs() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pealet-cli-pipe-{}", std::process::id()));
+    let pod = dir.join("pods/talker");
+    let logs = pod.join("logs/c");
+    std::fs::create_dir_all(&logs).unwrap();
+    let manifest = temp_file(
+        "talker.yaml",
+        b"apiVersion: v1\nkind: Pod\nmetadata: {name: talker}\n\
+          spec: {containers: [{name: c, image: busybox:local}]}\n",
+    );
+    let spec = pealet(&["encode", manifest.to_str().unwrap()]);
+    assert!(spec.status.success(), "{}", stderr(&spec));
+    std::fs::write(pod.join("spec"), &spec.stdout).unwrap();
+    let records: String = (0..2000)
+        .map(|i| format!("2026-01-01T00:00:00.000000000Z stdout F line {i}\n"))
+        .collect();
+    std::fs::write(logs.join("current.log"), records).unwrap();
+    dir
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_as_if_killed_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let example = examples()[0].to_str().unwrap().to_owned();
+    let encoded = pealet(&["encode", "--hex", &example]);
+    let hex = temp_file("pipe-pod.hex", &encoded.stdout);
+    let run_dir = run_dir_with_logs();
+    let run_dir = run_dir.to_str().unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["help"],
+        vec!["--help"],
+        vec!["--version"],
+        vec!["logs", "--help"],
+        vec!["validate", &example],
+        vec!["encode", &example],
+        vec!["decode", "-o", "json", hex.to_str().unwrap()],
+        vec!["--run-dir", run_dir, "ps", "-o", "json"],
+        vec!["--run-dir", run_dir, "ps"],
+        vec!["--run-dir", run_dir, "logs", "talker"],
+        vec!["--run-dir", run_dir, "logs", "talker", "-f"],
+    ];
+    for args in commands {
+        let o = into_closed_pipe(&args);
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(err, "", "{args:?} says nothing");
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}",
+            o.status
+        );
+    }
+    std::fs::remove_dir_all(run_dir).unwrap();
+}

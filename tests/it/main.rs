@@ -6,6 +6,7 @@ mod cgroup;
 mod cli;
 mod images;
 mod mqtt;
+mod node_name;
 mod pod;
 mod runtime;
 mod tidy;

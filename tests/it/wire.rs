@@ -156,6 +156,19 @@ const LOGS_ERROR_RAW: &str = "
     686973206e6f6465
 ";
 
+/// `pealet logs --node N app -f` renewing its follow: kind 8, the LogsRequest fields then
+/// the Follow (its cursor).
+const LOGS_FOLLOW: &str = LOGS_FOLLOW_RAW;
+const LOGS_FOLLOW_RAW: &str = "
+    010809316132622d33633464036170700000000001ef9bafcdf8acd19101ac02
+";
+
+/// A follow's chunk (kind 9): the id, then the LogChunk without a variant index.
+const LOGS_CHUNK: &str = LOGS_CHUNK_RAW;
+const LOGS_CHUNK_RAW: &str = "
+    010909316132622d336334640103617070046279650a00ef9bafcdf8acd19101d4020100
+";
+
 fn unhex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     digits
@@ -213,6 +226,27 @@ fn golden_logs_messages_are_kinds_6_and_7() {
     golden(&samples::logs_error(), LOGS_ERROR, LOGS_ERROR_RAW);
     assert_eq!(unhex(LOGS_REQUEST_RAW)[..2], [codec::FORMAT_VERSION, 6]);
     assert_eq!(unhex(LOGS_RESPONSE_RAW)[..2], [codec::FORMAT_VERSION, 7]);
+}
+
+#[test]
+fn golden_follow_messages_are_kinds_8_and_9() {
+    golden(&samples::logs_follow(), LOGS_FOLLOW, LOGS_FOLLOW_RAW);
+    golden(&samples::logs_chunk(), LOGS_CHUNK, LOGS_CHUNK_RAW);
+    assert_eq!(unhex(LOGS_FOLLOW_RAW)[..2], [codec::FORMAT_VERSION, 8]);
+    assert_eq!(unhex(LOGS_CHUNK_RAW)[..2], [codec::FORMAT_VERSION, 9]);
+    // The kinds of version 1 before them read the same: a LogsRequest body is a
+    // request without follow, and a chunk's variant index is not a LogsResponse.
+    let mut plain = samples::logs_follow();
+    plain.follow = None;
+    let raw = codec::encode_uncompressed(&plain);
+    assert_eq!(raw[1], 6);
+    assert_eq!(raw[2..], unhex(LOGS_FOLLOW_RAW)[2..raw.len()]);
+    let mut response = unhex(LOGS_RESPONSE_RAW);
+    response[12] = 2;
+    assert!(matches!(
+        decode::<pealet::spec::LogsResponse>(&response),
+        Err(pealet::spec::DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]

@@ -141,6 +141,7 @@ fn request(id: &str) -> LogsRequest {
         tail: None,
         previous: false,
         timestamps: false,
+        follow: None,
     }
 }
 

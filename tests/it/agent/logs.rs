@@ -135,6 +135,7 @@ fn remote_logs_tail_container_and_errors() {
         tail: None,
         previous: false,
         timestamps: false,
+        follow: None,
     };
     let topic = w.topics().logs_request();
     for _ in 0..200 {
@@ -223,4 +224,175 @@ fn remote_logs_time_out_when_no_agent_answers() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("the node is offline"), "{err}");
+}
+
+/// A pod whose container says which signals it ignores, then prints a numbered line
+/// every 200 ms.
+fn ticking(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  \
+         terminationGracePeriodSeconds: 1\n  containers:\n  \
+         - {{name: c, image: busybox:test, command: [sh, -c, \
+             'grep SigIgn /proc/self/status; i=0; \
+              while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done']}}\n"
+    )
+}
+
+/// Whether the `SigIgn:` line of a /proc status names SIGPIPE.
+fn ignores_sigpipe(status: &str) -> bool {
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .expect("a SigIgn line");
+    mask & (1 << (libc::SIGPIPE - 1)) != 0
+}
+
+#[test]
+fn remote_logs_follow_until_the_pod_is_deleted() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    if !privileged("remote_logs_follow_until_the_pod_is_deleted") {
+        return;
+    }
+    let mut w = World::new("agent-logs-follow");
+    w.start_agent();
+    let p = pod_name("tick");
+    let pod = w.apply(&p, &ticking(&p));
+    w.wait_running(&pod);
+
+    let url = w.broker.url();
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_pealet"))
+        .args(["logs", &p, "-f", "--node", &w.node, "--broker", &url])
+        .env("PEALET_CONFIG", "/dev/null")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |within: Duration| rx.recv_timeout(within).ok();
+
+    // The container's own first line: runc's disposition, SIGPIPE not ignored; the
+    // agent, a daemon, ignores it.
+    let (_, first) = next(WAIT).expect("the first chunk");
+    assert!(first.starts_with("SigIgn:"), "{first}");
+    assert!(!ignores_sigpipe(&first), "{first}");
+    let agent = w.agent.as_ref().unwrap().id();
+    let agent_status = std::fs::read_to_string(format!("/proc/{agent}/status")).unwrap();
+    assert!(ignores_sigpipe(&agent_status));
+
+    // New lines keep coming, within a couple of seconds each time, in order.
+    let mut ticks: Vec<u32> = Vec::new();
+    let mut arrivals: Vec<Instant> = Vec::new();
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(8) {
+        let (at, line) = next(Duration::from_secs(3)).expect("new lines within 3 s");
+        let n = line
+            .strip_prefix("tick-")
+            .unwrap_or_else(|| panic!("{line}"));
+        ticks.push(n.parse().unwrap());
+        if arrivals
+            .last()
+            .is_none_or(|t| at.duration_since(*t) > Duration::from_millis(300))
+        {
+            arrivals.push(at);
+        }
+    }
+    assert!(ticks.len() >= 25, "{ticks:?}");
+    let from = ticks[0];
+    assert_eq!(
+        ticks,
+        (from..from + ticks.len() as u32).collect::<Vec<_>>(),
+        "no line twice, none skipped"
+    );
+    assert!(
+        arrivals.len() >= 4,
+        "several chunks, not one: {}",
+        arrivals.len()
+    );
+
+    // The agent restarts: the next renewal carries the last cursor, and the new agent
+    // goes on from there (nothing twice, nothing left out).
+    w.kill_agent();
+    w.start_agent();
+    let before = ticks.len();
+    let restarted = Instant::now();
+    while ticks.len() < before + 10 {
+        let (_, line) = next(Duration::from_secs(40)).expect("lines after the agent restarted");
+        ticks.push(line.strip_prefix("tick-").unwrap().parse().unwrap());
+    }
+    assert!(restarted.elapsed() < Duration::from_secs(40));
+    assert_eq!(
+        ticks,
+        (from..from + ticks.len() as u32).collect::<Vec<_>>(),
+        "no line twice, none skipped across the agent's restart"
+    );
+
+    // Deleting the pod ends the follow, with everything in order up to its end.
+    w.operator(&["delete", "pod", &p]);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = follow.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the follow did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut follow.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("stopped following"), "{err}");
+    assert!(err.contains("started following"), "{err}");
+    while let Some((_, line)) = next(Duration::from_secs(1)) {
+        ticks.push(line.strip_prefix("tick-").unwrap().parse().unwrap());
+    }
+    assert_eq!(ticks, (from..from + ticks.len() as u32).collect::<Vec<_>>());
+    assert_eq!(status.signal(), None);
+    eventually(WAIT, "the pod removed", || {
+        w.status(&p).is_none() && !super::pod_dir_exists(&w.run_dir(), &p)
+    });
+    w.env.pods.retain(|n| *n != p);
+}
+
+#[test]
+fn remote_output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    if !privileged("remote_output_into_a_closed_pipe_ends_quietly") {
+        return;
+    }
+    let mut w = World::new("agent-logs-pipe");
+    w.start_agent();
+    let p = pod_name("pipe");
+    let pod = w.apply(&p, &ticking(&p));
+    w.wait_running(&pod);
+    let url = w.broker.url();
+    for args in [
+        vec!["get", "pods", "--watch"],
+        vec!["get", "pods"],
+        vec!["logs", &p],
+        vec!["logs", &p, "-f"],
+    ] {
+        let (reader, writer) = rustix::pipe::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pealet"))
+            .args(&args)
+            .args(["--node", &w.node, "--broker", &url])
+            .env("PEALET_CONFIG", "/dev/null")
+            .stdout(std::process::Stdio::from(writer))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(err, "", "{args:?} says nothing");
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}");
+    }
 }

@@ -297,3 +297,36 @@ fn last_will_child() {
     device.set_node(&online);
     std::thread::sleep(Duration::from_secs(60));
 }
+
+#[test]
+fn junk_topic_names_are_never_taken_for_pods() {
+    let b = Broker::start("junknames", false, Tls::None);
+    let url = b.url();
+    let good = pod("fine", "busybox");
+    let prefix = "pealet/v1/n";
+    for junk in ["..", "", "Bad_Name", "a/b"] {
+        publish(&b, &format!("{prefix}/pods/{junk}"), &encode(&good), true);
+        let status = encode(&running_status(&good, true));
+        publish(&b, &format!("{prefix}/status/{junk}"), &status, true);
+    }
+    publish(&b, &format!("{prefix}/pods/fine"), &encode(&good), true);
+    let got = receive_all(&settings(&b, &[]), "n", 2);
+    assert_eq!(
+        got,
+        [Update::Pod {
+            name: "fine".into(),
+            pod: Ok(Box::new(good))
+        }],
+        "only the pod with a real name arrives"
+    );
+    // An index rebuilt from what is retained lists none of the junk either.
+    let c = write_manifest(&b.dir, "c", "busybox");
+    let o = pealet(&["apply", "-f", &c, "--node", "n", "--broker", &url]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rebuilt it from 1 retained pods"), "{err}");
+    let t = Topics::new("pealet/v1", "n");
+    let msgs = retained(&b, &[t.index()]);
+    let index: Index = decode(&msgs[0].payload).unwrap();
+    let names: Vec<&str> = index.pods.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["c", "fine"]);
+}

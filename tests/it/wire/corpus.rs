@@ -196,7 +196,7 @@ fn typed_errors_for_each_way_of_failing() {
         (vec![], DecodeError::Empty),
         (vec![1], DecodeError::Truncated("envelope")),
         (vec![2, 1], DecodeError::UnsupportedVersion(2)),
-        (vec![1, 9], DecodeError::UnknownKind(9)),
+        (vec![1, 10], DecodeError::UnknownKind(10)),
         (
             seed[..seed.len() - 1].to_vec(),
             DecodeError::Truncated("Pod"),

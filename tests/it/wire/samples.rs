@@ -401,6 +401,7 @@ pub fn logs_request() -> LogsRequest {
         tail: Some(20),
         previous: true,
         timestamps: false,
+        follow: None,
     }
 }
 
@@ -427,6 +428,40 @@ pub fn logs_error() -> LogsResponse {
     }
 }
 
+/// `pealet logs --node N app -f` renewing its follow after the chunk [`logs_chunk`].
+pub fn logs_follow() -> LogsRequest {
+    LogsRequest {
+        container: None,
+        tail: None,
+        previous: false,
+        follow: Some(logs::Follow {
+            after: Some(logs::Cursor {
+                file: 0x0123_4567_89ab_cdef,
+                offset: 300,
+            }),
+        }),
+        ..logs_request()
+    }
+}
+
+/// The agent's second chunk of a follow: one line, then the pod was deleted.
+pub fn logs_chunk() -> LogsResponse {
+    LogsResponse {
+        id: t("1a2b-3c4d"),
+        result: logs::LogsResult::Chunk(logs::LogChunk {
+            seq: 1,
+            container: n("app"),
+            text: v(b"bye\n".to_vec()),
+            skipped: false,
+            cursor: logs::Cursor {
+                file: 0x0123_4567_89ab_cdef,
+                offset: 340,
+            },
+            end: Some(logs::FollowEnd::PodGone),
+        }),
+    }
+}
+
 /// Every sample, encoded.
 pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
     vec![
@@ -440,6 +475,8 @@ pub fn all_encoded() -> Vec<(&'static str, Vec<u8>)> {
         ("logs request", encode(&logs_request())),
         ("logs response", encode(&logs_response())),
         ("logs error", encode(&logs_error())),
+        ("logs follow", encode(&logs_follow())),
+        ("logs chunk", encode(&logs_chunk())),
     ]
 }
 
@@ -457,5 +494,7 @@ pub fn all_uncompressed() -> Vec<(&'static str, Vec<u8>)> {
         ("logs request", raw(&logs_request())),
         ("logs response", raw(&logs_response())),
         ("logs error", raw(&logs_error())),
+        ("logs follow", raw(&logs_follow())),
+        ("logs chunk", raw(&logs_chunk())),
     ]
 }

@@ -2,7 +2,7 @@
 //! Kubernetes counterpart): field names as in docs/wire-format.md, in camelCase.
 
 use super::{Map, bool, s, uint};
-use crate::spec::logs::{LogsRequest, LogsResponse, LogsResult};
+use crate::spec::logs::{Cursor, LogsRequest, LogsResponse, LogsResult};
 use crate::spec::manifest::node::Node;
 
 pub fn logs_request(r: &LogsRequest) -> Node {
@@ -13,6 +13,18 @@ pub fn logs_request(r: &LogsRequest) -> Node {
         .opt("tailLines", r.tail.map(uint))
         .put("previous", bool(r.previous))
         .put("timestamps", bool(r.timestamps))
+        .opt(
+            "follow",
+            r.follow
+                .map(|f| Map::new().opt("after", f.after.map(cursor)).done()),
+        )
+        .done()
+}
+
+fn cursor(c: Cursor) -> Node {
+    Map::new()
+        .put("file", uint(c.file))
+        .put("offset", uint(c.offset))
         .done()
 }
 
@@ -25,6 +37,13 @@ pub fn logs_response(r: &LogsResponse) -> Node {
         LogsResult::Error(e) => Map::new()
             .put("reason", s(e.reason.as_str()))
             .put("message", s(&e.message)),
+        LogsResult::Chunk(c) => Map::new()
+            .put("seq", uint(c.seq))
+            .put("container", s(&c.container))
+            .put("text", s(&String::from_utf8_lossy(&c.text)))
+            .put("skipped", bool(c.skipped))
+            .put("cursor", cursor(c.cursor))
+            .opt("end", c.end.map(|e| s(e.as_str()))),
     };
     Map::new()
         .put("id", s(&r.id))
@@ -32,6 +51,7 @@ pub fn logs_response(r: &LogsResponse) -> Node {
             match r.result {
                 LogsResult::Text(_) => "logs",
                 LogsResult::Error(_) => "error",
+                LogsResult::Chunk(_) => "chunk",
             },
             result.done(),
         )
