@@ -1,8 +1,9 @@
 //! pealet over WAN links: the real agent and the operator commands through a shaping
 //! proxy (`examples/wan-proxy/shaper.rs`, whose own tests run here too) in front of a
 //! real mosquitto, with real busybox pods. `wan/links.rs`: round trips of 100 ms, 300 ms
-//! (also over mutual TLS) and 1 s with jitter, and 64 kbit/s; `wan/outages.rs`: a
-//! two-minute black hole, a broker restart, resets, refusals and half-closed links.
+//! (also over mutual TLS and over MQTT 5) and 1 s with jitter, and 64 kbit/s;
+//! `wan/outages.rs`: a two-minute black hole, a broker restart, resets, refusals and
+//! half-closed links.
 //! The operator commands go through a link of the same shape but their own proxy (so
 //! the device's proxy counts the agent's connections only); the test's own checks
 //! (retained statuses, publishes made "elsewhere") go straight to the broker.
@@ -79,7 +80,9 @@ struct Wan {
     rtt: Duration,
     /// Bytes per second of the link, if capped.
     rate: Option<u64>,
-    tls_flags: Vec<(&'static str, String)>,
+    /// Client settings of the agent, the operator commands and the test's own reads
+    /// (TLS files, the MQTT version).
+    flags: Vec<(&'static str, String)>,
 }
 
 impl Wan {
@@ -89,13 +92,13 @@ impl Wan {
         let upstream = SocketAddr::from(([127, 0, 0, 1], broker.port));
         let proxy = Proxy::start(upstream, link).unwrap();
         let operators = Proxy::start(upstream, link).unwrap();
-        let mut tls_flags = Vec::new();
+        let mut flags = Vec::new();
         if tls != Tls::None {
-            tls_flags.push(("ca-file", broker.path("ca.pem")));
+            flags.push(("ca-file", broker.path("ca.pem")));
         }
         if tls == Tls::Mutual {
-            tls_flags.push(("cert-file", broker.path("client.pem")));
-            tls_flags.push(("key-file", broker.path("client.key")));
+            flags.push(("cert-file", broker.path("client.pem")));
+            flags.push(("key-file", broker.path("client.key")));
         }
         Wan {
             agent: None,
@@ -106,7 +109,7 @@ impl Wan {
             node: pod_name(test),
             rtt: link.up.delay + link.down.delay,
             rate: link.up.rate,
-            tls_flags,
+            flags,
         }
     }
 
@@ -120,8 +123,8 @@ impl Wan {
         format!("{scheme}://127.0.0.1:{}", proxy.port())
     }
 
-    fn tls_args(&self) -> Vec<String> {
-        (self.tls_flags.iter())
+    fn flag_args(&self) -> Vec<String> {
+        (self.flags.iter())
             .flat_map(|(k, v)| [format!("--{k}"), v.clone()])
             .collect()
     }
@@ -159,7 +162,7 @@ impl Wan {
             "--heartbeat",
             "2",
         ]);
-        cmd.args(self.tls_args()).args(extra);
+        cmd.args(self.flag_args()).args(extra);
         cmd.env("PEALET_CONFIG", "/dev/null")
             .env("PEALET_LOG", "info")
             .stdout(Stdio::null())
@@ -190,7 +193,7 @@ impl Wan {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_pealet"))
             .args(args)
             .args(["--node", &self.node, "--broker", url])
-            .args(self.tls_args())
+            .args(self.flag_args())
             .env("PEALET_CONFIG", "/dev/null")
             .output()
             .unwrap();
@@ -237,7 +240,7 @@ impl Wan {
 
     /// The retained messages under `filters`, read straight from the broker.
     fn retained(&self, filters: &[String]) -> Vec<Message> {
-        let settings = settings(&self.broker, &self.tls_flags);
+        let settings = settings(&self.broker, &self.flags);
         let mut op = Operator::connect(&settings, Duration::from_secs(10)).unwrap();
         let msgs = op.retained(filters).unwrap();
         op.disconnect();

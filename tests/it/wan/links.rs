@@ -1,5 +1,5 @@
 //! The agent and the operator commands over shaped links: round trips of 100 ms, 300 ms
-//! and 1 s with jitter, 300 ms over mutual TLS, and a 64 kbit/s link.
+//! and 1 s with jitter, 300 ms over mutual TLS and over MQTT 5, and a 64 kbit/s link.
 
 use std::time::Duration;
 
@@ -39,6 +39,16 @@ fn wan_round_at_300ms_over_mutual_tls() {
     let mut w = Wan::new("wan-mtls", Link::rtt(ms(300), ms(60)), Tls::Mutual, true);
     assert!(w.url().starts_with("mqtts://"));
     round(&mut w, "wtls");
+}
+
+#[test]
+fn wan_round_at_300ms_over_mqtt5() {
+    if !privileged("wan_round_at_300ms_over_mqtt5") {
+        return;
+    }
+    let mut w = Wan::new("wan-mqtt5", Link::rtt(ms(300), ms(60)), Tls::None, true);
+    w.flags.push(("mqtt-version", "5".into()));
+    round(&mut w, "w5");
 }
 
 #[test]
