@@ -2,8 +2,8 @@
 //! proxy (`examples/wan-proxy/shaper.rs`, whose own tests run here too) in front of a
 //! real mosquitto, with real busybox pods. `wan/links.rs`: round trips of 100 ms, 300 ms
 //! (also over mutual TLS and over MQTT 5) and 1 s with jitter, and 64 kbit/s;
-//! `wan/outages.rs`: a two-minute black hole, a broker restart, resets, refusals and
-//! half-closed links.
+//! `wan/outages.rs`: a two-minute black hole, a broker restart, resets (also in the
+//! middle of TLS handshakes), refusals and half-closed links.
 //! The operator commands go through a link of the same shape but their own proxy (so
 //! the device's proxy counts the agent's connections only); the test's own checks
 //! (retained statuses, publishes made "elsewhere") go straight to the broker.

@@ -2,7 +2,8 @@
 //! link found within 1.5x the keep-alive, a pod applied and one deleted elsewhere
 //! meanwhile, a status changed on the device meanwhile, all delivered after the heal),
 //! and a broker restart, resets, refused connections and half-closed links (each
-//! followed by a reconnect and traffic that flows again).
+//! followed by a reconnect and traffic that flows again); resets in the middle of TLS
+//! handshakes over a 1 s round trip.
 
 use std::time::{Duration, Instant};
 
@@ -252,4 +253,59 @@ fn wan_broker_restart_resets_refusals_and_half_closed_links() {
     w.wait_running(&new2);
     w.assert_untouched(&keep, &pids);
     w.assert_pods(&[&k, &n]);
+}
+
+/// Over a 1 s round trip to a TLS listener, connections reset in the middle of their
+/// TLS handshake, three times: the agent keeps trying and comes up; an operator command
+/// whose handshake is reset fails and says so (operator commands do not retry).
+#[test]
+#[cfg(feature = "tls")]
+fn wan_resets_in_the_middle_of_tls_handshakes() {
+    if !privileged("wan_resets_in_the_middle_of_tls_handshakes") {
+        return;
+    }
+    let mut w = Wan::new(
+        "wan-midshake",
+        Link::rtt(ms(1000), ms(0)),
+        Tls::Server,
+        true,
+    );
+    w.start_agent(&[]);
+    let within = w.patience(Duration::from_secs(30), 0);
+    for n in 1..=3 {
+        eventually(within, &format!("connection attempt {n}"), || {
+            w.proxy.stats().accepted == n
+        });
+        // Half a round trip in: the ClientHello is on its way up.
+        std::thread::sleep(ms(500));
+        w.proxy.reset_all();
+    }
+    w.wait_online();
+    assert_eq!(w.proxy.stats().accepted, 4);
+    let p = pod_name("midshake");
+    let pod = w.apply(&p, &manifest(&p, &["one"], "1"));
+    w.wait_running(&pod);
+
+    let operators = &w.operators;
+    let before = operators.stats().accepted;
+    let reset = std::thread::scope(|s| {
+        let resetter = s.spawn(|| {
+            eventually(within, "the operator's connection", || {
+                operators.stats().accepted > before
+            });
+            std::thread::sleep(ms(500));
+            operators.reset_all();
+        });
+        let (out, _) = w.operator(&["get", "pods"]);
+        resetter.join().unwrap();
+        out
+    });
+    assert_eq!(reset.status.code(), Some(1));
+    let err = text(&reset.stderr);
+    eprintln!(
+        "an operator command reset in its handshake: {}",
+        err.trim_end()
+    );
+    assert!(err.contains("connect to mqtts://127.0.0.1"), "{err}");
+    w.assert_pods(&[&p]);
 }
