@@ -10,4 +10,5 @@ mod node_name;
 mod pod;
 mod runtime;
 mod tidy;
+mod wan;
 mod wire;
