@@ -294,8 +294,20 @@ impl Reader {
         self.mailbox.close();
     }
 
-    /// The connection went down (or an attempt failed).
+    /// The connection went down (or an attempt failed). Statuses, the node status and
+    /// logs answers that were in flight are not sent again: the mailbox sends the
+    /// current status of every pod and of the node at the next connect, and a logs
+    /// answer that did not make it is one its operator has stopped waiting for. Events
+    /// and the clearing of a status (an empty payload) are sent again: nothing else
+    /// would send them.
     fn down(&mut self, was_connected: bool, why: &str) {
+        let topics = &self.topics;
+        let node = topics.node();
+        let reply = topics.logs_reply("");
+        self.link.forget_pending(|t, payload| {
+            !payload.is_empty()
+                && (t == node || t.starts_with(&reply) || topics.pod_of(t, "status").is_some())
+        });
         if was_connected {
             log::warn!("lost the connection to {}: {why}", self.broker);
             self.outbox.connected.store(false, Ordering::SeqCst);

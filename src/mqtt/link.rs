@@ -341,6 +341,33 @@ impl Link {
         }
     }
 
+    /// Forgets the publishes kept to be sent again on the next connection (those in
+    /// flight when the last one ended) that `superseded` names by topic and payload: a retained
+    /// status the caller sends afresh at every connect anyway, or an answer whose
+    /// reader has given up. Sent again, they would reach subscribers before the fresh
+    /// ones (a status going back in time for a moment), and a message too big for the
+    /// link to carry within the watchdog's limit would be sent again on every new
+    /// connection, forever. Returns how many were forgotten.
+    pub fn forget_pending(&mut self, superseded: impl Fn(&str, &[u8]) -> bool) -> usize {
+        match &mut self.connection {
+            Connection::V311(c) => {
+                let before = c.eventloop.pending.len();
+                (c.eventloop.pending).retain(|r| {
+                    !matches!(r, rumqttc::Request::Publish(p) if superseded(&p.topic, &p.payload))
+                });
+                before - c.eventloop.pending.len()
+            }
+            Connection::V5(c) => {
+                let before = c.eventloop.pending.len();
+                (c.eventloop.pending).retain(|r| {
+                    !matches!(r, v5::Request::Publish(p)
+                        if superseded(&String::from_utf8_lossy(&p.topic), &p.payload))
+                });
+                before - c.eventloop.pending.len()
+            }
+        }
+    }
+
     fn clean(&mut self) {
         match &mut self.connection {
             Connection::V311(c) => c.eventloop.clean(),
