@@ -306,14 +306,15 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             reset(&client);
             continue;
         }
-        shared.accepted.fetch_add(1, Ordering::SeqCst);
         {
+            // The time first: whoever sees the count grow finds its time.
             let mut times = lock(&shared.accept_times);
             if times.len() == MAX_ACCEPT_TIMES {
                 times.pop_front();
             }
             times.push_back(Instant::now());
         }
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
         next_id += 1;
         match Conn::new(next_id, client, shared.clone(), seed) {
             Ok(conn) => {
