@@ -79,11 +79,13 @@ tcp() {  # bytes_sent bytes_received of the agent's connection to the broker
             if (kv[1] == "bytes_sent") s = kv[2]; if (kv[1] == "bytes_received") r = kv[2] }
             print s + 0, r + 0; exit }'
 }
+pss() { awk '/^Pss:/ { print $2 " KiB" }' "/proc/$AGENT/smaps_rollup"; }
+PSS0=$(pss)
 switches > "$WORK/sw0"; set -- $(tcp); S0=$1; R0=$2
 sleep "$DURATION"
 switches > "$WORK/sw1"; set -- $(tcp); S1=$1; R1=$2
 
 echo "idle agent, $PODS pods, MQTT $VERSION, over $DURATION s:"
 join "$WORK/sw0" "$WORK/sw1" | awk -v d="$DURATION" '{ printf "  wakeups of thread %-10s %6d (%.1f per minute)\n", $1, $3 - $2, ($3 - $2) * 60 / d }'
-printf '  PSS: '; awk '/^Pss:/ { print $2 " KiB" }' "/proc/$AGENT/smaps_rollup"
+echo "  PSS: $PSS0 at the start (5 s after the last pod ran), $(pss) at the end"
 echo "  MQTT connection: $((S1 - S0)) bytes sent, $((R1 - R0)) received (since connect: $S1 and $R1) -> $(( (S1 - S0 + R1 - R0) * 3600 / DURATION )) bytes/hour both ways"
