@@ -46,7 +46,8 @@ Options:
   --timeout SECONDS      how long to wait for the agent's answer (default 10)
 ";
 
-/// How long the answer may take by default: an agent answers within its tick.
+/// How long the answer may take by default: an agent answers at once, or within a
+/// second or two when its rate limit holds the request back.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn logs(mut args: lexopt::Parser) -> Result<(), CliError> {
