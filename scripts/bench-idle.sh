@@ -4,6 +4,8 @@
 # connection carries each way (the kernel's own TCP counters for the agent's socket,
 # `ss -ti`: MQTT framing, pings and TLS-free TCP payload, not IP headers), over
 # DURATION seconds after the pods are Running. VERSION is the MQTT version (3 or 5).
+# PSS counts a share of the binary's pages that the agent maps with every shim and
+# container waiter: it is lower the more pealet processes run; the private part is not.
 # Needs root, busybox-static, mosquitto, iproute2 (ss) and a release build.
 #
 # Usage: scripts/bench-idle.sh [PODS] [DURATION] [VERSION]     (defaults 10, 60, 3)
@@ -79,7 +81,10 @@ tcp() {  # bytes_sent bytes_received of the agent's connection to the broker
             if (kv[1] == "bytes_sent") s = kv[2]; if (kv[1] == "bytes_received") r = kv[2] }
             print s + 0, r + 0; exit }'
 }
-pss() { awk '/^Pss:/ { print $2 " KiB" }' "/proc/$AGENT/smaps_rollup"; }
+pss() {  # PSS, and the private part of it (what the agent alone costs)
+    awk '/^Pss:/ { p = $2 } /^Private_(Clean|Dirty):/ { q += $2 }
+        END { print p " KiB (" q " KiB private)" }' "/proc/$AGENT/smaps_rollup"
+}
 PSS0=$(pss)
 switches > "$WORK/sw0"; set -- $(tcp); S0=$1; R0=$2
 sleep "$DURATION"

@@ -237,9 +237,9 @@ impl Reader {
     fn run(mut self) {
         let mut backoff = Backoff::seeded(self.reconnect_max);
         let mut subscribed = false;
-        let mut attempt = Instant::now();
         loop {
             let connected = self.link.connected();
+            let started = Instant::now();
             match self.link.next() {
                 Polled::Event(Happened::Connected { session_present }) => {
                     log::info!(
@@ -267,12 +267,17 @@ impl Reader {
                     if self.stopping.load(Ordering::SeqCst) {
                         break;
                     }
-                    // An attempt that took long (a timeout) already waited.
-                    let pause = backoff.next_delay().saturating_sub(attempt.elapsed());
-                    if self.sleep(pause) {
+                    // An attempt that took long (a timeout) already waited; a connection
+                    // that broke did not: every device of a fleet whose broker restarts
+                    // then waits its own jittered pause.
+                    let spent = if connected {
+                        Duration::ZERO
+                    } else {
+                        started.elapsed()
+                    };
+                    if self.sleep(backoff.next_delay().saturating_sub(spent)) {
                         break;
                     }
-                    attempt = Instant::now();
                 }
                 Polled::Dead(after) => {
                     let e = format!("nothing heard for {after:?}: the link is dead");
@@ -280,7 +285,6 @@ impl Reader {
                     if self.stopping.load(Ordering::SeqCst) {
                         break;
                     }
-                    attempt = Instant::now();
                 }
             }
             if self.link.connected() {
