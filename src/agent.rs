@@ -74,6 +74,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
     let admission = Admission {
         allow_privileged: settings.allow_privileged,
         allow_host_namespaces: settings.allow_host_namespaces,
+        allow_host_path: settings.allow_host_path,
         host_path_prefixes: settings.host_path_prefixes.clone(),
     };
     let waker = Waker::new().map_err(AgentError::Waker)?;
@@ -88,7 +89,11 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
     let now = Time::now();
     let mut statics = StaticPods::new(&settings.manifests);
     let mut events = place_static(&mut runtime, &mut statics, now);
-    let (reconciler, start_events) = Reconciler::start(store, runtime, now);
+    let (mut reconciler, start_events) = Reconciler::start(store, runtime, now);
+    if !settings.trusted_keys.is_empty() {
+        log::info!("desired state from the broker must be signed by a trusted key");
+        reconciler.require_signatures(true);
+    }
     events.extend(start_events);
     let device = match &settings.broker {
         Some(_) => {

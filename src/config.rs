@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::images::registry::RegistryFlags;
+use crate::trust::{PublicKey, TrustedKeys};
 use toml::Value;
 
 pub const DEFAULT_CONFIG: &str = "/etc/pealet/config.toml";
@@ -61,10 +62,17 @@ const KEYS: &[Key] = &[
         "PEALET_ALLOW_HOST_NAMESPACES",
     ),
     key(
+        "allow_host_path",
+        "allow-host-path",
+        "PEALET_ALLOW_HOST_PATH",
+    ),
+    key(
         "host_path_prefixes",
         "host-path-prefixes",
         "PEALET_HOST_PATH_PREFIXES",
     ),
+    key("trusted_keys", "trusted-keys", "PEALET_TRUSTED_KEYS"),
+    key("signing_key", "signing-key", "PEALET_SIGNING_KEY"),
     key("reserved_cpu", "reserved-cpu", "PEALET_RESERVED_CPU"),
     key(
         "reserved_memory",
@@ -102,6 +110,8 @@ Broker settings (also PEALET_<NAME> in the environment, or /etc/pealet/config.to
                         longest pause between two connection attempts (default 30);
                         pauses start at 0.25 s and double, with random jitter
   --mqtt-version 3|5    MQTT 3.1.1 (default) or MQTT 5
+  --signing-key FILE    operators: sign what apply and delete publish with this
+                        Ed25519 private key (pealet keygen writes one)
   --config FILE         settings file (default /etc/pealet/config.toml)
 ";
 
@@ -124,6 +134,8 @@ pub enum ConfigError {
         key: &'static str,
         what: &'static str,
     },
+    #[error("{origin}: trusted_keys: {message}")]
+    BadKey { origin: String, message: String },
     #[error("broker URL {0:?}: use mqtt://host[:port] or mqtts://host[:port]")]
     BadBroker(String),
     #[error("no node name: give --node NAME (/proc/sys/kernel/hostname is unreadable)")]
@@ -251,12 +263,21 @@ pub struct Settings {
     pub root: PathBuf,
     pub run_dir: PathBuf,
     pub manifests: PathBuf,
-    /// Admission: whether privileged containers may run (default true).
+    /// Admission of pods from the broker: whether privileged containers may run
+    /// (default false; static pods of the manifests directory always may).
     pub allow_privileged: bool,
-    /// Admission: whether hostNetwork/hostPID/hostIPC may be used (default true).
+    /// Admission: whether hostNetwork/hostPID/hostIPC may be used (default false).
     pub allow_host_namespaces: bool,
-    /// Admission: hostPath volumes must lie under one of these; `None`: anywhere.
+    /// Admission: whether hostPath volumes may be used (default false).
+    pub allow_host_path: bool,
+    /// Admission: where allowed, hostPath volumes must lie under one of these;
+    /// `None`: anywhere.
     pub host_path_prefixes: Option<Vec<String>>,
+    /// The public keys whose signatures the agent trusts; once any is set, unsigned
+    /// desired state is refused (see `trust`).
+    pub trusted_keys: TrustedKeys,
+    /// The operator's private key: `apply` and `delete` sign what they publish.
+    pub signing_key: Option<PathBuf>,
     /// Kept back from the node's capacity for the system: millicores, bytes.
     pub reserved_cpu: u64,
     pub reserved_memory: u64,
@@ -377,9 +398,27 @@ impl Settings {
         registries.auth_file = string("registry_auth_file")?.map(PathBuf::from);
         Ok(Settings {
             registries,
-            allow_privileged: boolean("allow_privileged", true)?,
-            allow_host_namespaces: boolean("allow_host_namespaces", true)?,
+            allow_privileged: boolean("allow_privileged", false)?,
+            allow_host_namespaces: boolean("allow_host_namespaces", false)?,
+            allow_host_path: boolean("allow_host_path", false)?,
             host_path_prefixes: list("host_path_prefixes")?,
+            trusted_keys: match (list("trusted_keys"), get("trusted_keys")) {
+                (Ok(keys), Some((_, origin))) => TrustedKeys::new(
+                    (keys.unwrap_or_default().iter())
+                        .map(|k| PublicKey::parse(k))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| ConfigError::BadKey {
+                            origin,
+                            message: e.to_string(),
+                        })?,
+                ),
+                (Ok(_), None) => TrustedKeys::default(),
+                (Err(_), Some((_, origin))) => {
+                    return Err(bad(origin, "trusted_keys", "a list of public keys"));
+                }
+                (Err(e), None) => return Err(e),
+            },
+            signing_key: string("signing_key")?.map(PathBuf::from),
             reserved_cpu: quantity(
                 "reserved_cpu",
                 crate::spec::quantity::parse_cpu,

@@ -29,6 +29,43 @@ pub enum Update {
     Deleted { name: String },
     /// An `index` message; `Err` when it did not decode.
     Index(Result<Index, DecodeError>),
+    /// A signed message (format version 2) and what it carries; `trust::Gate` checks
+    /// its seal and passes on the update inside.
+    Signed(Box<Update>, Seal),
+    /// A signed message that does not decode, is not for this node and topic, or whose
+    /// signature is not of a trusted key: refused by `trust::Gate`, with an Event only.
+    Untrusted { pod: Option<String>, why: String },
+}
+
+/// What the signature of a signed message says, once checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seal {
+    /// The trusted key that signed; None when the node trusts no key (unchecked).
+    pub key: Option<crate::spec::signed::KeyId>,
+    pub generation: u64,
+    /// FNV-1a of the signed bytes (`trust::digest`).
+    pub digest: u64,
+}
+
+impl Update {
+    /// The pod the update is about (None: the index).
+    pub fn pod(&self) -> Option<&str> {
+        match self {
+            Update::Pod { name, .. } | Update::Deleted { name } => Some(name),
+            Update::Index(_) => None,
+            Update::Signed(inner, _) => inner.pod(),
+            Update::Untrusted { pod, .. } => pod.as_deref(),
+        }
+    }
+
+    /// Whether the update deletes its pod.
+    pub fn is_deletion(&self) -> bool {
+        match self {
+            Update::Deleted { .. } => true,
+            Update::Signed(inner, _) => inner.is_deletion(),
+            Update::Pod { .. } | Update::Index(_) | Update::Untrusted { .. } => false,
+        }
+    }
 }
 
 /// What to do about an update.
@@ -93,6 +130,9 @@ impl Desired {
             Update::Deleted { name } => self.deleted(name),
             Update::Index(Ok(index)) => self.new_index(index),
             Update::Index(Err(e)) => vec![refuse(None, format!("index: {e}"))],
+            // The gate (`trust::Gate`) has checked the seal.
+            Update::Signed(inner, _) => self.step(*inner),
+            Update::Untrusted { pod, why } => vec![refuse(pod, why)],
         }
     }
 

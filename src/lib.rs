@@ -18,4 +18,5 @@ pub mod shim;
 pub mod spec;
 pub mod store;
 pub mod sys;
+pub mod trust;
 pub mod wake;

@@ -13,6 +13,7 @@ use crate::desired::{Action, Desired, Update};
 use crate::spec::bounded::Name;
 use crate::spec::{Event, EventType, Pod, Time};
 use crate::store::{Store, StoreError};
+use crate::trust::{Gate, Generations};
 
 /// How the reconciler makes pods run. Every call returns quickly: long work (pulling an
 /// image, a graceful stop with its grace period) continues in the runtime, which
@@ -49,11 +50,12 @@ pub enum ReconcileError {
     Remove { pod: String, message: String },
 }
 
-/// Desired state, its store and the runtime, kept in step.
+/// Desired state, its store and the runtime, kept in step; the trust gate in front.
 pub struct Reconciler<R: PodRuntime> {
     desired: Desired,
     store: Store,
     runtime: R,
+    gate: Gate,
 }
 
 impl<R: PodRuntime> Reconciler<R> {
@@ -65,17 +67,57 @@ impl<R: PodRuntime> Reconciler<R> {
             .map(|p| warning("FailedLoad", None, p.to_string(), now))
             .collect();
         let (desired, actions) = Desired::load(loaded.pods.into_values(), loaded.index);
+        let generations = match store.generations() {
+            Ok(g) => g.unwrap_or_default(),
+            Err(e) => {
+                events.push(warning("FailedLoad", None, e.to_string(), now));
+                Generations::default()
+            }
+        };
         let mut r = Reconciler {
             desired,
             store,
             runtime,
+            gate: Gate::new(false, generations),
         };
         events.extend(r.perform(actions, now));
         (r, events)
     }
 
+    /// Once any key is trusted: only signed messages pass the gate, replays do not.
+    pub fn require_signatures(&mut self, required: bool) {
+        let generations = self.gate.generations().clone();
+        self.gate = Gate::new(required, generations);
+    }
+
     /// One message from the broker; returns the Events to publish.
     pub fn handle(&mut self, update: Update, now: Time) -> Vec<Event> {
+        match self.admit(update, now) {
+            Ok((update, mut events)) => {
+                events.extend(self.apply(update, now));
+                events
+            }
+            Err(refused) => vec![*refused],
+        }
+    }
+
+    /// The trust gate: the update to act on (with Events of a failed store of the
+    /// generations, which are stored before anything acts on it), or the Warning Event
+    /// of its refusal. A refused message changes nothing.
+    pub fn admit(&mut self, update: Update, now: Time) -> Result<(Update, Vec<Event>), Box<Event>> {
+        let (update, changed) = (self.gate.admit(update))
+            .map_err(|r| Box::new(warning(r.reason, r.pod, r.why, now)))?;
+        let mut events = Vec::new();
+        if changed {
+            if let Err(e) = self.store.put_generations(self.gate.generations()) {
+                events.push(warning("FailedStore", None, e.to_string(), now));
+            }
+        }
+        Ok((update, events))
+    }
+
+    /// An update that passed [`Reconciler::admit`]; returns the Events to publish.
+    pub fn apply(&mut self, update: Update, now: Time) -> Vec<Event> {
         let actions = self.desired.step(update);
         self.perform(actions, now)
     }

@@ -1,6 +1,7 @@
 //! Desired state and node identity on disk, under `--root` (default /var/lib/pealet):
-//! `desired/<pod>.pod` (the encoded Pod), `desired/index` (the last Index received) and
-//! `node-name`.
+//! `desired/<pod>.pod` (the encoded Pod), `desired/index` (the last Index received),
+//! `generations` (the last accepted generation of each signed message: replays are
+//! refused across restarts) and `node-name`.
 //!
 //! Every write is atomic (write a temporary file, fsync it, rename it over the old one,
 //! fsync the directory) and happens only when the bytes change: SD cards wear out.
@@ -14,11 +15,14 @@ use std::path::{Path, PathBuf};
 
 use crate::spec::bounded::MAX_PAYLOAD;
 use crate::spec::{self, DecodeError, Index, Pod};
+use crate::trust::Generations;
 
 const POD_SUFFIX: &str = ".pod";
 const TMP_SUFFIX: &str = ".tmp";
 const INDEX_FILE: &str = "index";
 const NODE_NAME_FILE: &str = "node-name";
+/// The last accepted generation of each signed pod and index (`trust::Generations`).
+const GENERATIONS_FILE: &str = "generations";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,6 +42,11 @@ pub enum StoreError {
     Decode { path: PathBuf, source: DecodeError },
     #[error("{path}: larger than {MAX_PAYLOAD} bytes")]
     TooLarge { path: PathBuf },
+    #[error(
+        "{path}: not a generations file; it is ignored, so signed messages are checked \
+         against newer ones only from now on"
+    )]
+    BadGenerations { path: PathBuf },
     #[error("{path}: holds pod {inside:?}, not the pod its name says")]
     Misnamed { path: PathBuf, inside: String },
     #[error(
@@ -146,6 +155,23 @@ impl Store {
     /// Stores the last index received; returns whether the file changed.
     pub fn put_index(&self, index: &Index) -> Result<bool, StoreError> {
         write_if_changed(&self.desired.join(INDEX_FILE), &spec::encode(index))
+    }
+
+    /// The generations stored by `put_generations`; None when none were.
+    pub fn generations(&self) -> Result<Option<Generations>, StoreError> {
+        let path = self.root.join(GENERATIONS_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = read_limited(&path)?;
+        Generations::decode(&bytes)
+            .map(Some)
+            .ok_or(StoreError::BadGenerations { path })
+    }
+
+    /// Stores the last accepted generations; returns whether the file changed.
+    pub fn put_generations(&self, generations: &Generations) -> Result<bool, StoreError> {
+        write_if_changed(&self.root.join(GENERATIONS_FILE), &generations.encode())
     }
 
     /// The node name stored by an earlier start, if any.

@@ -1,24 +1,30 @@
-//! Admission on the device: which pods this node accepts (privileged containers, host
-//! namespaces, hostPath prefixes) and whether a pod's requests fit what is left of the
-//! node's allocatable resources. Pure functions; the runtime calls them before a start.
+//! Admission on the device: which pods from the broker this node accepts (privileged
+//! containers, host namespaces, hostPath volumes: all refused unless the node's config
+//! allows them) and whether a pod's requests fit what is left of the node's allocatable
+//! resources. Static pods of the manifests directory skip the first check (only root on
+//! the device writes there). Pure functions; the runtime calls them before a start.
 
 use crate::spec::{NodeResources, Pod, Reason, VolumeSource};
 
 /// The device's admission settings (config keys `allow_privileged`,
-/// `allow_host_namespaces`, `host_path_prefixes`).
-#[derive(Debug, Clone)]
+/// `allow_host_namespaces`, `allow_host_path`, `host_path_prefixes`). The default
+/// refuses all three: whoever may publish to the broker must not get the host.
+#[derive(Debug, Clone, Default)]
 pub struct Admission {
     pub allow_privileged: bool,
     pub allow_host_namespaces: bool,
-    /// hostPath volumes must lie under one of these; `None`: anywhere.
+    pub allow_host_path: bool,
+    /// Where hostPath is allowed, volumes must lie under one of these; `None`: anywhere.
     pub host_path_prefixes: Option<Vec<String>>,
 }
 
-impl Default for Admission {
-    fn default() -> Admission {
+impl Admission {
+    /// Everything allowed: what static pods and `pealet run` get.
+    pub fn everything() -> Admission {
         Admission {
             allow_privileged: true,
             allow_host_namespaces: true,
+            allow_host_path: true,
             host_path_prefixes: None,
         }
     }
@@ -44,7 +50,8 @@ impl Admission {
             });
             if let Some(c) = privileged {
                 return Err(forbidden(format!(
-                    "container {} is privileged; this node does not allow privileged containers",
+                    "container {} is privileged; this node does not allow privileged \
+                     containers from the broker (allow_privileged = true in its config)",
                     c.name
                 )));
             }
@@ -52,8 +59,21 @@ impl Admission {
         let host = &pod.spec.host;
         if !self.allow_host_namespaces && (host.network || host.pid || host.ipc) {
             return Err(forbidden(
-                "hostNetwork, hostPID and hostIPC are not allowed on this node".into(),
+                "hostNetwork, hostPID and hostIPC are not allowed on this node \
+                 (allow_host_namespaces = true in its config)"
+                    .into(),
             ));
+        }
+        if !self.allow_host_path {
+            let host_path = (pod.spec.volumes.iter())
+                .find(|v| matches!(v.source, VolumeSource::HostPath { .. }));
+            if let Some(v) = host_path {
+                return Err(forbidden(format!(
+                    "volume {} is a hostPath; this node does not allow hostPath volumes \
+                     from the broker (allow_host_path = true in its config)",
+                    v.name
+                )));
+            }
         }
         if let Some(prefixes) = &self.host_path_prefixes {
             for v in pod.spec.volumes.iter() {
@@ -150,10 +170,26 @@ mod tests {
     #[test]
     fn admission_rules() {
         let p = pod(PRIVILEGED);
-        assert!(Admission::default().check(&p).is_ok());
+        assert!(Admission::everything().check(&p).is_ok());
+        let msg = |a: &Admission| a.check(&p).unwrap_err().message;
+        assert!(msg(&Admission::default()).contains("allow_privileged = true"));
+        let only_priv = Admission {
+            allow_privileged: true,
+            ..Admission::default()
+        };
+        assert!(msg(&only_priv).contains("hostNetwork"));
+        let no_host_path = Admission {
+            allow_host_path: false,
+            ..Admission::everything()
+        };
+        assert!(msg(&no_host_path).contains("allow_host_path = true"));
+        let plain = pod(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: busybox:1}\n",
+        );
+        assert!(Admission::default().check(&plain).is_ok());
         let no_priv = Admission {
             allow_privileged: false,
-            ..Admission::default()
+            ..Admission::everything()
         };
         assert!(
             no_priv
@@ -164,7 +200,7 @@ mod tests {
         );
         let no_host = Admission {
             allow_host_namespaces: false,
-            ..Admission::default()
+            ..Admission::everything()
         };
         assert!(
             no_host
@@ -175,7 +211,7 @@ mod tests {
         );
         let prefixes = |p: &[&str]| Admission {
             host_path_prefixes: Some(p.iter().map(|s| s.to_string()).collect()),
-            ..Admission::default()
+            ..Admission::everything()
         };
         assert!(prefixes(&["/etc"]).check(&p).is_ok());
         assert!(prefixes(&["/et", "/var"]).check(&p).is_err());

@@ -169,18 +169,20 @@ impl Agent {
     }
 
     fn handle(&mut self, update: Update, now: Time) -> Vec<Event> {
-        let name = match &update {
-            Update::Pod { name, .. } | Update::Deleted { name } => Some(name.clone()),
-            Update::Index(_) => None,
+        let (update, mut events) = match self.reconciler.admit(update, now) {
+            Ok(admitted) => admitted,
+            Err(refused) => return vec![*refused],
         };
+        let name = update.pod().map(str::to_owned);
         if let Some(name) = name.as_ref().filter(|n| self.statics.contains(n)) {
             let msg =
                 format!("pod {name} is a static pod of this node; change its manifest on the node");
             let pod = Some(name.clone());
-            return vec![event(EventType::Warning, "Refused", pod, msg, now)];
+            events.push(event(EventType::Warning, "Refused", pod, msg, now));
+            return events;
         }
-        let deleted = matches!(update, Update::Deleted { .. });
-        let events = self.reconciler.handle(update, now);
+        let deleted = update.is_deletion();
+        events.extend(self.reconciler.apply(update, now));
         let runtime = self.reconciler.runtime_mut();
         if let Some(name) = name.filter(|n| deleted && !runtime.runs(n)) {
             // A refused spec of a pod that never ran: its status goes with it.

@@ -30,11 +30,20 @@ Options:
   --rename-from OLD         the node was called OLD: its stored pods move over to NAME
   --manifests DIR           static pod manifests (default /etc/pealet/manifests)
   --heartbeat SECONDS       node status interval (default 60)
-  --allow-privileged BOOL   admit privileged containers (default true)
+  --allow-privileged BOOL   admit privileged containers from the broker
+                            (default false)
   --allow-host-namespaces BOOL
-                            admit hostNetwork/hostPID/hostIPC (default true)
-  --host-path-prefixes LIST hostPath volumes only under these (comma list;
-                            default: anywhere)
+                            admit hostNetwork/hostPID/hostIPC from the broker
+                            (default false)
+  --allow-host-path BOOL    admit hostPath volumes from the broker (default false)
+  --host-path-prefixes LIST where hostPath is admitted: only under these (comma
+                            list; default: anywhere)
+Static pods of the manifests directory (only root on the device writes there) are
+admitted with all of these.
+  --trusted-keys LIST       public keys (comma list of ed25519:...; pealet keygen
+                            prints them) whose signatures this node trusts; once any
+                            is set, unsigned, badly signed and replayed desired state
+                            is refused with a Warning Event (what runs keeps running)
   --reserved-cpu QUANTITY   kept back from allocatable (e.g. 200m; default 0)
   --reserved-memory QUANTITY
                             kept back from allocatable (e.g. 128Mi; default 0)
@@ -42,8 +51,9 @@ Options:
 Config file keys: broker, node, prefix, manifests, heartbeat, keep_alive,
 connect_timeout, reconnect_max, mqtt_version, username,
 password_file, tls.ca_file, tls.cert_file, tls.key_file, allow_privileged,
-allow_host_namespaces, host_path_prefixes (a list), reserved_cpu, reserved_memory,
-registry_auth_file, and per registry [registries.\"HOST\"] sections with mirrors (a
+allow_host_namespaces, allow_host_path, host_path_prefixes (a list), trusted_keys (a
+list), reserved_cpu,
+reserved_memory, registry_auth_file, and per registry [registries.\"HOST\"] sections with mirrors (a
 list, tried in order), insecure (plain HTTP) and ca_file.
 ";
 

@@ -1,14 +1,17 @@
 //! `pealet apply` and `pealet delete`: change a node's desired pods on the broker, the
-//! pod message first, then the node's index (see docs/wire-format.md, "Deletions").
+//! pod message first, then the node's index (see docs/wire-format.md, "Deletions");
+//! signed with the operator's key when `signing_key` is set. `pealet keygen` makes one.
 
 use lexopt::prelude::*;
 
 use super::CliError;
-use super::remote::{self, Want, failed};
-use crate::config::Flags;
+use super::remote::{self, NodeView, Want, failed};
+use crate::config::{Flags, Settings};
 use crate::mqtt::Topics;
 use crate::spec::bounded::{MAX_PAYLOAD, name};
+use crate::spec::signed::SignedKind;
 use crate::spec::{self, SpecHash};
+use crate::trust::{self, Signer};
 
 pub const APPLY_HELP: &str = "\
 Usage: pealet apply -f FILE --node NODE[,NODE...] [broker settings]
@@ -19,13 +22,28 @@ index of desired pods on <prefix>/<node>/index. Prints for each pod and node whe
 it was created, configured (its spec changed) or unchanged.
 
 Nothing is published when any pod is invalid.
+
+With --signing-key FILE (or signing_key in the config), every pod message and index
+is signed for its node (format version 2): devices that trust the key's public part
+(trusted_keys) accept them, and refuse unsigned ones.
+";
+
+pub const KEYGEN_HELP: &str = "\
+Usage: pealet keygen --out FILE
+
+Makes an Ed25519 key for signing desired state. Writes the private key to FILE
+(PKCS#8 PEM, mode 0600; an existing FILE is never overwritten) and its public key to
+FILE.pub, and prints the public key (ed25519:...). Give FILE to operators as
+signing_key (--signing-key); put the public key in each device's trusted_keys.
 ";
 
 pub const DELETE_HELP: &str = "\
 Usage: pealet delete pod NAME --node NODE[,NODE...] [broker settings]
 
 Clears the retained pod message of NAME and removes it from the node's index; the
-device then stops the pod and clears its status.
+device then stops the pod and clears its status. With a signing key, the pod message
+is replaced by a signed deletion (kept retained: it tells a device that was away,
+and it outdates the pod's older signed specs) and the index is signed.
 
 Exit status: 1 when the pod is on none of the nodes.
 ";
@@ -59,6 +77,7 @@ pub fn apply(mut args: lexopt::Parser) -> Result<(), CliError> {
         encoded.push((p.pod.name.to_string(), SpecHash::of_pod(&p.pod), bytes));
     }
     let (settings, nodes) = remote::settings(&flags, true)?;
+    let signer = signer(&settings)?;
     let mut op = remote::connect(&settings)?;
     let want = Want {
         pods: true,
@@ -68,6 +87,11 @@ pub fn apply(mut args: lexopt::Parser) -> Result<(), CliError> {
     let views = remote::fetch(&mut op, &settings, &nodes, want)?;
     for (node, view) in &views {
         let topics = Topics::new(&settings.prefix, node);
+        let seal = Sealer {
+            signer: signer.as_ref(),
+            node,
+            view,
+        };
         let (mut index, rebuilt) = view.index_to_edit(node)?;
         let old_index = index.clone();
         if rebuilt && !index.pods.is_empty() {
@@ -83,17 +107,18 @@ pub fn apply(mut args: lexopt::Parser) -> Result<(), CliError> {
                 Some(Ok(old)) if SpecHash::of_pod(old) == *hash => "unchanged",
                 Some(_) => "configured",
             };
-            if what != "unchanged" {
-                op.publish(&topics.pod(pod), bytes, true).map_err(failed)?;
+            if what != "unchanged" || seal.resign(Some(pod)) {
+                let bytes = seal.pod(pod, bytes)?;
+                op.publish(&topics.pod(pod), &bytes, true).map_err(failed)?;
             }
             let pod_name = name(pod).map_err(failed)?;
             index.insert(pod_name, *hash).map_err(failed)?;
             lines.push(format!("{node}: pod/{pod} {what}"));
         }
         // The index goes last: the device runs a pod once the index lists its hash.
-        if index != old_index || rebuilt {
-            op.publish(&topics.index(), &spec::encode(&index), true)
-                .map_err(failed)?;
+        if index != old_index || rebuilt || seal.resign(None) {
+            let bytes = seal.index(&index)?;
+            op.publish(&topics.index(), &bytes, true).map_err(failed)?;
         }
         for l in lines {
             println!("{l}");
@@ -115,6 +140,7 @@ pub fn delete(mut args: lexopt::Parser) -> Result<(), CliError> {
         }
     };
     let (settings, nodes) = remote::settings(&flags, true)?;
+    let signer = signer(&settings)?;
     let mut op = remote::connect(&settings)?;
     let want = Want {
         pods: true,
@@ -125,6 +151,11 @@ pub fn delete(mut args: lexopt::Parser) -> Result<(), CliError> {
     let mut found = false;
     for (node, view) in &views {
         let topics = Topics::new(&settings.prefix, node);
+        let seal = Sealer {
+            signer: signer.as_ref(),
+            node,
+            view,
+        };
         let (mut index, rebuilt) = view.index_to_edit(node)?;
         let listed = index.remove(&pod);
         if !listed && !view.pods.contains_key(&pod) {
@@ -132,10 +163,11 @@ pub fn delete(mut args: lexopt::Parser) -> Result<(), CliError> {
             continue;
         }
         found = true;
-        op.publish(&topics.pod(&pod), b"", true).map_err(failed)?;
-        if listed || rebuilt || view.index.is_none() {
-            op.publish(&topics.index(), &spec::encode(&index), true)
-                .map_err(failed)?;
+        op.publish(&topics.pod(&pod), &seal.deletion(&pod)?, true)
+            .map_err(failed)?;
+        if listed || rebuilt || view.index.is_none() || seal.resign(None) {
+            let bytes = seal.index(&index)?;
+            op.publish(&topics.index(), &bytes, true).map_err(failed)?;
         }
         println!("{node}: pod/{pod} deleted");
     }
@@ -144,5 +176,102 @@ pub fn delete(mut args: lexopt::Parser) -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::Failed(format!("pod {pod} not found")))
+    }
+}
+
+pub fn keygen(mut args: lexopt::Parser) -> Result<(), CliError> {
+    let mut out = None;
+    while let Some(arg) = args.next()? {
+        match arg {
+            Short('h') | Long("help") => return Err(CliError::Help),
+            Short('o') | Long("out") => out = Some(std::path::PathBuf::from(args.value()?)),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let out = out.ok_or_else(|| CliError::Usage("keygen needs --out FILE".into()))?;
+    let (signer, pem) = Signer::generate().map_err(failed)?;
+    let public = format!("{}\n", signer.public);
+    let mut pub_path = out.clone().into_os_string();
+    pub_path.push(".pub");
+    let pub_path = std::path::PathBuf::from(pub_path);
+    if pub_path.exists() {
+        return Err(failed(format!(
+            "{}: exists; not overwritten",
+            pub_path.display()
+        )));
+    }
+    trust::write_private(&out, &pem).map_err(failed)?;
+    std::fs::write(&pub_path, &public)
+        .map_err(|e| failed(format!("write {}: {e}", pub_path.display())))?;
+    print!("{public}");
+    eprintln!(
+        "private key {} (key id {}); public key {}",
+        out.display(),
+        signer.public.id,
+        pub_path.display()
+    );
+    Ok(())
+}
+
+/// The operator's key, when the settings name one.
+fn signer(settings: &Settings) -> Result<Option<Signer>, CliError> {
+    (settings.signing_key.as_deref())
+        .map(|path| Signer::load(path).map_err(failed))
+        .transpose()
+}
+
+/// What goes on one node's desired-state topics: signed with the operator's key when
+/// there is one (at a generation newer than the retained message's), as it is when not.
+struct Sealer<'a> {
+    signer: Option<&'a Signer>,
+    node: &'a str,
+    view: &'a NodeView,
+}
+
+impl Sealer<'_> {
+    /// Whether the retained message of `pod` (None: the index) is to be published
+    /// again although unchanged: a signer publishes over an unsigned one.
+    fn resign(&self, pod: Option<&str>) -> bool {
+        let generation = match pod {
+            Some(p) => self.view.generations.get(p).copied(),
+            None => self.view.index_generation,
+        };
+        self.signer.is_some() && generation.is_none()
+    }
+
+    /// The generation to sign at: now, or past the retained message's.
+    fn generation(&self, pod: Option<&str>) -> u64 {
+        let retained = match pod {
+            Some(p) => self.view.generations.get(p).copied(),
+            None => self.view.index_generation,
+        };
+        trust::now_generation().max(retained.unwrap_or(0).saturating_add(1))
+    }
+
+    fn sign(&self, kind: SignedKind, pod: Option<&str>, msg: &[u8]) -> Result<Vec<u8>, CliError> {
+        match self.signer {
+            None => Ok(msg.to_vec()),
+            Some(s) => (s.sign(kind, self.node, pod, self.generation(pod), msg)).map_err(failed),
+        }
+    }
+
+    fn pod(&self, pod: &str, encoded: &[u8]) -> Result<Vec<u8>, CliError> {
+        let bytes = self.sign(SignedKind::Pod, Some(pod), encoded)?;
+        if bytes.len() > MAX_PAYLOAD {
+            return Err(CliError::Invalid(vec![format!(
+                "pod {pod}: signed, it takes {} bytes, more than the limit of {MAX_PAYLOAD}",
+                bytes.len()
+            )]));
+        }
+        Ok(bytes)
+    }
+
+    fn index(&self, index: &spec::Index) -> Result<Vec<u8>, CliError> {
+        self.sign(SignedKind::Index, None, &spec::encode(index))
+    }
+
+    /// A signed deletion; without a signer, the empty payload that clears the topic.
+    fn deletion(&self, pod: &str) -> Result<Vec<u8>, CliError> {
+        self.sign(SignedKind::Deletion, Some(pod), b"")
     }
 }

@@ -262,6 +262,15 @@ const COMMANDS: &[Command] = &[
         run: apply_cmds::delete,
     },
     Command {
+        name: "keygen",
+        summary: "make an Ed25519 key to sign desired state; print its public key",
+        usage: apply_cmds::KEYGEN_HELP,
+        hidden: false,
+        daemon: false,
+        settings: false,
+        run: apply_cmds::keygen,
+    },
+    Command {
         name: "get",
         summary: "list the pods of nodes, or the nodes, as the broker holds them",
         usage: get_cmds::GET_HELP,

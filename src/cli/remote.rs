@@ -9,6 +9,7 @@ use lexopt::ValueExt;
 use super::CliError;
 use crate::config::{Flags, Settings};
 use crate::mqtt::{Message, Operator, Topics};
+use crate::spec::signed;
 use crate::spec::{self, DecodeError, Index, Pod, PodStatus, SpecHash};
 
 /// How long an operator command waits for each answer of the broker.
@@ -74,6 +75,10 @@ pub struct NodeView {
     pub pods: BTreeMap<String, Result<Pod, DecodeError>>,
     pub statuses: BTreeMap<String, Result<PodStatus, DecodeError>>,
     pub index: Option<Result<Index, DecodeError>>,
+    /// The generations of the signed pod messages retained (deletions included).
+    pub generations: BTreeMap<String, u64>,
+    /// The generation of the retained index when it is signed.
+    pub index_generation: Option<u64>,
 }
 
 impl NodeView {
@@ -150,12 +155,21 @@ pub fn fetch(
 pub fn absorb(views: &mut BTreeMap<String, NodeView>, prefix: &str, m: &Message) -> bool {
     for (node, view) in views.iter_mut() {
         let t = Topics::new(prefix, node);
+        let generation = signed::is_signed(&m.payload).then(|| signed::generation(&m.payload));
         if m.topic == t.index() {
-            view.index = (!m.payload.is_empty()).then(|| spec::decode(&m.payload));
+            view.index = signed::desired(&m.payload);
+            view.index_generation = generation;
             return true;
         }
         if let Some(pod) = t.pod_of(&m.topic, "pods") {
-            set(&mut view.pods, pod, &m.payload);
+            match signed::desired(&m.payload) {
+                None => view.pods.remove(pod),
+                Some(p) => view.pods.insert(pod.to_owned(), p),
+            };
+            match generation {
+                None => view.generations.remove(pod),
+                Some(g) => view.generations.insert(pod.to_owned(), g),
+            };
             return true;
         }
         if let Some(pod) = t.pod_of(&m.topic, "status") {

@@ -181,7 +181,8 @@ reserved_memory = "128Mi"
     assert!(s.allow_privileged);
     assert_eq!(s.host_path_prefixes.unwrap(), ["/a", "/b"]);
     let d = Settings::resolve(&Flags::default(), |_| None, None).unwrap();
-    assert!(d.allow_privileged && d.allow_host_namespaces);
+    // Secure by default: nothing that gives a pod the host.
+    assert!(!d.allow_privileged && !d.allow_host_namespaces && !d.allow_host_path);
     assert_eq!(
         (d.host_path_prefixes, d.reserved_cpu, d.reserved_memory),
         (None, 0, 0)

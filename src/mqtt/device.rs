@@ -34,7 +34,7 @@ impl Device {
         node: &str,
         offline: &NodeStatus,
     ) -> Result<Device, MqttError> {
-        let topics = Topics::new(&settings.prefix, node);
+        let topics = Topics::new(&settings.prefix, node).with_keys(settings.trusted_keys.clone());
         let will = (topics.node(), spec::encode(offline));
         let p = params(settings, &topics.device_client_id(), true, Some(will))?;
         let (sender, link) = Link::new(p)?;

@@ -197,14 +197,14 @@ impl Mailbox {
     /// Records an update from the broker; the newest per pod (and for the index) wins.
     pub fn deliver(&self, update: Update) {
         let mut s = self.lock();
-        match update {
-            Update::Index(_) => s.index = Some(update),
-            Update::Pod { ref name, .. } | Update::Deleted { ref name } => {
-                if !s.pods.contains_key(name) && s.pods.len() >= MAX_PENDING {
+        match update.pod().map(str::to_owned) {
+            None => s.index = Some(update),
+            Some(name) => {
+                if !s.pods.contains_key(&name) && s.pods.len() >= MAX_PENDING {
                     s.updates_dropped += 1;
                     return;
                 }
-                s.pods.insert(name.clone(), update);
+                s.pods.insert(name, update);
             }
         }
         self.notify();

@@ -5,17 +5,21 @@
 //!
 //! No network here: `device` feeds it what the broker sends.
 
-use crate::desired::Update;
+use crate::desired::{Seal, Update};
 use crate::spec::bounded::MAX_PAYLOAD;
 use crate::spec::logs::is_request_id;
+use crate::spec::signed::{self, SignedKind};
 use crate::spec::validate::is_dns_label;
 use crate::spec::{self, DecodeError, Index, Kind, LogsRequest, Pod};
+use crate::trust::TrustedKeys;
 
 /// The topics of one node under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     prefix: String,
     node: String,
+    /// The keys whose signatures the receive path checks (the device's config).
+    keys: TrustedKeys,
 }
 
 impl Topics {
@@ -23,7 +27,14 @@ impl Topics {
         Topics {
             prefix: prefix.trim_end_matches('/').to_owned(),
             node: node.to_owned(),
+            keys: TrustedKeys::default(),
         }
+    }
+
+    /// The same topics, whose receive path verifies signatures against `keys`.
+    pub fn with_keys(mut self, keys: TrustedKeys) -> Topics {
+        self.keys = keys;
+        self
     }
 
     pub fn node_name(&self) -> &str {
@@ -112,6 +123,9 @@ impl Topics {
     /// that could exist (not a DNS label: `pods/`, `pods/..`, `pods/a/b`): nothing is
     /// ever stored, run or published under such a name.
     pub fn receive(&self, topic: &str, payload: &[u8]) -> Option<Update> {
+        if signed::is_signed(payload) {
+            return self.receive_signed(topic, payload);
+        }
         if topic == self.index() {
             return Some(Update::Index(
                 checked(payload).and_then(spec::decode::<Index>),
@@ -123,6 +137,59 @@ impl Topics {
         }
         let pod = checked(payload).and_then(|p| spec::decode::<Pod>(p).map(Box::new));
         Some(Update::Pod { name, pod })
+    }
+
+    /// A signed message (format version 2): parsed, checked to be for this node and
+    /// the pod (or index) of its topic, its signature verified when keys are trusted;
+    /// [`Update::Signed`] around what it carries, or [`Update::Untrusted`].
+    fn receive_signed(&self, topic: &str, payload: &[u8]) -> Option<Update> {
+        let pod = if topic == self.index() {
+            None
+        } else {
+            Some(self.pod_of(topic, "pods")?.to_owned())
+        };
+        let untrusted = |why: String| Update::Untrusted {
+            pod: pod.clone(),
+            why,
+        };
+        let env = match signed::open(payload) {
+            Ok(env) => env,
+            Err(e) => return Some(untrusted(format!("signed message: {e}"))),
+        };
+        let h = &env.header;
+        if h.node.as_str() != self.node || h.pod.as_deref() != pod.as_deref() {
+            return Some(untrusted(format!(
+                "a message signed for node {:?}{} arrived on {topic}",
+                h.node.as_str(),
+                h.pod
+                    .as_ref()
+                    .map(|p| format!(", pod {p:?},"))
+                    .unwrap_or_default()
+            )));
+        }
+        let key = match self.keys.is_empty() {
+            true => None,
+            false => match self.keys.verify(&env) {
+                Ok(id) => Some(id),
+                Err(why) => return Some(untrusted(why)),
+            },
+        };
+        let seal = Seal {
+            key,
+            generation: h.generation,
+            digest: crate::trust::digest(env.signed),
+        };
+        let inner = match (env.kind, pod) {
+            (SignedKind::Index, _) => Update::Index(spec::decode::<Index>(env.message)),
+            (SignedKind::Deletion, Some(name)) => Update::Deleted { name },
+            (SignedKind::Pod, Some(name)) => Update::Pod {
+                name,
+                pod: spec::decode::<Pod>(env.message).map(Box::new),
+            },
+            // `open` checked that a pod message names a pod, and so does its topic.
+            (SignedKind::Pod | SignedKind::Deletion, None) => return None,
+        };
+        Some(Update::Signed(Box::new(inner), seal))
     }
 
     /// The device-side receive path of a logs request: `None` when `topic` is not this

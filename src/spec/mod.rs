@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod pack;
 pub mod pod;
 pub mod quantity;
+pub mod signed;
 pub mod status;
 pub mod validate;
 
