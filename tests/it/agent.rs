@@ -3,11 +3,13 @@
 //! Each test has its own node name, root, run directory and manifests directory.
 //! `agent/logs.rs`: remote logs; `agent/resilience.rs`: TLS and broker outages;
 //! `agent/events.rs`: what the event-driven loop pushes (pull Events, stable statuses,
-//! static pods at once).
+//! static pods at once); `agent/trust.rs`: secure admission defaults and signed desired
+//! state (forged, unsigned and replayed specs refused).
 
 mod events;
 mod logs;
 mod resilience;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
@@ -49,6 +51,8 @@ struct World {
     manifests: PathBuf,
     /// Broker settings beyond `--broker` (TLS files), for the agent and the operator.
     tls_flags: Vec<(&'static str, String)>,
+    /// More arguments of the agent (admission, trusted keys).
+    agent_args: Vec<String>,
 }
 
 impl World {
@@ -78,6 +82,7 @@ impl World {
             manifests,
             env,
             tls_flags,
+            agent_args: Vec::new(),
         }
     }
 
@@ -119,6 +124,7 @@ impl World {
             "2",
         ]);
         cmd.args(self.tls_args());
+        cmd.args(&self.agent_args);
         cmd.env("PEALET_CONFIG", "/dev/null")
             .env("PEALET_LOG", "info")
             .stdout(Stdio::null())
