@@ -2,6 +2,7 @@
 //! test on a free loopback port: the operator commands, the device's receive path,
 //! broker restarts with and without persistence, TLS, mutual TLS and the Last Will.
 
+mod acl;
 pub(crate) mod broker;
 mod device;
 pub(crate) mod support;

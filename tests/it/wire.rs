@@ -6,6 +6,7 @@
 
 mod corpus;
 pub mod samples;
+mod signed;
 
 use pealet::spec::*;
 
