@@ -27,6 +27,11 @@ use crate::spec::signed::{self, Envelope, Header, KeyId, SIGNATURE_LEN, SignedKi
 pub const PUBLIC_PREFIX: &str = "ed25519:";
 const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
 const PEM_END: &str = "-----END PRIVATE KEY-----";
+/// PKCS#8 version 1 of an Ed25519 key up to its 32-byte seed: SEQUENCE { INTEGER 0,
+/// SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32 bytes) } }.
+const PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
 /// Largest private key file read.
 const MAX_KEY_FILE: u64 = 4096;
 
@@ -131,13 +136,20 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// A new key, and its PKCS#8 PEM text (what `keygen` writes).
+    /// A new key, and its PKCS#8 PEM text (what `keygen` writes): version 1 (RFC 8410,
+    /// the seed only), as `openssl genpkey -algorithm ed25519` writes it and OpenSSL
+    /// reads it (ring's own `generate_pkcs8` writes version 2, which OpenSSL 3.0 does
+    /// not read).
     pub fn generate() -> Result<(Signer, String), KeyError> {
-        let rng = ring::rand::SystemRandom::new();
-        let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Random)?;
-        let pem = pem(doc.as_ref());
-        let signer = Signer::from_der(doc.as_ref()).ok_or(KeyError::Random)?;
-        Ok((signer, pem))
+        use ring::rand::SecureRandom;
+        let mut seed = [0u8; 32];
+        (ring::rand::SystemRandom::new())
+            .fill(&mut seed)
+            .map_err(|_| KeyError::Random)?;
+        let mut der = PKCS8_V1_PREFIX.to_vec();
+        der.extend_from_slice(&seed);
+        let signer = Signer::from_der(&der).ok_or(KeyError::Random)?;
+        Ok((signer, pem(&der)))
     }
 
     /// A key from its 32-byte seed (tests and benchmarks: fixed keys, fixed bytes).

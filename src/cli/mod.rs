@@ -24,6 +24,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 use crate::spec::codec::FORMAT_VERSION;
+use crate::spec::signed::SIGNED_VERSION;
 
 /// Everything a command can fail with, mapped once to an exit status in [`main`].
 #[derive(Debug, thiserror::Error)]
@@ -332,7 +333,7 @@ impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "pealet {} (wire format {FORMAT_VERSION}, {}-{})",
+            "pealet {} (wire format {FORMAT_VERSION}, signed {SIGNED_VERSION}, {}-{})",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::ARCH,
             std::env::consts::OS

@@ -208,3 +208,23 @@ fn keys_round_trip_through_files() {
     assert!(matches!(Signer::load(&path), Err(KeyError::Exposed { .. })));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn keys_of_openssl_genpkey_load() {
+    // `openssl genpkey -algorithm ed25519` (PKCS#8 v1, without the public key), and
+    // the public key `openssl pkey -pubout` gives for it.
+    let pem = "-----BEGIN PRIVATE KEY-----\n\
+               MC4CAQAwBQYDK2VwBCIEIAjTxdPz0a2N75SDye5Ich9KzqT6FoOnUnk7ly6a1Ywf\n\
+               -----END PRIVATE KEY-----\n";
+    let dir = std::env::temp_dir().join(format!("pealet-trust-ossl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("key.pem");
+    write_private(&path, pem).unwrap();
+    let s = Signer::load(&path).unwrap();
+    assert_eq!(
+        s.public.to_string(),
+        "ed25519:D27f19AgFKRUCZF86Od8YNuL/+vYZK3uc+LBA3fKLsE="
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
