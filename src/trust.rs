@@ -7,7 +7,7 @@
 //! message refused here changes nothing on the device: what runs keeps running, and the
 //! agent publishes a Warning Event. The last accepted generation of every pod (and of
 //! the index) is kept under --root (`Store::put_generations`), so a replay is refused
-//! across restarts too. Ed25519 is ring's (already in the binary through rustls).
+//! across restarts too. Ed25519 is ring's (already in the binary: the TLS stack's crypto).
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -1,3 +1,5 @@
+//! Tests of signed desired state: keys, signatures, the gate and the replay rules.
+
 use super::*;
 use crate::desired::Update;
 use crate::mqtt::Topics;
