@@ -9,9 +9,9 @@ use super::remote::{self, NodeView, Want, failed};
 use crate::config::{Flags, Settings};
 use crate::mqtt::Topics;
 use crate::spec::bounded::{MAX_PAYLOAD, name};
-use crate::spec::signed::SignedKind;
+use crate::spec::signed::{self, SignedKind};
 use crate::spec::{self, SpecHash};
-use crate::trust::{self, Signer};
+use crate::trust::{self, Signer, TrustedKeys};
 
 pub const APPLY_HELP: &str = "\
 Usage: pealet apply -f FILE --node NODE[,NODE...] [broker settings]
@@ -229,23 +229,32 @@ struct Sealer<'a> {
 }
 
 impl Sealer<'_> {
+    /// The retained signed message of `pod` (None: the index).
+    fn retained(&self, pod: Option<&str>) -> Option<&[u8]> {
+        match pod {
+            Some(p) => self.view.signed.get(p).map(Vec::as_slice),
+            None => self.view.signed_index.as_deref(),
+        }
+    }
+
     /// Whether the retained message of `pod` (None: the index) is to be published
-    /// again although unchanged: a signer publishes over an unsigned one.
+    /// again although unchanged: a signer publishes over one that its own key did not
+    /// sign for this node (unsigned, or signed by another key, or forged).
     fn resign(&self, pod: Option<&str>) -> bool {
-        let generation = match pod {
-            Some(p) => self.view.generations.get(p).copied(),
-            None => self.view.index_generation,
+        let Some(signer) = self.signer else {
+            return false;
         };
-        self.signer.is_some() && generation.is_none()
+        let own = TrustedKeys::new(vec![signer.public.clone()]);
+        let ours = (self.retained(pod))
+            .and_then(|bytes| signed::open(bytes).ok())
+            .is_some_and(|env| env.header.node.as_str() == self.node && own.verify(&env).is_ok());
+        !ours
     }
 
     /// The generation to sign at: now, or past the retained message's.
     fn generation(&self, pod: Option<&str>) -> u64 {
-        let retained = match pod {
-            Some(p) => self.view.generations.get(p).copied(),
-            None => self.view.index_generation,
-        };
-        trust::now_generation().max(retained.unwrap_or(0).saturating_add(1))
+        let retained = self.retained(pod).map_or(0, signed::generation);
+        trust::now_generation().max(retained.saturating_add(1))
     }
 
     fn sign(&self, kind: SignedKind, pod: Option<&str>, msg: &[u8]) -> Result<Vec<u8>, CliError> {

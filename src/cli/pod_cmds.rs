@@ -24,6 +24,9 @@ Starts the pod of a Kubernetes Pod manifest (YAML or JSON) under its own shim an
 prints one line per status change: time, phase, and each container's state.
 Ctrl-C or SIGTERM stops the pod gracefully (SIGTERM, its grace period, SIGKILL);
 a second one stops it at once. The pod keeps running if this command is killed.
+Like a static pod, a pod run here (by root, on the device) may be privileged and use
+host namespaces and hostPath: the agent's admission settings (allow_privileged, ...)
+apply to pods from the broker only.
 
 Options:
   -d, --detach         return once every container has started

@@ -75,10 +75,10 @@ pub struct NodeView {
     pub pods: BTreeMap<String, Result<Pod, DecodeError>>,
     pub statuses: BTreeMap<String, Result<PodStatus, DecodeError>>,
     pub index: Option<Result<Index, DecodeError>>,
-    /// The generations of the signed pod messages retained (deletions included).
-    pub generations: BTreeMap<String, u64>,
-    /// The generation of the retained index when it is signed.
-    pub index_generation: Option<u64>,
+    /// The retained pod messages that are signed (deletions included), as they are.
+    pub signed: BTreeMap<String, Vec<u8>>,
+    /// The retained index when it is signed, as it is.
+    pub signed_index: Option<Vec<u8>>,
 }
 
 impl NodeView {
@@ -155,10 +155,10 @@ pub fn fetch(
 pub fn absorb(views: &mut BTreeMap<String, NodeView>, prefix: &str, m: &Message) -> bool {
     for (node, view) in views.iter_mut() {
         let t = Topics::new(prefix, node);
-        let generation = signed::is_signed(&m.payload).then(|| signed::generation(&m.payload));
+        let signed = signed::is_signed(&m.payload).then(|| m.payload.clone());
         if m.topic == t.index() {
             view.index = signed::desired(&m.payload);
-            view.index_generation = generation;
+            view.signed_index = signed;
             return true;
         }
         if let Some(pod) = t.pod_of(&m.topic, "pods") {
@@ -166,9 +166,9 @@ pub fn absorb(views: &mut BTreeMap<String, NodeView>, prefix: &str, m: &Message)
                 None => view.pods.remove(pod),
                 Some(p) => view.pods.insert(pod.to_owned(), p),
             };
-            match generation {
-                None => view.generations.remove(pod),
-                Some(g) => view.generations.insert(pod.to_owned(), g),
+            match signed {
+                None => view.signed.remove(pod),
+                Some(bytes) => view.signed.insert(pod.to_owned(), bytes),
             };
             return true;
         }

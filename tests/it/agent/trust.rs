@@ -3,7 +3,8 @@
 //! do. With trusted keys, only signed desired state is accepted: a spec signed by an
 //! untrusted key, an unsigned spec and a replayed older spec are refused with Warning
 //! Events while the running pod keeps running, across agent restarts; signed apply and
-//! delete work with either of two trusted keys (rotation).
+//! delete work with either of two trusted keys (rotation), and a signed apply re-signs
+//! an unchanged spec the broker holds unsigned.
 
 use std::time::{Duration, Instant};
 
@@ -188,6 +189,11 @@ fn only_signed_fresh_desired_state_runs() {
     publish(&w.broker, &w.topics().pod(&p), b"", true);
     wait_event(&mut events, &p, "Untrusted");
     unchanged(&w);
+
+    // The broker holds the unsigned spec 4: a signed apply of that same spec says
+    // unchanged but signs it again, and the device runs it.
+    let v4 = apply(&w, "4", Some(&k1));
+    w.wait_running(&v4);
 
     // Signed delete: the pod goes.
     w.operator(&["delete", "pod", &p, "--signing-key", &k1]);
