@@ -41,7 +41,9 @@ Usage: pealet decode [-o yaml|json] FILE
 
 Reads an encoded message (binary, or the hexadecimal text of 'encode --hex';
 '-' is standard input): a pod spec, a pod status, a node status or an event, and
-prints it in Kubernetes field names.
+prints it in Kubernetes field names. A signed message (format version 2: a pod, an
+index or a deletion) has its signer, node, pod and generation printed on standard
+error, unverified, then what it carries.
 
 Options:
   -o, --output FORMAT   yaml (default) or json
@@ -149,8 +151,32 @@ pub fn decode(mut args: lexopt::Parser) -> Result<(), CliError> {
     // Hex text of a maximal payload is twice its size, plus line breaks.
     let raw = input::read_limited(&file, 2 * MAX_PAYLOAD + 4096)?;
     let bytes = input::from_hex(&raw).unwrap_or(raw);
-    let msg = spec::decode_any(&bytes)
-        .map_err(|e| CliError::Invalid(vec![format!("{}: {e}", input::display(&file))]))?;
+    let invalid =
+        |e: spec::DecodeError| CliError::Invalid(vec![format!("{}: {e}", input::display(&file))]);
+    // A signed message (version 2): its header on standard error, then what it carries.
+    let inner = match spec::signed::is_signed(&bytes) {
+        false => &bytes[..],
+        true => {
+            let env = spec::signed::open(&bytes).map_err(invalid)?;
+            let h = &env.header;
+            eprintln!(
+                "signed {} for node {}{}, generation {}, key {} (signature not checked)",
+                env.kind.as_str(),
+                h.node.as_str(),
+                h.pod
+                    .as_ref()
+                    .map(|p| format!(", pod {p}"))
+                    .unwrap_or_default(),
+                h.generation,
+                h.key
+            );
+            env.message
+        }
+    };
+    if inner.is_empty() {
+        return Ok(()); // a signed Deletion carries nothing more
+    }
+    let msg = spec::decode_any(inner).map_err(invalid)?;
     let node = write::message(&msg);
     let text = if json {
         emit::to_json(&node)

@@ -302,3 +302,20 @@ fn output_into_a_closed_pipe_ends_quietly_as_if_killed_by_sigpipe() {
     }
     std::fs::remove_dir_all(run_dir).unwrap();
 }
+
+#[test]
+fn decode_shows_a_signed_message_and_what_it_carries() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/signed");
+    let o = pealet(&["decode", seeds.join("pod.bin").to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("name: test"), "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(
+        err,
+        "signed Pod for node n1, pod test, generation 1700000000000, key 34750f98bd59fcfc \
+         (signature not checked)\n"
+    );
+    let o = pealet(&["decode", seeds.join("deletion.bin").to_str().unwrap()]);
+    assert!(o.status.success() && o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("signed Deletion for node n1"));
+}
