@@ -1,7 +1,8 @@
 //! Topic names of one node (`<prefix>/<node>/pods/<pod>`, `status/<pod>`, `node`,
 //! `events`, `index`, `logs/req`, `logs/resp/<id>`) and the device-side receive path: a
 //! message on a subscribed topic becomes a typed `desired::Update` or logs request, its
-//! payload size checked before decoding.
+//! payload size checked before decoding; a signed one (format version 2) is checked
+//! against its topic and, with trusted keys, verified here (`trust::Gate` then decides).
 //!
 //! No network here: `device` feeds it what the broker sends.
 
