@@ -233,3 +233,26 @@ mirrors = ["http://127.0.0.1:5001", "mirror.local"]
         );
     }
 }
+
+#[test]
+fn trusted_keys_and_signing_key() {
+    let k1 = "ed25519:D27f19AgFKRUCZF86Od8YNuL/+vYZK3uc+LBA3fKLsE=";
+    let k2 = "ed25519:mGUyJy3FTiDroIGVQgHsXBKEW/gpD9bttUhUWX3j9cc=";
+    let text = format!("trusted_keys = [\"{k1}\", \"{k2}\"]\nsigning_key = \"/k\"\n");
+    let file = Some((Path::new("config.toml"), text.as_str()));
+    let s = Settings::resolve(&Flags::default(), |_| None, file).unwrap();
+    let keys: Vec<_> = [k1, k2]
+        .iter()
+        .map(|k| crate::trust::PublicKey::parse(k).unwrap())
+        .collect();
+    assert_eq!(s.trusted_keys, crate::trust::TrustedKeys::new(keys));
+    assert_eq!(s.signing_key.as_deref(), Some(Path::new("/k")));
+    let f = flags(&[("trusted-keys", &format!("{k2}, {k1}"))]);
+    let s = Settings::resolve(&f, |_| None, None).unwrap();
+    assert!(!s.trusted_keys.is_empty());
+    let none = Settings::resolve(&Flags::default(), |_| None, None).unwrap();
+    assert!(none.trusted_keys.is_empty() && none.signing_key.is_none());
+    let bad = Some((Path::new("c.toml"), "trusted_keys = [\"ed25519:short\"]\n"));
+    let e = Settings::resolve(&Flags::default(), |_| None, bad).unwrap_err();
+    assert!(e.to_string().starts_with("c.toml: trusted_keys: "), "{e}");
+}
