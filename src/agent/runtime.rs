@@ -55,6 +55,9 @@ pub struct Job {
 struct Entry {
     record: PodRecord<Job>,
     watch: Option<ShimWatch>,
+    /// The stop of a shim that runs a pod admission now refuses (admitted under
+    /// earlier settings); a later start of the pod waits for it.
+    refused_stop: Option<Job>,
 }
 
 pub struct ShimRuntime {
@@ -150,12 +153,36 @@ impl ShimRuntime {
         };
         let entry = self.pods.entry(name.clone()).or_default();
         let refusal = admitted.as_ref().err().cloned();
+        // A shim this agent does not track yet (it started before an agent restart)
+        // runs a pod that admission now refuses: admitted under earlier settings, before
+        // an upgrade or a change of the config. As the kubelet does with a pod that no
+        // longer passes admission, it is stopped.
+        // While such a stop runs, nothing is adopted: a start waits for it instead.
+        let existing = Existing {
+            adoptable: existing.adoptable && entry.refused_stop.is_none(),
+            ..existing
+        };
+        let orphan = refusal.is_some()
+            && !entry.record.runs()
+            && entry.refused_stop.is_none()
+            && current.as_ref().is_some_and(|st| st.shim.is_some());
         match entry.record.place(pod, admitted, existing, Time::now()) {
             Placement::Refused => {
                 let r = refusal.unwrap_or_else(|| Refusal {
                     reason: Reason::Other(Default::default()),
                     message: String::new(),
                 });
+                if orphan {
+                    log::warn!("pod {name}: refused now ({}), stopping it", r.message);
+                    let (root, run_dir) = (self.root.clone(), self.run_dir.clone());
+                    let pod = name.clone();
+                    let job = spawn(&name, None, None, move || {
+                        let d = PodDirs::new(&root, &run_dir, &pod);
+                        control::remove(&d, &pod, None).map_err(|e| e.to_string())?;
+                        Ok(None)
+                    });
+                    entry.refused_stop = Some(job);
+                }
                 return Err(RuntimeError::Refused {
                     pod: name,
                     reason: r.reason.as_str().to_owned(),
@@ -185,6 +212,7 @@ impl ShimRuntime {
                 replacing,
                 previous,
             } => {
+                let previous = previous.or_else(|| entry.refused_stop.take());
                 entry.record.is_static = is_static;
                 entry.watch = None;
                 if replacing {

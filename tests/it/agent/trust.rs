@@ -1,6 +1,6 @@
 //! Who may run what on a device. Pods from the broker do not get the host (privileged,
 //! host namespaces, hostPath) unless the node's config allows it, while static pods
-//! do. With trusted keys, only signed desired state is accepted: a spec signed by an
+//! do; a running pod that the config no longer allows is stopped at the agent's start. With trusted keys, only signed desired state is accepted: a spec signed by an
 //! untrusted key, an unsigned spec and a replayed older spec are refused with Warning
 //! Events while the running pod keeps running, across agent restarts; signed apply and
 //! delete work with either of two trusted keys (rotation), and a signed apply re-signs
@@ -126,6 +126,21 @@ fn pods_from_the_broker_do_not_get_the_host_but_static_pods_do() {
     let text = plain(name).replace("spec:\n", &format!("spec:\n{spec}"));
     let pod = w.apply(name, &text.replace("value: '1'", "value: '2'"));
     w.wait_running(&pod);
+
+    // Back to the defaults: at the agent's start the pod, admitted before, no longer
+    // passes admission; as the kubelet does, it is stopped, and its status says why.
+    w.kill_agent();
+    w.agent_args.clear();
+    w.start_agent();
+    eventually(WAIT, "the pod stopped, refused", || {
+        !pod_dir_exists(&w.run_dir(), name)
+            && w.status(name).is_some_and(|s| {
+                s.phase == PodPhase::Failed
+                    && s.message
+                        .is_some_and(|m| m.as_str().contains("allow_host_namespaces"))
+            })
+    });
+    w.env.pods.retain(|n| n != name);
 }
 
 #[test]
