@@ -433,8 +433,9 @@ fn help(mut parser: lexopt::Parser) -> Result<(), CliError> {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::new().filter("PEALET_LOG")).init();
-    match run(std::env::args_os().skip(1).collect()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    init_log(args.first().is_some_and(|a| a == "agent"));
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ CliError::Usage(_)) => {
             eprintln!("pealet: {e}");
@@ -452,4 +453,28 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The log: `PEALET_LOG` (env_logger syntax) or, by default, what the agent does at
+/// info level (connects, disconnects, pod starts, stops and removals, refusals, store
+/// failures: one line each) and only warnings for the other commands. When stderr is
+/// not a terminal (a service: journald, a file), each line starts with its syslog
+/// priority (`<6>`), which journald turns into the entry's priority, and carries no
+/// timestamp or colour of its own.
+fn init_log(agent: bool) {
+    use std::io::{IsTerminal, Write};
+    let default = if agent { "info" } else { "warn" };
+    let mut b = env_logger::Builder::from_env(env_logger::Env::new().filter_or("PEALET_LOG", default));
+    if !std::io::stderr().is_terminal() {
+        b.format(|buf, record| {
+            let priority = match record.level() {
+                log::Level::Error => 3,
+                log::Level::Warn => 4,
+                log::Level::Info => 6,
+                log::Level::Debug | log::Level::Trace => 7,
+            };
+            writeln!(buf, "<{priority}>{}: {}", record.target(), record.args())
+        });
+    }
+    b.init();
 }
