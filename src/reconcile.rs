@@ -140,7 +140,13 @@ impl<R: PodRuntime> Reconciler<R> {
 
     /// One message from the broker; returns the Events to publish.
     pub fn handle(&mut self, update: Update, now: Time) -> Vec<Event> {
-        let actions = self.desired.step(update);
+        let mut actions = self.desired.step(update);
+        if !actions.is_empty() && !self.unstored.is_empty() {
+            // A new change is a reason to try the store again, oldest change first.
+            let mut waiting = std::mem::take(&mut self.unstored);
+            waiting.append(&mut actions);
+            actions = waiting;
+        }
         self.perform(actions, now)
     }
 

@@ -80,7 +80,11 @@ impl Agent {
             for pod in &ready.shims {
                 self.reconciler.runtime_mut().on_watch(pod);
             }
-            if self.reconciler.retry_due().is_some_and(|t| t <= Instant::now()) {
+            if self
+                .reconciler
+                .retry_due()
+                .is_some_and(|t| t <= Instant::now())
+            {
                 events.extend(self.reconciler.retry(now));
             }
             if (self.facts).set_store_failure(self.reconciler.store_failure()) {

@@ -464,7 +464,8 @@ pub fn main() -> ExitCode {
 fn init_log(agent: bool) {
     use std::io::{IsTerminal, Write};
     let default = if agent { "info" } else { "warn" };
-    let mut b = env_logger::Builder::from_env(env_logger::Env::new().filter_or("PEALET_LOG", default));
+    let mut b =
+        env_logger::Builder::from_env(env_logger::Env::new().filter_or("PEALET_LOG", default));
     if !std::io::stderr().is_terminal() {
         b.format(|buf, record| {
             let priority = match record.level() {

@@ -2,10 +2,13 @@
 //! pods (tests/it/pod/fixture.rs), the operator commands and a plain subscriber.
 //! Each test has its own node name, root, run directory and manifests directory.
 //! `agent/logs.rs`: remote logs; `agent/resilience.rs`: TLS and broker outages;
+//! `agent/faults.rs`: an oversized retained message, the agent killed in the middle of
+//! a deletion, a stopped pod applied again, a full disk;
 //! `agent/events.rs`: what the event-driven loop pushes (pull Events, stable statuses,
 //! static pods at once).
 
 mod events;
+mod faults;
 mod logs;
 mod resilience;
 
@@ -49,6 +52,10 @@ struct World {
     manifests: PathBuf,
     /// Broker settings beyond `--broker` (TLS files), for the agent and the operator.
     tls_flags: Vec<(&'static str, String)>,
+    /// More arguments for the agent.
+    agent_args: Vec<String>,
+    /// A command the agent runs under (its words, then pealet's), if any.
+    agent_wrapper: Vec<String>,
 }
 
 impl World {
@@ -78,6 +85,8 @@ impl World {
             manifests,
             env,
             tls_flags,
+            agent_args: Vec::new(),
+            agent_wrapper: Vec::new(),
         }
     }
 
@@ -107,18 +116,21 @@ impl World {
             .append(true)
             .open(self.env.dir.join("agent.log"))
             .unwrap();
-        let mut cmd = self.env.command(&[
-            "agent",
-            "--node",
-            &self.node,
-            "--broker",
-            &self.broker.url(),
-            "--manifests",
-            self.manifests.to_str().unwrap(),
-            "--heartbeat",
-            "2",
-        ]);
-        cmd.args(self.tls_args());
+        let mut cmd = self.env.command_under(
+            &self.agent_wrapper,
+            &[
+                "agent",
+                "--node",
+                &self.node,
+                "--broker",
+                &self.broker.url(),
+                "--manifests",
+                self.manifests.to_str().unwrap(),
+                "--heartbeat",
+                "2",
+            ],
+        );
+        cmd.args(self.tls_args()).args(&self.agent_args);
         cmd.env("PEALET_CONFIG", "/dev/null")
             .env("PEALET_LOG", "info")
             .stdout(Stdio::null())
