@@ -34,8 +34,11 @@
 //! day), QoS 1 for everything, Last Will = the retained NodeStatus with `online: false`
 //! on `<prefix>/<node>/node`. The device subscribes to its pods and its index on every
 //! connect, so the broker sends the retained ones again. Incoming packets up to
-//! [`MAX_INCOMING`] are read; the payload limit (64 KiB) is checked per message before
-//! decoding, so an oversized message is refused without dropping the connection.
+//! [`MAX_INCOMING`] (MQTT 5, announced to the broker, which then never sends more) or
+//! [`MAX_INCOMING_V311`] (MQTT 3.1.1, which cannot announce a limit) are read; the
+//! payload limit (64 KiB) is checked per message before anything is copied or decoded,
+//! so an oversized message is dropped without dropping the connection, and refused
+//! with one Warning Event per topic and size (a retained one comes at every connect).
 //!
 //! # Operator connection ([`Operator`])
 //!

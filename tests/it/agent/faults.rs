@@ -115,9 +115,11 @@ fn an_agent_killed_in_the_middle_of_a_deletion_finishes_it_when_it_comes_back() 
     let pod = w.apply(&p, &slow_to_stop(&p, 8));
     w.wait_running(&pod);
     w.operator(&["delete", "pod", &p]);
-    // The removal is recorded before anything stops, then the grace period runs.
+    // The deletion is stored (the pod's file goes) before anything stops, then the
+    // grace period runs; the agent dies in the middle of it.
+    let stored = desired_dir(&w).join(format!("{p}.pod"));
     let intent = desired_dir(&w).join(format!("{p}.removing"));
-    eventually(WAIT, "the removal recorded", || intent.exists());
+    eventually(WAIT, "the deletion stored", || !stored.exists());
     std::thread::sleep(Duration::from_secs(1));
     assert!(pod_dir_exists(&w.run_dir(), &p), "still stopping");
     w.kill_agent();
@@ -132,22 +134,32 @@ fn an_agent_killed_in_the_middle_of_a_deletion_finishes_it_when_it_comes_back() 
 }
 
 #[test]
-fn a_stopped_pod_is_started_again_as_its_restart_policy_says() {
-    if !privileged("a_stopped_pod_is_started_again_as_its_restart_policy_says") {
+fn a_pod_applied_again_after_an_interrupted_deletion_runs_again() {
+    if !privileged("a_pod_applied_again_after_an_interrupted_deletion_runs_again") {
         return;
     }
-    let mut w = World::new("fault-stopped");
+    let mut w = World::new("fault-reapply");
     w.start_agent();
-    let p = pod_name("fault-stopped");
-    let pod = w.apply(&p, &manifest(&p, &["one"], "1"));
+    let p = pod_name("fault-reapply");
+    let text = slow_to_stop(&p, 8);
+    let pod = w.apply(&p, &text);
     w.wait_running(&pod);
-    // Its containers stopped while no agent watched (restartPolicy Always).
+    w.operator(&["delete", "pod", &p]);
+    let stored = desired_dir(&w).join(format!("{p}.pod"));
+    let intent = desired_dir(&w).join(format!("{p}.removing"));
+    eventually(WAIT, "the deletion stored", || !stored.exists());
+    std::thread::sleep(Duration::from_secs(1));
+    // Killed while its shim stops the pod; the same pod is applied again meanwhile:
+    // the pod runs again (restartPolicy Always), it is not adopted as it stops.
     w.kill_agent();
-    let out = w.env.pealet(&["stop", &p]);
-    assert!(out.status.success(), "stop: {}", text(&out.stderr));
+    w.apply(&p, &text);
     w.start_agent();
     let st = w.wait_running(&pod);
     assert_eq!(st.spec_hash, SpecHash::of_pod(&pod));
+    std::thread::sleep(Duration::from_secs(10));
+    let st = w.wait_running(&pod);
+    assert_eq!(st.phase, PodPhase::Running, "{st:?}");
+    assert!(!intent.exists());
 }
 
 /// Runs `cmd` in the agent's mount namespace (where its small disk is mounted).
@@ -223,4 +235,61 @@ fn a_change_that_cannot_be_stored_is_not_made_until_it_can() {
         w.node_status()
             .is_some_and(|n| n.conditions.disk_pressure.status == ConditionStatus::False)
     });
+}
+
+/// Every node status published from now on, decoded, in order of arrival.
+fn watch_node(w: &World) -> std::sync::mpsc::Receiver<pealet::spec::NodeStatus> {
+    use rumqttc::{Event, Packet, QoS};
+    let o = rumqttc::MqttOptions::new(format!("test-watch-{}", w.node), "127.0.0.1", w.broker.port);
+    let (client, mut conn) = rumqttc::Client::new(o, 4);
+    client
+        .subscribe(w.topics().node(), QoS::AtLeastOnce)
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _client = client;
+        for event in conn.iter() {
+            match event {
+                Ok(Event::Incoming(Packet::Publish(p))) if !p.retain => {
+                    let Ok(st) = pealet::spec::decode(&p.payload) else {
+                        continue;
+                    };
+                    if tx.send(st).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn the_node_says_online_once_per_connect() {
+    if !privileged("the_node_says_online_once_per_connect") {
+        return;
+    }
+    let mut w = World::new("fault-online");
+    w.agent_args = vec!["--heartbeat".into(), "3600".into()];
+    w.start_agent();
+    eventually(WAIT, "online", || w.node_status().is_some_and(|n| n.online));
+    let statuses = watch_node(&w);
+    std::thread::sleep(Duration::from_secs(1));
+    // Another client takes the agent's session over: the broker drops the agent's
+    // connection (and sends its Last Will); the agent connects again.
+    let o = rumqttc::MqttOptions::new(format!("pealet-{}", w.node), "127.0.0.1", w.broker.port);
+    let (thief, mut conn) = rumqttc::Client::new(o, 4);
+    for event in conn.iter() {
+        if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) = event {
+            break;
+        }
+    }
+    thief.disconnect().unwrap();
+    for _ in conn.iter().take(2) {}
+    std::thread::sleep(Duration::from_secs(8));
+    let seen: Vec<bool> = statuses.try_iter().map(|n| n.online).collect();
+    assert_eq!(seen.iter().filter(|o| **o).count(), 1, "{seen:?}");
+    assert_eq!(seen.last(), Some(&true), "{seen:?}");
 }
