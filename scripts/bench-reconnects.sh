@@ -69,8 +69,8 @@ for i in $(seq "$PODS"); do
     printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s-p%s}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: reconn:1, command: [sleep, "86400"]}\n' \
         "$NODE" "$i" >>"$WORK/pods.yaml"
 done
-# One refused pod: privileged, which the agent's default admission refuses.
-printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s-refused}\nspec:\n  containers:\n  - {name: c, image: reconn:1, command: [sleep, "86400"], securityContext: {privileged: true}}\n' \
+# One refused pod: it requests more memory than the node has (OutOfmemory).
+printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s-refused}\nspec:\n  containers:\n  - {name: c, image: reconn:1, command: [sleep, "86400"], resources: {requests: {memory: 1000Gi}}}\n' \
     "$NODE" >>"$WORK/pods.yaml"
 $PEALET apply -f "$WORK/pods.yaml" --node "$NODE" --broker "mqtt://127.0.0.1:$PORT" >/dev/null
 sleep 5
@@ -93,9 +93,9 @@ pss() { awk '/^Pss:/ { print $2 }' "/proc/$AGENT/smaps_rollup"; }
 # Resets the connection and waits until the agent has connected again.
 reconnect() {
     local before
-    before=$(grep -c 'connected to' "$WORK/agent.log")
+    before=$(grep -c 'connected to' "$WORK/agent.log" || true)
     ctl reset >/dev/null
-    while [ "$(grep -c 'connected to' "$WORK/agent.log")" -le "$before" ]; do sleep 0.02; done
+    while [ "$(grep -c 'connected to' "$WORK/agent.log" || true)" -le "$before" ]; do sleep 0.02; done
 }
 for i in $(seq "$COUNT"); do
     reconnect

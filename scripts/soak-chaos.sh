@@ -145,6 +145,8 @@ MINUTE_START=$(date +%s)
 MINUTE_LINES=0
 
 random_pid_file() { ls "$WORK"/run/pods/*/"$1" 2>/dev/null | shuf -n 1; }
+# The pids of this soak's shims, space-separated (pid files carry no newline).
+shim_pids() { for f in "$WORK"/run/pods/*/shim.pid; do [ -f "$f" ] && printf '%s ' "$(cat "$f")"; done; }
 
 kill_something() {
     case $((RANDOM % 4)) in
@@ -156,7 +158,7 @@ kill_something() {
         [ -n "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null && { KILLS[shim]=$((KILLS[shim] + 1)); log "killed the shim of $(basename "$(dirname "$f")")"; } ;;
     2)
         # A `pealet reap` whose parent is one of this soak's shims.
-        shims=" $(cat "$WORK"/run/pods/*/shim.pid 2>/dev/null | tr '\n' ' ') "
+        shims=" $(shim_pids) "
         pid=$(ps -eo pid,ppid,args | awk '$3 == "pealet" && $4 == "reap" { print $1 ":" $2 }' \
             | while IFS=: read -r r pp; do case "$shims" in *" $pp "*) echo "$r" ;; esac; done | shuf -n 1)
         [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && { KILLS[reap]=$((KILLS[reap] + 1)); log "killed a reap ($pid)"; } ;;
@@ -171,7 +173,7 @@ kill_something() {
 # (reaps, container waiters).
 pealet_pids() {
     local shims
-    shims=" $AGENT $(cat "$WORK"/run/pods/*/shim.pid 2>/dev/null | tr '\n' ' ') "
+    shims=" $AGENT $(shim_pids) "
     echo "$shims" | tr ' ' '\n' | grep .
     ps -eo pid,ppid,args | awk '$3 == "pealet" { print $1 ":" $2 }' \
         | while IFS=: read -r c pp; do case "$shims" in *" $pp "*) echo "$c" ;; esac; done

@@ -434,7 +434,7 @@ fn help(mut parser: lexopt::Parser) -> Result<(), CliError> {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    init_log(args.first().is_some_and(|a| a == "agent"));
+    init_log(command_of(&args) == Some("agent"));
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ CliError::Usage(_)) => {
@@ -453,6 +453,22 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The command word: the first argument that is neither an option nor the value of a
+/// global option given before it (`--root DIR`, `--run-dir DIR`).
+fn command_of(args: &[OsString]) -> Option<&str> {
+    let mut words = args.iter().map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        match word? {
+            "--root" | "--run-dir" => {
+                words.next();
+            }
+            w if w.starts_with('-') => {}
+            w => return Some(w),
+        }
+    }
+    None
 }
 
 /// The log: `PEALET_LOG` (env_logger syntax) or, by default, what the agent does at
@@ -478,4 +494,20 @@ fn init_log(agent: bool) {
         });
     }
     b.init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_of;
+    use std::ffi::OsString;
+
+    #[test]
+    fn the_command_word_is_found_after_global_options() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(command_of(&args(&["agent", "--node", "a"])), Some("agent"));
+        let global = args(&["--root", "/r", "--run-dir", "/x", "agent"]);
+        assert_eq!(command_of(&global), Some("agent"));
+        assert_eq!(command_of(&args(&["--root", "agent", "get"])), Some("get"));
+        assert_eq!(command_of(&args(&["--help"])), None);
+    }
 }
