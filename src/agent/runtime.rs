@@ -215,24 +215,7 @@ impl ShimRuntime {
     }
 
     /// Stops a pod gracefully and deletes its state, on a thread; static or not.
-    /// A pod this agent does not know of but the run directory holds (a removal that a
-    /// crash interrupted) is stopped and removed all the same.
     pub fn unplace(&mut self, name: &str) {
-        let d = PodDirs::new(&self.root, &self.run_dir, name);
-        if !self.pods.contains_key(name) && (d.run.exists() || d.root.exists()) {
-            self.pods.insert(name.to_owned(), Entry::default());
-            let entry = self.pods.get_mut(name).expect("just inserted");
-            log::info!("pod {name}: stopping what is left of it, then removing it");
-            let (root, run_dir) = (self.root.clone(), self.run_dir.clone());
-            let pod = name.to_owned();
-            let job = spawn(name, self.waker.clone(), None, move || {
-                let d = PodDirs::new(&root, &run_dir, &pod);
-                control::remove(&d, &pod, None).map_err(|e| e.to_string())?;
-                Ok(None)
-            });
-            entry.record.stopping(job);
-            return;
-        }
         let Some(entry) = self.pods.get_mut(name) else {
             return;
         };
@@ -406,13 +389,29 @@ impl PodRuntime for ShimRuntime {
         Ok(())
     }
 
+    /// Only for a removal recorded in the store: a pod this agent does not know of but
+    /// the run directory holds is stopped and removed all the same (a `pealet run` pod
+    /// never has such a record, and is left alone).
     fn finish_removal(&mut self, name: &str) -> Result<(), RuntimeError> {
-        let d = PodDirs::new(&self.root, &self.run_dir, name);
-        if self.pods.contains_key(name) || d.run.exists() || d.root.exists() {
+        if self.pods.contains_key(name) {
             return self.remove(name);
         }
-        // Nothing of it is left: the status the crashed agent may have left goes.
-        self.cleared.push(name.to_owned());
+        let d = PodDirs::new(&self.root, &self.run_dir, name);
+        if !d.run.exists() && !d.root.exists() {
+            // Nothing of it is left: the status the crashed agent may have left goes.
+            self.cleared.push(name.to_owned());
+            return Ok(());
+        }
+        log::info!("pod {name}: stopping what is left of it, then removing it");
+        let (root, run_dir) = (self.root.clone(), self.run_dir.clone());
+        let pod = name.to_owned();
+        let job = spawn(name, self.waker.clone(), None, move || {
+            let d = PodDirs::new(&root, &run_dir, &pod);
+            control::remove(&d, &pod, None).map_err(|e| e.to_string())?;
+            Ok(None)
+        });
+        let entry = self.pods.entry(name.to_owned()).or_default();
+        entry.record.stopping(job);
         Ok(())
     }
 
