@@ -27,7 +27,7 @@ cleanup() {
     [ -n "${AGENT:-}" ] && kill "$AGENT" 2>/dev/null || true
     sleep 1
     for pod in $($P ps 2>/dev/null | awk 'NR > 1 { print $1 }'); do $P rm --grace 0 "$pod" >/dev/null || true; done
-    [ -n "${MQ:-}" ] && kill "$MQ" 2>/dev/null || true
+    [ -n "${MQ:-}" ] && kill "$MQ" 2>/dev/null && wait "$MQ" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -2,8 +2,10 @@
 # The agent's memory across reconnects: an agent with PODS pods (default 5) connects to
 # mosquitto through examples/wan-proxy; the proxy resets the connection (RST) COUNT
 # times (default 1000), each time once the agent has connected again. The agent's PSS
-# (smaps_rollup) is printed after the first 10 reconnects (warm) and every 100, and
-# the connections the proxy accepted at the end. VERSION is the MQTT version (3 or 5).
+# (smaps_rollup) and its anonymous memory (its own allocations: PSS also moves with the
+# number of other processes that map the same binary) are printed after the first 10
+# reconnects (warm) and every 100, and the connections the proxy accepted at the end.
+# Run it with nothing else using the same binary (copy it: PEALET=/tmp/some-copy). VERSION is the MQTT version (3 or 5).
 # Also: the messages a node with one refused pod sends in IDLE seconds (default 120),
 # per topic kind, scaled to an hour.
 # Needs root, busybox-static, mosquitto, mosquitto-clients and a release build with
@@ -90,6 +92,8 @@ echo "idle ${IDLE}s with $PODS pods and 1 refused pod (MQTT $VERSION): statuses 
     "per hour: $(( (status + node + events) * 3600 / IDLE )) messages ($(( refused * 3600 / IDLE )) about the refused pod)"
 
 pss() { awk '/^Pss:/ { print $2 }' "/proc/$AGENT/smaps_rollup"; }
+# Anonymous memory: the agent's own allocations, whatever else maps its binary.
+anon() { awk '/^Anonymous:/ { print $2 }' "/proc/$AGENT/smaps_rollup"; }
 # Resets the connection and waits until the agent has connected again.
 reconnect() {
     local before
@@ -99,10 +103,11 @@ reconnect() {
 }
 for i in $(seq "$COUNT"); do
     reconnect
-    if [ "$i" = 10 ]; then sleep 2; WARM=$(pss); echo "after 10 reconnects: PSS $WARM KiB"; fi
-    if [ $((i % 100)) = 0 ]; then sleep 2; echo "after $i reconnects: PSS $(pss) KiB"; fi
+    if [ "$i" = 10 ]; then sleep 2; WARM=$(pss); WARM_ANON=$(anon); echo "after 10 reconnects: PSS $WARM KiB, anonymous $WARM_ANON KiB"; fi
+    if [ $((i % 100)) = 0 ]; then sleep 2; echo "after $i reconnects: PSS $(pss) KiB, anonymous $(anon) KiB"; fi
 done
 sleep 2
 END=$(pss)
-echo "accepted connections: $(accepted); PSS after $COUNT reconnects: $END KiB ($((END - WARM)) KiB beside after 10)"
+END_ANON=$(anon)
+echo "accepted connections: $(accepted); after $COUNT reconnects: PSS $END KiB ($((END - WARM)) KiB beside after 10), anonymous $END_ANON KiB ($((END_ANON - WARM_ANON)) KiB)"
 echo "connects in the agent's log: $(grep -c 'connected to' "$WORK/agent.log")"
