@@ -162,6 +162,35 @@ fn a_pod_applied_again_after_an_interrupted_deletion_runs_again() {
     assert!(!intent.exists());
 }
 
+#[test]
+fn an_agent_killed_in_the_middle_of_a_replacement_finishes_it_when_it_comes_back() {
+    if !privileged("an_agent_killed_in_the_middle_of_a_replacement_finishes_it_when_it_comes_back")
+    {
+        return;
+    }
+    let mut w = World::new("fault-mid-replace");
+    w.start_agent();
+    let p = pod_name("fault-mid-replace");
+    let old = w.apply(&p, &slow_to_stop(&p, 8));
+    w.wait_running(&old);
+    // The same pod with a new spec: stored, then the old one stops for 8 s; the agent
+    // dies in the middle of that.
+    let new = w.apply(&p, &slow_to_stop(&p, 9));
+    let stored = desired_dir(&w).join(format!("{p}.pod"));
+    let hash = SpecHash::of_pod(&new);
+    eventually(WAIT, "the new spec stored", || {
+        std::fs::read(&stored)
+            .ok()
+            .and_then(|b| pealet::spec::decode::<pealet::spec::Pod>(&b).ok())
+            .is_some_and(|pod| SpecHash::of_pod(&pod) == hash)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    w.kill_agent();
+    w.start_agent();
+    let st = w.wait_running(&new);
+    assert_eq!(st.spec_hash, hash);
+}
+
 /// Runs `cmd` in the agent's mount namespace (where its small disk is mounted).
 fn in_agent_ns(w: &World, cmd: &[&str]) -> std::process::Output {
     let pid = w.agent.as_ref().unwrap().id().to_string();
