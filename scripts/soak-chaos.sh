@@ -5,7 +5,8 @@
 # pod's `pealet reap` (the pods with shareProcessNamespace), or a broker restart.
 # Every CHECK seconds (default 2) the invariants are checked:
 #   - no pod lost or invented: the broker's view (`pealet get pods`) and the device's
-#     (`pealet ps`) list exactly the soak's pods;
+#     (`pealet ps`) list exactly the soak's pods (a pod missing, or one too many, in
+#     two checks in a row is a violation, counted once per episode);
 #   - no status lies: a pod whose upstream STATUS differs from the device's for more
 #     than LIE_MAX seconds (default 5) is a violation (counted once per episode);
 #   - no zombie: a zombie whose parent is a pealet process, seen in two checks LIE_MAX
@@ -139,6 +140,9 @@ KILLS=([agent]=0 [shim]=0 [reap]=0 [broker]=0)
 VIOL=([lost]=0 [invented]=0 [lie]=0 [zombie]=0 [memory]=0 [rate]=0)
 PSS_PEAK=0
 RATE_PEAK=0
+MISSING=""
+MISSING_COUNTED=""
+
 END=$(( $(date +%s) + DURATION ))
 NEXT_KILL=$(( $(date +%s) + 5 + RANDOM % 11 ))
 MINUTE_START=$(date +%s)
@@ -184,19 +188,36 @@ check() {
     now=$(date +%s)
     up=$(upstream)
     dev=$(local_view)
-    # Lost or invented: by name, on both sides (skip an empty upstream: the operator
-    # could not read the broker, e.g. during its restart).
+    # Lost or invented: by name, on both sides, missing (or there) in two checks in a
+    # row (a replacement removes a pod's directory for a moment); an empty upstream is
+    # skipped (the operator could not read the broker, e.g. during its restart).
+    local missing=""
     if [ -n "$up" ]; then
         for pod in $WANT; do
-            if ! echo "$up" | grep -q "^$pod "; then VIOL[lost]=$((VIOL[lost] + 1)); log "VIOLATION lost upstream: $pod"; fi
+            echo "$up" | grep -q "^$pod " || missing="$missing up:$pod"
         done
         for pod in $(echo "$up" | awk '{ print $1 }'); do
-            echo "$WANT" | grep -qx "$pod" || { VIOL[invented]=$((VIOL[invented] + 1)); log "VIOLATION invented upstream: $pod"; }
+            echo "$WANT" | grep -qx "$pod" || missing="$missing extra:$pod"
         done
     fi
     for pod in $WANT; do
-        echo "$dev" | grep -q "^$pod " || { VIOL[lost]=$((VIOL[lost] + 1)); log "VIOLATION lost on the device: $pod"; }
+        echo "$dev" | grep -q "^$pod " || missing="$missing device:$pod"
     done
+    local counted=""
+    for m in $missing; do
+        case " $MISSING " in
+        *" $m "*)
+            counted="$counted $m"
+            # Once per episode.
+            case " $MISSING_COUNTED " in *" $m "*) continue ;; esac
+            case $m in
+            extra:*) VIOL[invented]=$((VIOL[invented] + 1)); log "VIOLATION invented upstream: ${m#*:}" ;;
+            *) VIOL[lost]=$((VIOL[lost] + 1)); log "VIOLATION lost (${m%%:*}): ${m#*:}" ;;
+            esac ;;
+        esac
+    done
+    MISSING=$missing
+    MISSING_COUNTED=$counted
     # Lies: the upstream STATUS beside the device's.
     if [ -n "$up" ]; then
         for pod in $WANT; do
