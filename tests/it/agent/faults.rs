@@ -191,6 +191,64 @@ fn an_agent_killed_in_the_middle_of_a_replacement_finishes_it_when_it_comes_back
     assert_eq!(st.spec_hash, hash);
 }
 
+/// The pid of the docker-registry process started with `tag`.
+fn registry_pid(tag: &str) -> rustix::process::Pid {
+    let want = format!("registry-{tag}");
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("serve") && cmdline.contains(&want) {
+            return rustix::process::Pid::from_raw(pid).unwrap();
+        }
+    }
+    panic!("no registry {tag}");
+}
+
+#[test]
+fn an_agent_killed_during_a_pull_adopts_the_pod_that_pulls() {
+    if !privileged("an_agent_killed_during_a_pull_adopts_the_pod_that_pulls") {
+        return;
+    }
+    use crate::images::registry::{Comp, Registry, busybox_image, push};
+    use rustix::process::{Signal, kill_process};
+    let tag = format!("fault-pull-{}", std::process::id());
+    let reg = Registry::start(&tag, None);
+    push(
+        reg.port,
+        "slow",
+        "1",
+        &busybox_image("slow", Comp::Gzip),
+        None,
+    );
+    let mut w = World::new("fault-pull");
+    w.start_agent();
+    // The registry stops answering: the pod's pull hangs.
+    let registry = registry_pid(&tag);
+    kill_process(registry, Signal::STOP).unwrap();
+    let p = pod_name("fault-pull");
+    let text = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {p}}}\nspec:\n  \
+         terminationGracePeriodSeconds: 1\n  containers:\n  \
+         - {{name: c, image: '{}/slow:1', command: [sh, -c, 'exec busybox sleep 3600']}}\n",
+        reg.host()
+    );
+    let pod = w.apply(&p, &text);
+    let dirs = pealet::shim::state::PodDirs::new(&w.env.dir.join("root"), &w.run_dir(), &p);
+    let shim = || pealet::shim::state::shim_pid(&dirs);
+    eventually(WAIT, "the pod's shim pulling", || shim().is_some());
+    std::thread::sleep(Duration::from_secs(1));
+    let pulling = shim();
+    w.kill_agent();
+    w.start_agent();
+    std::thread::sleep(Duration::from_secs(2));
+    kill_process(registry, Signal::CONT).unwrap();
+    w.wait_running(&pod);
+    assert_eq!(shim(), pulling, "the shim that pulled runs the pod");
+}
+
 /// Runs `cmd` in the agent's mount namespace (where its small disk is mounted).
 fn in_agent_ns(w: &World, cmd: &[&str]) -> std::process::Output {
     let pid = w.agent.as_ref().unwrap().id().to_string();
