@@ -473,13 +473,13 @@ fn command_of(args: &[OsString]) -> Option<&str> {
 
 /// The log: `PEALET_LOG` (env_logger syntax) or, by default, what the agent does at
 /// info level (connects, disconnects, pod starts, stops and removals, refusals, store
-/// failures: one line each) and only warnings for the other commands. When stderr is
-/// not a terminal (a service: journald, a file), each line starts with its syslog
-/// priority (`<6>`), which journald turns into the entry's priority, and carries no
-/// timestamp or colour of its own.
+/// failures: one line each) and only errors for the other commands (they print what
+/// they have to say themselves). When stderr is not a terminal (a service: journald, a
+/// file), each line starts with its syslog priority (`<6>`), which journald turns into
+/// the entry's priority, and carries no timestamp or colour of its own.
 fn init_log(agent: bool) {
     use std::io::{IsTerminal, Write};
-    let default = if agent { "info" } else { "warn" };
+    let default = if agent { "info" } else { "error" };
     let mut b =
         env_logger::Builder::from_env(env_logger::Env::new().filter_or("PEALET_LOG", default));
     if !std::io::stderr().is_terminal() {
