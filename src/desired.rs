@@ -181,8 +181,13 @@ impl Desired {
         vec![Action::Stop(name)]
     }
 
+    /// The index is stored first: the stops and starts it causes follow it on disk, so a
+    /// crash or a failed write between them is repaired by `load` at the next start.
     fn new_index(&mut self, index: Index) -> Vec<Action> {
         let mut actions = Vec::new();
+        if self.index.as_ref() != Some(&index) {
+            actions.push(Action::SaveIndex(index.clone()));
+        }
         let gone: Vec<String> = (self.running.keys())
             .filter(|n| !index.contains(n))
             .cloned()
@@ -200,9 +205,6 @@ impl Desired {
                 self.running.insert(name, hash);
                 actions.push(Action::Run(pod));
             }
-        }
-        if self.index.as_ref() != Some(&index) {
-            actions.push(Action::SaveIndex(index.clone()));
         }
         self.index = Some(index);
         actions

@@ -34,8 +34,11 @@
 //! day), QoS 1 for everything, Last Will = the retained NodeStatus with `online: false`
 //! on `<prefix>/<node>/node`. The device subscribes to its pods and its index on every
 //! connect, so the broker sends the retained ones again. Incoming packets up to
-//! [`MAX_INCOMING`] are read; the payload limit (64 KiB) is checked per message before
-//! decoding, so an oversized message is refused without dropping the connection.
+//! [`MAX_INCOMING`] (MQTT 5, announced to the broker, which then never sends more) or
+//! [`MAX_INCOMING_V311`] (MQTT 3.1.1, which cannot announce a limit) are read; the
+//! payload limit (64 KiB) is checked per message before anything is copied or decoded,
+//! so an oversized message is dropped without dropping the connection, and refused
+//! with one Warning Event per topic and size (a retained one comes at every connect).
 //!
 //! # Operator connection ([`Operator`])
 //!
@@ -84,9 +87,20 @@ pub const MIN_KEEP_ALIVE: Duration = Duration::from_secs(5);
 pub const REQUEST_CAPACITY: usize = 32;
 /// QoS 1 messages in flight (unacknowledged) at a time.
 pub const INFLIGHT: u16 = 16;
-/// Largest packet read from the broker. Bigger than the payload limit so that an
-/// oversized message is refused on its own (a packet over this drops the connection).
+/// Largest packet read from the broker with MQTT 5, announced to it in CONNECT: the
+/// broker never sends this client a bigger packet (mosquitto drops the message for this
+/// client and keeps the connection). Bigger than the payload limit so that a message a
+/// little over it is read and refused on its own.
 pub const MAX_INCOMING: usize = 1024 * 1024;
+/// Largest packet read from the broker with MQTT 3.1.1, which has no way to tell the
+/// broker a limit: a packet over what the client reads drops the connection, and the
+/// broker sends the same message again at the next connect (retained, or queued in the
+/// persistent session), so the device would be deaf for good. Up to this size the
+/// client reads the message whole (acknowledges it, so it leaves the session's queue)
+/// and the agent drops it by the payload limit. The cost: the message's bytes on the
+/// link at every connect (retained), and a read buffer of its size that the client
+/// keeps until the connection ends.
+pub const MAX_INCOMING_V311: usize = 16 * 1024 * 1024;
 /// Largest packet written: a payload at the limit with its topic and header.
 const MAX_PAYLOAD_OUT: usize = MAX_PAYLOAD + 1024;
 

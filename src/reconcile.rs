@@ -7,7 +7,18 @@
 //!
 //! Order: the desired state on disk changes before the runtime is asked to act, so a
 //! crash in between is repaired at the next start (`Desired::load` and the runtime's
-//! adoption compare the two). Nothing here blocks on the network.
+//! adoption compare the two; a removal is recorded as `<pod>.removing` and finished by
+//! the next agent). Nothing here blocks on the network.
+//!
+//! Durable first: a change whose write fails (a full disk) is not acted on. It waits,
+//! with every change after it, in a queue of at most one entry per pod plus the index
+//! (the newest wins), so what is on disk is always what runs or is about to run; the
+//! queue is written again at [`Reconciler::retry_due`] (back-off from 1 s to 60 s, a
+//! deadline of the agent's loop, never a poll) and at every new change. The first
+//! failure is a Warning Event; [`Reconciler::store_failure`] says why meanwhile (the
+//! node reports DiskPressure).
+
+use std::time::{Duration, Instant};
 
 use crate::desired::{Action, Desired, Update};
 use crate::spec::bounded::Name;
@@ -30,6 +41,13 @@ pub trait PodRuntime {
     /// is gone, its status is cleared upstream (an empty retained status message).
     fn remove(&mut self, name: &str) -> Result<(), Self::Error>;
 
+    /// Finishes the removal of pod `name` that an earlier run began (recorded in the
+    /// store) and a crash interrupted: as [`PodRuntime::remove`], also when this run
+    /// never heard of the pod; its status is cleared upstream in any case.
+    fn finish_removal(&mut self, name: &str) -> Result<(), Self::Error> {
+        self.remove(name)
+    }
+
     /// The newest spec of pod `name` was refused by the desired-state rules (`why`:
     /// it does not decode or is not valid): its status says so; whatever of the pod
     /// runs keeps running.
@@ -38,17 +56,21 @@ pub trait PodRuntime {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("store pod {pod}: {source}")]
-    StorePod { pod: String, source: StoreError },
-    #[error("forget pod {pod}: {source}")]
-    ForgetPod { pod: String, source: StoreError },
-    #[error("store index: {0}")]
-    StoreIndex(StoreError),
+    /// A change that could not be stored; it is not acted on.
+    #[error("store: {source}")]
+    Unstored {
+        action: Box<Action>,
+        source: StoreError,
+    },
     #[error("start pod {pod}: {message}")]
     Apply { pod: String, message: String },
     #[error("stop pod {pod}: {message}")]
     Remove { pod: String, message: String },
 }
+
+/// The first and the longest pause before the store is written again.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Desired state, its store and the runtime, kept in step; the trust gate in front.
 pub struct Reconciler<R: PodRuntime> {
@@ -56,6 +78,12 @@ pub struct Reconciler<R: PodRuntime> {
     store: Store,
     runtime: R,
     gate: Gate,
+    /// Changes not stored yet, oldest first: none of them is acted on.
+    unstored: Vec<Action>,
+    /// Why the last write failed, while changes wait.
+    failure: Option<String>,
+    /// When to write them again, and the pause after that.
+    retry: Option<(Instant, Duration)>,
 }
 
 impl<R: PodRuntime> Reconciler<R> {
@@ -79,7 +107,18 @@ impl<R: PodRuntime> Reconciler<R> {
             store,
             runtime,
             gate: Gate::new(false, generations),
+            unstored: Vec::new(),
+            failure: None,
+            retry: None,
         };
+        for name in loaded.removing {
+            // Begun by an earlier run that did not see it through.
+            log::info!("pod {name}: finishing its removal");
+            if let Err(e) = r.runtime.finish_removal(&name) {
+                let msg = format!("stop pod {name}: {e}");
+                events.push(warning("FailedStop", Some(name), msg, now));
+            }
+        }
         events.extend(r.perform(actions, now));
         (r, events)
     }
@@ -88,6 +127,31 @@ impl<R: PodRuntime> Reconciler<R> {
     pub fn require_signatures(&mut self, required: bool) {
         let generations = self.gate.generations().clone();
         self.gate = Gate::new(required, generations);
+    }
+
+    /// Pod `name` is gone from the runtime: its removal is over.
+    pub fn removed(&mut self, name: &str) {
+        if let Err(e) = self.store.end_removal(name) {
+            // Harmless: the next start finds nothing of the pod to stop.
+            log::warn!("pod {name}: {e}");
+        }
+    }
+
+    /// Why changes wait unstored, if they do.
+    pub fn store_failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// When the changes that wait unstored are to be written again.
+    pub fn retry_due(&self) -> Option<Instant> {
+        self.retry.map(|(at, _)| at)
+    }
+
+    /// Writes the changes that wait again (and acts on those stored); returns the
+    /// Events to publish.
+    pub fn retry(&mut self, now: Time) -> Vec<Event> {
+        let waiting = std::mem::take(&mut self.unstored);
+        self.perform(waiting, now)
     }
 
     /// One message from the broker; returns the Events to publish.
@@ -118,7 +182,13 @@ impl<R: PodRuntime> Reconciler<R> {
 
     /// An update that passed [`Reconciler::admit`]; returns the Events to publish.
     pub fn apply(&mut self, update: Update, now: Time) -> Vec<Event> {
-        let actions = self.desired.step(update);
+        let mut actions = self.desired.step(update);
+        if !actions.is_empty() && !self.unstored.is_empty() {
+            // A new change is a reason to try the store again, oldest change first.
+            let mut waiting = std::mem::take(&mut self.unstored);
+            waiting.append(&mut actions);
+            actions = waiting;
+        }
         self.perform(actions, now)
     }
 
@@ -155,44 +225,85 @@ impl<R: PodRuntime> Reconciler<R> {
                 }
                 events.push(warning("Refused", pod.clone(), why.clone(), now));
             }
+            if matches!(action, Action::Hold { .. } | Action::Refuse { .. }) {
+                continue;
+            }
+            if !self.unstored.is_empty() {
+                // After a change that is not stored yet: this one waits behind it.
+                self.wait_unstored(action);
+                continue;
+            }
             for e in self.perform_one(action) {
+                if let ReconcileError::Unstored { action, source } = e {
+                    let first = self.failure.is_none();
+                    let msg = format!("{source}: the change waits until it can be stored");
+                    self.failure = Some(source.to_string());
+                    self.wait_unstored(*action);
+                    if first {
+                        events.push(warning("FailedStore", pod.clone(), msg, now));
+                    } else {
+                        log::debug!("still cannot store: {msg}");
+                    }
+                    continue;
+                }
                 events.push(warning(e.reason(), pod.clone(), e.to_string(), now));
             }
+        }
+        if self.unstored.is_empty() {
+            self.retry = None;
+            if self.failure.take().is_some() {
+                let msg = "the desired state is stored again; the waiting changes are made";
+                events.push(event(EventType::Normal, "Stored", None, msg.into(), now));
+            }
+        } else {
+            let pause = self.retry.map_or(RETRY_FIRST, |(_, p)| p);
+            self.retry = Some((Instant::now() + pause, (pause * 2).min(RETRY_MAX)));
         }
         events
     }
 
-    /// Storage first, then the runtime; both are attempted, failures are returned.
+    /// Queues a change that cannot be stored yet; a newer change of the same pod (or
+    /// index) replaces an older one, so the queue holds at most one per pod.
+    fn wait_unstored(&mut self, action: Action) {
+        let key = |a: &Action| match a {
+            Action::Run(p) => Some(p.name.to_string()),
+            Action::Stop(n) => Some(n.clone()),
+            Action::SaveIndex(_) => None,
+            Action::Hold { pod, .. } => Some(pod.clone()),
+            Action::Refuse { pod, .. } => pod.clone(),
+        };
+        let k = key(&action);
+        self.unstored.retain(|a| key(a) != k);
+        self.unstored.push(action);
+    }
+
+    /// Storage first, then the runtime, only once stored; failures are returned.
     fn perform_one(&mut self, action: Action) -> Vec<ReconcileError> {
+        let stored = match &action {
+            Action::Run(pod) => self.store.put_pod(pod).map(|_| ()),
+            Action::Stop(name) => self.store.begin_removal(name),
+            Action::SaveIndex(index) => self.store.put_index(index).map(|_| ()),
+            Action::Hold { .. } | Action::Refuse { .. } => Ok(()),
+        };
+        if let Err(source) = stored {
+            let action = Box::new(action);
+            return vec![ReconcileError::Unstored { action, source }];
+        }
         let mut errors = Vec::new();
         match action {
             Action::Run(pod) => {
-                let name = pod.name.to_string();
-                if let Err(source) = self.store.put_pod(&pod) {
-                    let pod = name.clone();
-                    errors.push(ReconcileError::StorePod { pod, source });
-                }
                 if let Err(e) = self.runtime.apply(&pod) {
-                    let message = e.to_string();
-                    errors.push(ReconcileError::Apply { pod: name, message });
+                    let (pod, message) = (pod.name.to_string(), e.to_string());
+                    errors.push(ReconcileError::Apply { pod, message });
                 }
             }
             Action::Stop(name) => {
-                if let Err(source) = self.store.remove_pod(&name) {
-                    let pod = name.clone();
-                    errors.push(ReconcileError::ForgetPod { pod, source });
-                }
                 if let Err(e) = self.runtime.remove(&name) {
                     let message = e.to_string();
                     errors.push(ReconcileError::Remove { pod: name, message });
                 }
             }
-            Action::SaveIndex(index) => {
-                if let Err(e) = self.store.put_index(&index) {
-                    errors.push(ReconcileError::StoreIndex(e));
-                }
-            }
-            Action::Hold { .. } | Action::Refuse { .. } => {}
+            Action::SaveIndex(_) | Action::Hold { .. } | Action::Refuse { .. } => {}
         }
         errors
     }
@@ -202,9 +313,7 @@ impl ReconcileError {
     /// The Event reason of this failure.
     fn reason(&self) -> &'static str {
         match self {
-            ReconcileError::StorePod { .. }
-            | ReconcileError::ForgetPod { .. }
-            | ReconcileError::StoreIndex(_) => "FailedStore",
+            ReconcileError::Unstored { .. } => "FailedStore",
             ReconcileError::Apply { .. } => "FailedStart",
             ReconcileError::Remove { .. } => "FailedStop",
         }

@@ -1,12 +1,16 @@
 //! Desired state and node identity on disk, under `--root` (default /var/lib/pealet):
 //! `desired/<pod>.pod` (the encoded Pod), `desired/index` (the last Index received),
-//! `generations` (the last accepted generation of each signed message: replays are
-//! refused across restarts) and `node-name`.
+//! `desired/<pod>.removing` (a removal begun and not yet finished: the pod's file renamed,
+//! so that the next agent finishes it after a crash), `generations` (the last accepted
+//! generation of each signed message: replays are refused across restarts) and
+//! `node-name`.
 //!
 //! Every write is atomic (write a temporary file, fsync it, rename it over the old one,
 //! fsync the directory) and happens only when the bytes change: SD cards wear out.
 //! Loading never fails on a bad file: corrupt, oversized or misnamed files are reported
-//! and skipped. This module does not decide what is desired (that is `desired`).
+//! and skipped. A write that fails leaves no temporary file behind, and those of a
+//! crash are removed at the next open. This module does not decide what is desired
+//! (that is `desired`).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -18,6 +22,7 @@ use crate::spec::{self, DecodeError, Index, Pod};
 use crate::trust::Generations;
 
 const POD_SUFFIX: &str = ".pod";
+const REMOVING_SUFFIX: &str = ".removing";
 const TMP_SUFFIX: &str = ".tmp";
 const INDEX_FILE: &str = "index";
 const NODE_NAME_FILE: &str = "node-name";
@@ -67,6 +72,8 @@ pub enum StoreError {
 pub struct Loaded {
     pub pods: BTreeMap<String, Pod>,
     pub index: Option<Index>,
+    /// Pods whose removal was begun by an earlier run and not finished.
+    pub removing: Vec<String>,
     /// Files that were skipped; the caller reports them.
     pub problems: Vec<StoreError>,
 }
@@ -79,13 +86,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if need be) `<root>/desired`.
+    /// Opens (creating if need be) `<root>/desired`; removes the temporary files a
+    /// crash in the middle of a write left (the old file is still whole).
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let desired = root.join("desired");
         fs::create_dir_all(&desired).map_err(|source| StoreError::CreateDir {
             path: desired.clone(),
             source,
         })?;
+        for dir in [root, desired.as_path()] {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.filter_map(|e| e.ok()) {
+                if e.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
         Ok(Store {
             root: root.to_path_buf(),
             desired,
@@ -115,6 +133,13 @@ impl Store {
             if file.ends_with(TMP_SUFFIX) {
                 // Left by a crash between write and rename: the old file is still whole.
                 let _ = fs::remove_file(&path);
+            } else if let Some(stem) = file.strip_suffix(REMOVING_SUFFIX) {
+                if self.desired.join(format!("{stem}{POD_SUFFIX}")).exists() {
+                    // Applied again after the removal began: the pod's file wins.
+                    let _ = fs::remove_file(&path);
+                } else {
+                    out.removing.push(stem.to_owned());
+                }
             } else if file == INDEX_FILE {
                 match read_message::<Index>(&path) {
                     Ok(ix) => out.index = Some(ix),
@@ -136,10 +161,39 @@ impl Store {
         out
     }
 
-    /// Stores `pod`; returns whether the file changed.
+    /// Stores `pod`; returns whether the file changed. A removal of it that was begun
+    /// is over: the pod is wanted again.
     pub fn put_pod(&self, pod: &Pod) -> Result<bool, StoreError> {
         let path = self.desired.join(format!("{}{POD_SUFFIX}", pod.name));
-        write_if_changed(&path, &spec::encode(pod))
+        let changed = write_if_changed(&path, &spec::encode(pod))?;
+        self.end_removal(&pod.name)?;
+        Ok(changed)
+    }
+
+    /// Records that pod `name` is being removed, before anything of it is stopped: its
+    /// file is renamed `<name>.removing` (a rename needs no free space), or an empty one
+    /// is written when none was stored. The next agent finishes what a crash
+    /// interrupted; [`Store::end_removal`] forgets it once the pod is gone.
+    pub fn begin_removal(&self, name: &str) -> Result<(), StoreError> {
+        let pod = self.desired.join(format!("{name}{POD_SUFFIX}"));
+        let intent = self.desired.join(format!("{name}{REMOVING_SUFFIX}"));
+        match fs::rename(&pod, &intent) {
+            Ok(()) => sync_dir(&self.desired),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                write_if_changed(&intent, b"").map(|_| ())
+            }
+            Err(source) => Err(StoreError::Rename { path: pod, source }),
+        }
+    }
+
+    /// Forgets the removal of pod `name`: it is done (or the pod is wanted again).
+    pub fn end_removal(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.desired.join(format!("{name}{REMOVING_SUFFIX}"));
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.desired),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Remove { path, source }),
+        }
     }
 
     /// Forgets pod `name`; returns whether it was stored.
@@ -256,25 +310,35 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, StoreError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(TMP_SUFFIX);
     let tmp = PathBuf::from(tmp);
-    let write_err = |source| StoreError::Write {
-        path: tmp.clone(),
-        source,
-    };
-    let mut file = File::create(&tmp).map_err(write_err)?;
-    file.write_all(bytes).map_err(write_err)?;
-    // The data must be on disk before the rename makes it visible under the real name.
-    file.sync_all().map_err(|source| StoreError::Sync {
-        path: tmp.clone(),
-        source,
-    })?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(|source| StoreError::Rename {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let written = write_synced(&tmp, bytes).and_then(|()| {
+        fs::rename(&tmp, path).map_err(|source| StoreError::Rename {
+            path: path.to_path_buf(),
+            source,
+        })
+    });
+    if written.is_err() {
+        // A full disk fails the write or the fsync: no half-written file stays behind.
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
     // The rename itself is durable only once the directory is synced.
     sync_dir(path.parent().unwrap_or(Path::new(".")))?;
     Ok(true)
+}
+
+/// Writes `bytes` to a new file `tmp` and syncs it: the data must be on disk before a
+/// rename makes it visible under the real name.
+fn write_synced(tmp: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let write_err = |source| StoreError::Write {
+        path: tmp.to_path_buf(),
+        source,
+    };
+    let mut file = File::create(tmp).map_err(write_err)?;
+    file.write_all(bytes).map_err(write_err)?;
+    file.sync_all().map_err(|source| StoreError::Sync {
+        path: tmp.to_path_buf(),
+        source,
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
@@ -407,6 +471,28 @@ mod tests {
         );
         assert_eq!(store.node_name().as_deref(), Some("pi-02"));
         fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_removal_is_recorded_until_it_is_finished_or_undone() {
+        let root = temp_root("removal");
+        let store = Store::open(&root).unwrap();
+        store.put_pod(&pod("web", "nginx:1")).unwrap();
+        store.begin_removal("web").unwrap();
+        store.begin_removal("ghost").unwrap();
+        fs::write(root.join("node-name.tmp"), b"half").unwrap();
+        let store = Store::open(&root).unwrap();
+        assert!(!root.join("node-name.tmp").exists());
+        let loaded = store.load();
+        assert!(loaded.pods.is_empty());
+        assert_eq!(loaded.removing, ["ghost", "web"]);
+        store.end_removal("ghost").unwrap();
+        // Applied again: the removal is over.
+        store.put_pod(&pod("web", "nginx:2")).unwrap();
+        let loaded = store.load();
+        assert_eq!(loaded.pods.keys().collect::<Vec<_>>(), ["web"]);
+        assert!(loaded.removing.is_empty());
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

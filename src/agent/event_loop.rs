@@ -80,6 +80,17 @@ impl Agent {
             for pod in &ready.shims {
                 self.reconciler.runtime_mut().on_watch(pod);
             }
+            if self
+                .reconciler
+                .retry_due()
+                .is_some_and(|t| t <= Instant::now())
+            {
+                events.extend(self.reconciler.retry(now));
+            }
+            if (self.facts).set_store_failure(self.reconciler.store_failure()) {
+                // DiskPressure on or off: said at once, not at the next heartbeat.
+                self.publish_node();
+            }
             if Instant::now() >= self.node_due {
                 if self.statics.watch() || !self.statics.watching() {
                     // The directory appeared, or cannot be watched: look at it now.
@@ -116,9 +127,10 @@ impl Agent {
         for (_, fd) in &watches {
             fds.push(PollFd::from_borrowed_fd(*fd, PollFlags::IN));
         }
-        let next = self
-            .logs_due
-            .map_or(self.node_due, |t| t.min(self.node_due));
+        let next = [self.logs_due, self.reconciler.retry_due()]
+            .into_iter()
+            .flatten()
+            .fold(self.node_due, Instant::min);
         let left = next.saturating_duration_since(Instant::now());
         let long = left >= IDLE_RELEASE_AFTER;
         let (left, capped) = match self.idle {
@@ -162,9 +174,9 @@ impl Agent {
         for update in inbound.updates {
             events.extend(self.handle(update, now));
         }
-        if inbound.connected == Some(true) {
-            self.publish_node();
-        }
+        // Nothing to publish on a connect: the mailbox sends the node status (the
+        // newest, kept current by the heartbeats during an outage) and every pod's
+        // status again by itself. Publishing a fresh one here too sent "online" twice.
         events
     }
 
@@ -245,11 +257,11 @@ impl Agent {
         let (pushed, cleared) = runtime.take();
         events.extend(pushed);
         self.publish_events(events);
-        let runtime = self.reconciler.runtime_mut();
         for pod in cleared {
-            if runtime.runs(&pod) {
+            if self.reconciler.runtime().runs(&pod) {
                 continue;
             }
+            self.reconciler.removed(&pod);
             // Cleared even when this run of the agent never published it: a deletion
             // that arrives before the first publish after a restart must not leave the
             // status retained by the previous run behind.
@@ -257,7 +269,7 @@ impl Agent {
                 d.set_status(&pod, None);
             }
         }
-        for (pod, status) in runtime.to_publish() {
+        for (pod, status) in self.reconciler.runtime_mut().to_publish() {
             log::debug!("pod {pod}: status {}", status.phase.as_str());
             if let Some(d) = &self.device {
                 d.set_status(&pod, Some(&status));

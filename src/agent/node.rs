@@ -29,6 +29,8 @@ pub struct NodeFacts {
     pub root: std::path::PathBuf,
     cgroup: CgroupInfo,
     kernel: String,
+    /// Why the desired state cannot be written, while it cannot (DiskPressure).
+    store_failure: Option<String>,
 }
 
 impl NodeFacts {
@@ -41,7 +43,16 @@ impl NodeFacts {
             root: root.to_path_buf(),
             cgroup: cgroup::detect(Path::new(cgroup::DEFAULT_ROOT)),
             kernel: uname.release().to_string_lossy().into_owned(),
+            store_failure: None,
         }
+    }
+
+    /// The desired state cannot be written (`Some`: why), or can again; true when
+    /// that changed.
+    pub fn set_store_failure(&mut self, failure: Option<&str>) -> bool {
+        let changed = self.store_failure.as_deref() != failure;
+        self.store_failure = failure.map(str::to_owned);
+        changed
     }
 
     pub fn capacity(&self) -> NodeResources {
@@ -68,8 +79,9 @@ impl NodeFacts {
         let capacity = self.capacity();
         let mem_pressure = (meminfo("MemAvailable:").zip(meminfo("MemTotal:")))
             .is_some_and(|(a, t)| t > 0 && a * 100 < t * MEMORY_PRESSURE_PERCENT);
-        let disk_pressure = rustix::fs::statvfs(&self.root)
+        let low = rustix::fs::statvfs(&self.root)
             .is_ok_and(|s| s.f_blocks > 0 && s.f_bavail * 100 < s.f_blocks * DISK_PRESSURE_PERCENT);
+        let disk_pressure = low || self.store_failure.is_some();
         let pid_pressure =
             pid_use().is_some_and(|(used, max)| used * 100 > max * PID_PRESSURE_PERCENT);
         let prev = previous.map(|p| &p.conditions);
@@ -102,7 +114,14 @@ impl NodeFacts {
             conditions: NodeConditions {
                 ready: cond(|c| &c.ready, online, "KubeletReady"),
                 memory_pressure: cond(|c| &c.memory_pressure, mem_pressure, "MemoryPressure"),
-                disk_pressure: cond(|c| &c.disk_pressure, disk_pressure, "DiskPressure"),
+                disk_pressure: NodeCondition {
+                    message: (self.store_failure.as_deref()).map(|why| {
+                        let why = format!("the desired state cannot be stored: {why}");
+                        crate::spec::bounded::Text::try_from(short(&why).as_str())
+                            .unwrap_or_default()
+                    }),
+                    ..cond(|c| &c.disk_pressure, disk_pressure, "DiskPressure")
+                },
                 pid_pressure: cond(|c| &c.pid_pressure, pid_pressure, "PIDPressure"),
             },
             heartbeat: now,

@@ -23,7 +23,9 @@ use crate::reconcile::{PodRuntime, event};
 use crate::shim::control;
 use crate::shim::proto::{Client, Request};
 use crate::shim::state::{self, PodDirs};
-use crate::spec::{self, EventType, NodeResources, Pod, PodPhase, PodStatus, Reason, Time};
+use crate::spec::{
+    self, EventType, NodeResources, Pod, PodPhase, PodStatus, Reason, RestartPolicy, Time,
+};
 use crate::wake::Waker;
 
 /// The annotation that marks a pod started from a manifest in the manifests directory.
@@ -145,9 +147,16 @@ impl ShimRuntime {
         let current = state::read(&self.root, &self.run_dir, &name).ok();
         let existing = Existing {
             hash: current.as_ref().map(|st| spec::SpecHash::of_pod(&st.pod)),
+            // A finished pod is adopted as finished only when its restart policy would
+            // not have started it again: one stopped by an interrupted removal (or by
+            // hand) is started again, as its policy asks.
             adoptable: current.as_ref().is_some_and(|st| {
-                let finished = (st.status.as_ref())
-                    .is_some_and(|s| matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed));
+                let policy = st.pod.spec.restart_policy;
+                let finished = (st.status.as_ref()).is_some_and(|s| match s.phase {
+                    PodPhase::Succeeded => policy != RestartPolicy::Always,
+                    PodPhase::Failed => policy == RestartPolicy::Never,
+                    PodPhase::Pending | PodPhase::Running | PodPhase::Unknown => false,
+                });
                 st.shim.is_some() || finished
             }),
         };
@@ -215,8 +224,9 @@ impl ShimRuntime {
                 let previous = previous.or_else(|| entry.refused_stop.take());
                 entry.record.is_static = is_static;
                 entry.watch = None;
-                if replacing {
-                    log::info!("pod {name}: replacing it");
+                match replacing {
+                    true => log::info!("pod {name}: replacing it"),
+                    false => log::info!("pod {name}: starting it"),
                 }
                 let (root, run_dir, log_cap) =
                     (self.root.clone(), self.run_dir.clone(), self.log_cap);
@@ -283,9 +293,13 @@ impl ShimRuntime {
                 (self.events).push(event(EventType::Warning, "Failed", pod, msg, now));
             }
             match entry.record.finished(result, now) {
-                Done::Started => entry.watch = client.map(ShimWatch::new),
+                Done::Started => {
+                    log::info!("pod {name}: started");
+                    entry.watch = client.map(ShimWatch::new);
+                }
                 Done::StartFailed => {}
                 Done::Removed => {
+                    log::info!("pod {name}: stopped and removed");
                     self.pods.remove(&name);
                     self.cleared.push(name);
                 }
@@ -405,6 +419,32 @@ impl PodRuntime for ShimRuntime {
             return Err(RuntimeError::Static { pod: name.into() });
         }
         self.unplace(name);
+        Ok(())
+    }
+
+    /// Only for a removal recorded in the store: a pod this agent does not know of but
+    /// the run directory holds is stopped and removed all the same (a `pealet run` pod
+    /// never has such a record, and is left alone).
+    fn finish_removal(&mut self, name: &str) -> Result<(), RuntimeError> {
+        if self.pods.contains_key(name) {
+            return self.remove(name);
+        }
+        let d = PodDirs::new(&self.root, &self.run_dir, name);
+        if !d.run.exists() && !d.root.exists() {
+            // Nothing of it is left: the status the crashed agent may have left goes.
+            self.cleared.push(name.to_owned());
+            return Ok(());
+        }
+        log::info!("pod {name}: stopping what is left of it, then removing it");
+        let (root, run_dir) = (self.root.clone(), self.run_dir.clone());
+        let pod = name.to_owned();
+        let job = spawn(name, self.waker.clone(), None, move || {
+            let d = PodDirs::new(&root, &run_dir, &pod);
+            control::remove(&d, &pod, None).map_err(|e| e.to_string())?;
+            Ok(None)
+        });
+        let entry = self.pods.entry(name.to_owned()).or_default();
+        entry.record.stopping(job);
         Ok(())
     }
 

@@ -443,8 +443,9 @@ fn help(mut parser: lexopt::Parser) -> Result<(), CliError> {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::new().filter("PEALET_LOG")).init();
-    match run(std::env::args_os().skip(1).collect()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    init_log(command_of(&args) == Some("agent"));
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ CliError::Usage(_)) => {
             eprintln!("pealet: {e}");
@@ -461,5 +462,62 @@ pub fn main() -> ExitCode {
             eprintln!("pealet: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// The command word: the first argument that is neither an option nor the value of a
+/// global option given before it (`--root DIR`, `--run-dir DIR`).
+fn command_of(args: &[OsString]) -> Option<&str> {
+    let mut words = args.iter().map(|a| a.to_str());
+    while let Some(word) = words.next() {
+        match word? {
+            "--root" | "--run-dir" => {
+                words.next();
+            }
+            w if w.starts_with('-') => {}
+            w => return Some(w),
+        }
+    }
+    None
+}
+
+/// The log: `PEALET_LOG` (env_logger syntax) or, by default, what the agent does at
+/// info level (connects, disconnects, pod starts, stops and removals, refusals, store
+/// failures: one line each) and only errors for the other commands (they print what
+/// they have to say themselves). When stderr is not a terminal (a service: journald, a
+/// file), each line starts with its syslog priority (`<6>`), which journald turns into
+/// the entry's priority, and carries no timestamp or colour of its own.
+fn init_log(agent: bool) {
+    use std::io::{IsTerminal, Write};
+    let default = if agent { "info" } else { "error" };
+    let mut b =
+        env_logger::Builder::from_env(env_logger::Env::new().filter_or("PEALET_LOG", default));
+    if !std::io::stderr().is_terminal() {
+        b.format(|buf, record| {
+            let priority = match record.level() {
+                log::Level::Error => 3,
+                log::Level::Warn => 4,
+                log::Level::Info => 6,
+                log::Level::Debug | log::Level::Trace => 7,
+            };
+            writeln!(buf, "<{priority}>{}: {}", record.target(), record.args())
+        });
+    }
+    b.init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_of;
+    use std::ffi::OsString;
+
+    #[test]
+    fn the_command_word_is_found_after_global_options() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(command_of(&args(&["agent", "--node", "a"])), Some("agent"));
+        let global = args(&["--root", "/r", "--run-dir", "/x", "agent"]);
+        assert_eq!(command_of(&global), Some("agent"));
+        assert_eq!(command_of(&args(&["--root", "agent", "get"])), Some("get"));
+        assert_eq!(command_of(&args(&["--help"])), None);
     }
 }

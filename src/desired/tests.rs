@@ -121,7 +121,7 @@ const CASES: &[Case] = &[
         stored_index: Some(&[]),
         steps: &[
             (M::P("a", 1), "hold a@1"),
-            (M::I(&[("a", 1)]), "run a@1, save"),
+            (M::I(&[("a", 1)]), "save, run a@1"),
         ],
         running: &[("a", 1)],
     },
@@ -138,7 +138,7 @@ const CASES: &[Case] = &[
         stored_index: Some(&[("a", 1)]),
         steps: &[
             (M::P("a", 2), "hold a@2"),
-            (M::I(&[("a", 2)]), "run a@2, save"),
+            (M::I(&[("a", 2)]), "save, run a@2"),
             (M::P("a", 2), ""),
         ],
         running: &[("a", 2)],
@@ -147,14 +147,14 @@ const CASES: &[Case] = &[
         what: "delete as pealet does it: the empty message waits, the index deletes",
         stored: &[("a", 1), ("b", 1)],
         stored_index: Some(&[("a", 1), ("b", 1)]),
-        steps: &[(M::D("b"), ""), (M::I(&[("a", 1)]), "stop b, save")],
+        steps: &[(M::D("b"), ""), (M::I(&[("a", 1)]), "save, stop b")],
         running: &[("a", 1)],
     },
     Case {
         what: "deleted while offline, empty message lost with the session: index deletes",
         stored: &[("a", 1), ("b", 1)],
         stored_index: Some(&[("a", 1), ("b", 1)]),
-        steps: &[(M::P("a", 1), ""), (M::I(&[("a", 1)]), "stop b, save")],
+        steps: &[(M::P("a", 1), ""), (M::I(&[("a", 1)]), "save, stop b")],
         running: &[("a", 1)],
     },
     Case {
@@ -195,9 +195,9 @@ const CASES: &[Case] = &[
         stored_index: Some(&[("a", 1)]),
         steps: &[
             (M::D("a"), ""),
-            (M::I(&[]), "stop a, save"),
+            (M::I(&[]), "save, stop a"),
             (M::P("a", 2), "hold a@2"),
-            (M::I(&[("a", 2)]), "run a@2, save"),
+            (M::I(&[("a", 2)]), "save, run a@2"),
         ],
         running: &[("a", 2)],
     },
@@ -216,7 +216,7 @@ const CASES: &[Case] = &[
         what: "first index after running without one deletes what it does not list",
         stored: &[("a", 1), ("b", 1)],
         stored_index: None,
-        steps: &[(M::I(&[("b", 1)]), "stop a, save")],
+        steps: &[(M::I(&[("b", 1)]), "save, stop a")],
         running: &[("b", 1)],
     },
 ];

@@ -58,6 +58,7 @@ impl Device {
             sleeper,
             broker: broker_name(settings),
             reconnect_max: settings.reconnect_max.max(Duration::from_millis(250)),
+            oversized: Default::default(),
         };
         let thread = std::thread::Builder::new()
             .name("mqtt".into())
@@ -231,7 +232,13 @@ struct Reader {
     sleeper: mpsc::Receiver<()>,
     broker: String,
     reconnect_max: Duration,
+    /// The oversized messages already handed over (topic and size), newest last: a
+    /// retained one comes again at every connect, and is reported once.
+    oversized: std::collections::VecDeque<(String, usize)>,
 }
+
+/// Oversized messages remembered, so that each is reported once.
+const OVERSIZED_SEEN: usize = 16;
 
 impl Reader {
     fn run(mut self) {
@@ -253,6 +260,9 @@ impl Reader {
                 }
                 Polled::Event(Happened::Message { topic, payload, .. }) => {
                     self.receive(&topic, &payload);
+                }
+                Polled::Event(Happened::Oversized { topic, len }) => {
+                    self.oversized(&topic, len);
                 }
                 Polled::Event(Happened::Subscribed { refused: Some(why) }) => {
                     log::warn!("{}: {why}", self.broker);
@@ -318,6 +328,25 @@ impl Reader {
             self.mailbox.set_connected(false);
         } else {
             log::debug!("connect to {}: {why}", self.broker);
+        }
+    }
+
+    /// A message over the payload limit, already dropped: the agent refuses it as a
+    /// desired-state update that did not decode (a Warning Event, the pod's status says
+    /// so), once per topic and size.
+    fn oversized(&mut self, topic: &str, len: usize) {
+        let key = (topic.to_owned(), len);
+        if self.oversized.contains(&key) {
+            log::debug!("the message of {len} bytes on {topic} again: skipped");
+            return;
+        }
+        if self.oversized.len() == OVERSIZED_SEEN {
+            self.oversized.pop_front();
+        }
+        self.oversized.push_back(key);
+        match self.topics.receive_oversized(topic, len) {
+            Some(update) => self.mailbox.deliver(update),
+            None => log::warn!("skipped a message of {len} bytes on {topic}: over the limit"),
         }
     }
 

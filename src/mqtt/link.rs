@@ -20,8 +20,9 @@ use rumqttc::v5;
 use rumqttc::v5::mqttbytes::QoS as V5QoS;
 use rumqttc::{QoS, RecvTimeoutError};
 
-use super::{MAX_INCOMING, MAX_PAYLOAD_OUT, MqttError};
+use super::{MAX_INCOMING, MAX_INCOMING_V311, MAX_PAYLOAD_OUT, MqttError};
 use crate::config::MqttVersion;
+use crate::spec::bounded::MAX_PAYLOAD;
 
 /// How long the broker keeps a device's MQTT 5 session (its subscriptions and queued
 /// QoS 1 messages) while the device is away. Desired state is retained anyway, and the
@@ -120,6 +121,12 @@ pub enum Happened {
         /// Sent from the broker's retained store (rather than published just now).
         retained: bool,
     },
+    /// A message over the payload limit: read (and acknowledged) by the client, its
+    /// payload dropped at once without a copy.
+    Oversized {
+        topic: String,
+        len: usize,
+    },
     /// A SUBACK; `refused` names the first filter's reason when the broker refused one.
     Subscribed {
         refused: Option<String>,
@@ -196,7 +203,7 @@ impl Link {
                     .set_clean_session(!p.persistent)
                     .set_inflight(p.inflight)
                     .set_request_channel_capacity(p.capacity)
-                    .set_max_packet_size(MAX_INCOMING, MAX_PAYLOAD_OUT);
+                    .set_max_packet_size(MAX_INCOMING_V311, MAX_PAYLOAD_OUT);
                 if let Some((user, password)) = p.credentials {
                     o.set_credentials(user, password);
                 }
@@ -382,6 +389,12 @@ fn v311_event(e: rumqttc::Event) -> Happened {
         Event::Incoming(Packet::ConnAck(ack)) => Happened::Connected {
             session_present: ack.session_present,
         },
+        Event::Incoming(Packet::Publish(p)) if p.payload.len() > MAX_PAYLOAD => {
+            Happened::Oversized {
+                topic: p.topic,
+                len: p.payload.len(),
+            }
+        }
         Event::Incoming(Packet::Publish(p)) => Happened::Message {
             topic: p.topic,
             payload: p.payload.to_vec(),
@@ -405,6 +418,12 @@ fn v5_event(e: v5::Event) -> Happened {
         Event::Incoming(Incoming::ConnAck(ack)) => Happened::Connected {
             session_present: ack.session_present,
         },
+        Event::Incoming(Incoming::Publish(p)) if p.payload.len() > MAX_PAYLOAD => {
+            Happened::Oversized {
+                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                len: p.payload.len(),
+            }
+        }
         Event::Incoming(Incoming::Publish(p)) => Happened::Message {
             topic: String::from_utf8_lossy(&p.topic).into_owned(),
             payload: p.payload.to_vec(),

@@ -193,6 +193,24 @@ impl Topics {
         Some(Update::Signed(Box::new(inner), seal))
     }
 
+    /// A message of `len` bytes on `topic` whose payload the client dropped because it
+    /// is over the limit: the update that refuses it, `None` when the topic is not a
+    /// desired-state topic of this node.
+    pub fn receive_oversized(&self, topic: &str, len: usize) -> Option<Update> {
+        let too_large = DecodeError::TooLarge {
+            len,
+            max: MAX_PAYLOAD,
+        };
+        if topic == self.index() {
+            return Some(Update::Index(Err(too_large)));
+        }
+        let name = self.pod_of(topic, "pods")?.to_owned();
+        Some(Update::Pod {
+            name,
+            pod: Err(too_large),
+        })
+    }
+
     /// The device-side receive path of a logs request: `None` when `topic` is not this
     /// node's request topic.
     pub fn receive_logs(

@@ -154,3 +154,70 @@ fn events_cut_long_text_to_its_bounds() {
     assert!(e.reason.len() <= crate::spec::bounded::MAX_SHORT && !e.reason.is_empty());
     assert!(e.message.len() <= crate::spec::bounded::MAX_TEXT && !e.message.is_empty());
 }
+
+#[test]
+fn a_change_that_cannot_be_stored_waits_and_is_made_once_it_is() {
+    let dir = root("unstored");
+    let (mut r, _) = Reconciler::start(Store::open(&dir).unwrap(), MemRuntime::default(), Time(1));
+    let put = |p: &Pod| Update::Pod {
+        name: p.name.to_string(),
+        pod: Ok(Box::new(p.clone())),
+    };
+    let (a, b, b2) = (pod("a", 1), pod("b", 1), pod("b", 2));
+    // The desired directory is a file now: every write fails.
+    std::fs::remove_dir_all(dir.join("desired")).unwrap();
+    std::fs::write(dir.join("desired"), b"").unwrap();
+    let events = r.handle(put(&a), Time(2));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(&*events[0].reason, "FailedStore");
+    assert!(names(r.runtime()).is_empty(), "acted on though not stored");
+    assert!(r.store_failure().is_some());
+    let first = r.retry_due().expect("a retry is due");
+    // More changes wait behind it, the newest of a pod replacing the older one; one
+    // Warning for the whole outage.
+    assert!(r.handle(put(&b), Time(3)).is_empty());
+    assert!(r.handle(put(&b2), Time(4)).is_empty());
+    assert!(r.retry(Time(5)).is_empty());
+    assert!(r.retry_due().unwrap() > first, "back-off");
+    assert!(names(r.runtime()).is_empty());
+    // Writable again: stored, then made, in order.
+    std::fs::remove_file(dir.join("desired")).unwrap();
+    std::fs::create_dir(dir.join("desired")).unwrap();
+    let events = r.retry(Time(6));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(&*events[0].reason, "Stored");
+    assert_eq!(names(r.runtime()), ["a", "b"]);
+    assert_eq!(r.runtime().pods["b"], SpecHash::of_pod(&b2));
+    assert_eq!(r.runtime().applied, 2);
+    assert!(r.store_failure().is_none() && r.retry_due().is_none());
+    let stored = Store::open(&dir).unwrap().load();
+    assert_eq!(stored.pods.keys().collect::<Vec<_>>(), ["a", "b"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_removal_begun_by_an_earlier_run_is_finished() {
+    let dir = root("removal");
+    let store = Store::open(&dir).unwrap();
+    let (mut r, _) = Reconciler::start(store.clone(), MemRuntime::default(), Time(1));
+    let a = pod("a", 1);
+    r.handle(
+        Update::Pod {
+            name: "a".into(),
+            pod: Ok(Box::new(a.clone())),
+        },
+        Time(2),
+    );
+    // The deletion is recorded, then the agent "crashes" before the pod is gone.
+    store.begin_removal("a").unwrap();
+    let runtime = MemRuntime {
+        pods: [("a".to_owned(), SpecHash::of_pod(&a))].into(),
+        ..MemRuntime::default()
+    };
+    let (mut r, events) = Reconciler::start(store.clone(), runtime, Time(3));
+    assert!(events.is_empty(), "{events:?}");
+    assert!(names(r.runtime()).is_empty());
+    r.removed("a");
+    assert!(store.load().removing.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,11 +2,14 @@
 //! pods (tests/it/pod/fixture.rs), the operator commands and a plain subscriber.
 //! Each test has its own node name, root, run directory and manifests directory.
 //! `agent/logs.rs`: remote logs; `agent/resilience.rs`: TLS and broker outages;
+//! `agent/faults.rs`: an oversized retained message, the agent killed in the middle of
+//! a deletion, a stopped pod applied again, a full disk;
 //! `agent/events.rs`: what the event-driven loop pushes (pull Events, stable statuses,
 //! static pods at once); `agent/trust.rs`: secure admission defaults and signed desired
 //! state (forged, unsigned and replayed specs refused).
 
 mod events;
+mod faults;
 mod logs;
 mod resilience;
 mod trust;
@@ -51,8 +54,10 @@ struct World {
     manifests: PathBuf,
     /// Broker settings beyond `--broker` (TLS files), for the agent and the operator.
     tls_flags: Vec<(&'static str, String)>,
-    /// More arguments of the agent (admission, trusted keys).
+    /// More arguments for the agent.
     agent_args: Vec<String>,
+    /// A command the agent runs under (its words, then pealet's), if any.
+    agent_wrapper: Vec<String>,
 }
 
 impl World {
@@ -83,6 +88,7 @@ impl World {
             env,
             tls_flags,
             agent_args: Vec::new(),
+            agent_wrapper: Vec::new(),
         }
     }
 
@@ -112,19 +118,21 @@ impl World {
             .append(true)
             .open(self.env.dir.join("agent.log"))
             .unwrap();
-        let mut cmd = self.env.command(&[
-            "agent",
-            "--node",
-            &self.node,
-            "--broker",
-            &self.broker.url(),
-            "--manifests",
-            self.manifests.to_str().unwrap(),
-            "--heartbeat",
-            "2",
-        ]);
-        cmd.args(self.tls_args());
-        cmd.args(&self.agent_args);
+        let mut cmd = self.env.command_under(
+            &self.agent_wrapper,
+            &[
+                "agent",
+                "--node",
+                &self.node,
+                "--broker",
+                &self.broker.url(),
+                "--manifests",
+                self.manifests.to_str().unwrap(),
+                "--heartbeat",
+                "2",
+            ],
+        );
+        cmd.args(self.tls_args()).args(&self.agent_args);
         cmd.env("PEALET_CONFIG", "/dev/null")
             .env("PEALET_LOG", "info")
             .stdout(Stdio::null())

@@ -78,7 +78,20 @@ impl Env {
     }
 
     pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pealet"));
+        self.command_under(&[], args)
+    }
+
+    /// As [`Env::command`], run by `wrapper` (its words, then pealet's) if not empty.
+    pub(crate) fn command_under(&self, wrapper: &[String], args: &[&str]) -> Command {
+        let pealet = env!("CARGO_BIN_EXE_pealet");
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(pealet),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(pealet);
+                c
+            }
+        };
         cmd.arg("--root").arg(self.dir.join("root"));
         cmd.arg("--run-dir").arg(self.dir.join("run")).args(args);
         cmd.stdin(Stdio::null());
