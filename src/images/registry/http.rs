@@ -16,6 +16,7 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::body::Body;
 pub use super::url::Url;
+use crate::http1::{MAX_INFORMATIONAL, valid_header_name, valid_header_value};
 
 /// Largest response head (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -40,6 +41,14 @@ pub enum HttpError {
     Head { host: String, reason: String },
     #[error("{url}: more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects { url: String },
+    /// A header that cannot be sent as it is: a value with CR, LF or another control
+    /// character (a registry's token, say) would end the header and inject others.
+    #[error("{host}: refusing to send header {name:?}: {reason}")]
+    Header {
+        host: String,
+        name: String,
+        reason: &'static str,
+    },
 }
 
 /// A connection, plain or TLS.
@@ -172,6 +181,7 @@ impl Transport {
 
     /// One request, one connection, no redirects.
     pub fn send_once(&self, req: &Request) -> Result<Response, HttpError> {
+        check_headers(req)?;
         let mut conn = self.connect(&req.url)?;
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: pealet/{}\r\nConnection: close\r\n",
@@ -274,11 +284,55 @@ impl Transport {
     }
 }
 
-/// Reads the status line and headers, at most [`MAX_HEAD`] bytes.
+/// Every extra header of `req` must be sendable as it is, before anything is sent.
+fn check_headers(req: &Request) -> Result<(), HttpError> {
+    for (name, value) in &req.headers {
+        let reason = if !valid_header_name(name) {
+            "the name is not a token"
+        } else if !valid_header_value(value) {
+            "the value contains CR, LF or another control character"
+        } else {
+            continue;
+        };
+        return Err(HttpError::Header {
+            host: req.url.host.clone(),
+            name: name.to_string(),
+            reason,
+        });
+    }
+    Ok(())
+}
+
+/// Reads the final response's status line and headers, skipping at most
+/// [`MAX_INFORMATIONAL`] 1xx responses; all heads together at most [`MAX_HEAD`] bytes.
 fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
-    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
     let mut budget = MAX_HEAD;
-    let status_line = read_line(r, &mut budget)?;
+    for _ in 0..=MAX_INFORMATIONAL {
+        let (status, headers) = read_one_head(r, &mut budget)?;
+        match status {
+            101 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "unexpected 101 Switching Protocols",
+                ));
+            }
+            100..=199 => continue,
+            _ => return Ok((status, headers)),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("more than {MAX_INFORMATIONAL} informational (1xx) responses"),
+    ))
+}
+
+/// One status line and its headers, charged to `budget`.
+fn read_one_head(
+    r: &mut impl BufRead,
+    budget: &mut usize,
+) -> io::Result<(u16, Vec<(String, String)>)> {
+    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    let status_line = read_line(r, budget)?;
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or_default();
     if !version.starts_with("HTTP/1.") {
@@ -291,7 +345,7 @@ fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
         .ok_or_else(|| invalid("invalid status line"))?;
     let mut headers = Vec::new();
     loop {
-        let line = read_line(r, &mut budget)?;
+        let line = read_line(r, budget)?;
         if line.is_empty() {
             break;
         }
@@ -302,9 +356,6 @@ fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
             .split_once(':')
             .ok_or_else(|| invalid("header line without a colon"))?;
         headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    if status == 100 {
-        return read_head(r);
     }
     Ok((status, headers))
 }
@@ -366,5 +417,78 @@ mod tests {
         let huge = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         assert!(read_head(&mut huge.as_bytes()).is_err());
         assert!(read_head(&mut &b"HTTP/1.1 200 OK\r\nX: y"[..]).is_err());
+    }
+
+    #[test]
+    fn informational_responses_are_skipped_up_to_the_bound() {
+        let continues = |n| "HTTP/1.1 100 Continue\r\n\r\n".repeat(n);
+        let ok = format!(
+            "{}HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 204 No\r\n\r\n",
+            continues(4)
+        );
+        assert_eq!(read_head(&mut ok.as_bytes()).unwrap().0, 204);
+        let many = format!(
+            "{}HTTP/1.1 200 OK\r\n\r\n",
+            continues(MAX_INFORMATIONAL + 1)
+        );
+        let err = read_head(&mut many.as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), "more than 5 informational (1xx) responses");
+        let switch = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        assert!(read_head(&mut &switch[..]).is_err());
+    }
+
+    /// A server on 127.0.0.1 that reads one request head and then sends `100 Continue`
+    /// until the client goes away.
+    fn endless_continue_server() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut budget = MAX_HEAD;
+            while !read_line(&mut reader, &mut budget).unwrap().is_empty() {}
+            let mut stream = stream;
+            while stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_ok() {}
+        });
+        (addr, thread)
+    }
+
+    #[test]
+    fn an_endless_series_of_100_continue_is_a_clear_error() {
+        let (addr, server) = endless_continue_server();
+        let transport = Transport {
+            timeout: Duration::from_secs(10),
+            tls: None,
+        };
+        let url = Url::parse(&format!("http://{addr}/v2/")).unwrap();
+        let err = match transport.send(Request::get(url)) {
+            Err(e) => e.to_string(),
+            Ok(r) => panic!("a response with status {}", r.status),
+        };
+        assert_eq!(
+            err,
+            "127.0.0.1: bad response: more than 5 informational (1xx) responses"
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_header_value_with_a_line_break_is_refused_before_connecting() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let transport = Transport {
+            timeout: Duration::from_secs(10),
+            tls: None,
+        };
+        let url = Url::parse(&format!("http://{addr}/v2/")).unwrap();
+        let req = Request::get(url).header("Authorization", "Bearer abc\r\nX-Injected: 1");
+        let err = transport.send(req).err().expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "127.0.0.1: refusing to send header \"Authorization\": the value contains CR, LF or another control character"
+        );
+        let not_connected = listener.accept().unwrap_err();
+        assert_eq!(not_connected.kind(), io::ErrorKind::WouldBlock);
     }
 }
