@@ -1,7 +1,7 @@
 //! HTTP/1 rules that both HTTP clients share, the registry client
 //! ([`crate::images::registry::http`]) and the httpGet probes and hooks
-//! (`runtime::probe`): how many informational responses are skipped, and which header
-//! names and values may be sent. Pure: no I/O.
+//! (`runtime::probe`): how many informational responses are skipped, which header
+//! names and values may be sent, and the chunked body decoder. Pure: no I/O.
 
 /// At most this many 1xx informational responses (`100 Continue`, `103 Early Hints`)
 /// are skipped before the final response, as Go's client does; one more is an error,
@@ -21,6 +21,162 @@ pub fn valid_header_name(name: &str) -> bool {
 /// refused by servers.
 pub fn valid_header_value(value: &str) -> bool {
     !value.bytes().any(|b| b != b'\t' && (b < 0x20 || b == 0x7f))
+}
+
+/// The longest chunk-size line, and the most trailer bytes, accepted (Go's limit).
+pub const MAX_CHUNK_LINE: usize = 4096;
+
+/// Why a chunked body cannot be read. The texts are Go's where Go has one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    #[error("malformed chunked encoding: line too long")]
+    LineTooLong,
+    #[error("malformed chunked encoding: invalid chunk size {0:?}")]
+    Size(String),
+    #[error("malformed chunked encoding: chunk data not followed by a line end")]
+    NoLineEnd,
+    #[error("malformed chunked encoding: trailers longer than {MAX_CHUNK_LINE} bytes")]
+    TrailersTooLong,
+}
+
+/// What one [`ChunkedDecoder::decode`] call found: it used the first `consumed` bytes
+/// of its input, and `data` (a range of the input, maybe empty) is body data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub consumed: usize,
+    pub data: std::ops::Range<usize>,
+}
+
+/// A chunked body (RFC 9112 7.1) decoded from bytes as they arrive, by both HTTP
+/// clients: chunk-size lines (extensions ignored), the data, the line end after it,
+/// trailers (ignored) up to the empty line. Every line is bounded. Pure.
+#[derive(Debug, Default)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+    /// The line being read (chunk size, line end, trailer), at most [`MAX_CHUNK_LINE`].
+    line: Vec<u8>,
+    trailer_bytes: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    /// Bytes left in the current chunk.
+    Data(u64),
+    /// The line end after a chunk's data.
+    DataEnd,
+    Trailer,
+    Done,
+}
+
+impl ChunkedDecoder {
+    pub fn new() -> ChunkedDecoder {
+        ChunkedDecoder::default()
+    }
+
+    /// The last chunk and the trailers' empty line were read.
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Bytes still to come in the current chunk (0 between chunks).
+    pub fn chunk_left(&self) -> u64 {
+        match self.state {
+            ChunkState::Data(n) => n,
+            _ => 0,
+        }
+    }
+
+    /// Reads framing from the start of `input` up to the next run of at most `max`
+    /// bytes of body data, and that run. Stops after the run, at the end of the input,
+    /// or at the end of the body (the bytes after it are not consumed).
+    pub fn decode(&mut self, input: &[u8], max: usize) -> Result<Decoded, ChunkError> {
+        let mut i = 0;
+        while i < input.len() {
+            match self.state {
+                ChunkState::Done => break,
+                ChunkState::Data(left) => {
+                    if max == 0 {
+                        break;
+                    }
+                    let n = (input.len() - i)
+                        .min(max)
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let left = left - n as u64;
+                    self.state = if left == 0 {
+                        ChunkState::DataEnd
+                    } else {
+                        ChunkState::Data(left)
+                    };
+                    return Ok(Decoded {
+                        consumed: i + n,
+                        data: i..i + n,
+                    });
+                }
+                ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailer => {
+                    let rest = &input[i..];
+                    let newline = rest.iter().position(|&b| b == b'\n');
+                    let take = newline.map_or(rest.len(), |p| p + 1);
+                    if self.line.len() + take > MAX_CHUNK_LINE {
+                        return Err(ChunkError::LineTooLong);
+                    }
+                    self.line.extend_from_slice(&rest[..take]);
+                    i += take;
+                    if newline.is_none() {
+                        break;
+                    }
+                    self.end_of_line()?;
+                }
+            }
+        }
+        Ok(Decoded {
+            consumed: i,
+            data: i..i,
+        })
+    }
+
+    /// A whole line (ending in LF) is in `self.line`.
+    fn end_of_line(&mut self) -> Result<(), ChunkError> {
+        let mut line = &self.line[..self.line.len() - 1];
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        self.state = match self.state {
+            ChunkState::Size => match chunk_size(line)? {
+                0 => ChunkState::Trailer,
+                n => ChunkState::Data(n),
+            },
+            ChunkState::DataEnd if line.is_empty() => ChunkState::Size,
+            ChunkState::DataEnd => return Err(ChunkError::NoLineEnd),
+            ChunkState::Trailer if line.is_empty() => ChunkState::Done,
+            ChunkState::Trailer => {
+                self.trailer_bytes += self.line.len();
+                if self.trailer_bytes > MAX_CHUNK_LINE {
+                    return Err(ChunkError::TrailersTooLong);
+                }
+                ChunkState::Trailer
+            }
+            state => state,
+        };
+        self.line.clear();
+        Ok(())
+    }
+}
+
+/// The hexadecimal size before any `;extension`, surrounding blanks allowed.
+fn chunk_size(line: &[u8]) -> Result<u64, ChunkError> {
+    let text = String::from_utf8_lossy(line);
+    let hex = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim_matches([' ', '\t']);
+    let valid = !hex.is_empty() && hex.len() <= 16 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    match valid {
+        true => u64::from_str_radix(hex, 16).map_err(|_| ChunkError::Size(hex.to_string())),
+        false => Err(ChunkError::Size(hex.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -51,6 +207,71 @@ mod tests {
             "a\x1bb",
         ] {
             assert!(!valid_header_value(bad), "{bad:?}");
+        }
+    }
+
+    /// Decodes `wire` handed over in pieces of `step` bytes, at most `max` data bytes
+    /// a call: (body, bytes consumed, done).
+    fn decode_all(
+        wire: &[u8],
+        step: usize,
+        max: usize,
+    ) -> Result<(Vec<u8>, usize, bool), ChunkError> {
+        let mut d = ChunkedDecoder::new();
+        let (mut out, mut pos) = (Vec::new(), 0);
+        while !d.is_done() && pos < wire.len() {
+            let piece = &wire[pos..(pos + step).min(wire.len())];
+            let r = d.decode(piece, max)?;
+            out.extend_from_slice(&piece[r.data]);
+            pos += r.consumed;
+        }
+        Ok((out, pos, d.is_done()))
+    }
+
+    #[test]
+    fn chunked_bodies_decode_in_any_pieces() {
+        let wire = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: y\r\n\r\nNEXT";
+        for step in [1, 2, 3, 7, 4096] {
+            for max in [1, 2, 5, 4096] {
+                let got = decode_all(wire, step, max).unwrap();
+                assert_eq!(
+                    got,
+                    (b"hello world".to_vec(), wire.len() - 4, true),
+                    "{step} {max}"
+                );
+            }
+        }
+        let cases: [(&[u8], &[u8], bool); 5] = [
+            (b"0\r\n\r\n", b"", true),
+            (b"3\nabc\n0\n\n", b"abc", true),
+            (b" A \r\n0123456789\r\n0\r\n\r\n", b"0123456789", true),
+            (b"5\r\nhel", b"hel", false),
+            (b"5\r\nhello\r\n0\r\n", b"hello", false),
+        ];
+        for (wire, body, done) in cases {
+            let (got, _, is_done) = decode_all(wire, 4096, 4096).unwrap();
+            assert_eq!((got.as_slice(), is_done), (body, done), "{wire:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_chunked_bodies_are_errors() {
+        let long = format!("{}\r\n", "1".repeat(MAX_CHUNK_LINE + 1));
+        let trailers = format!("0\r\n{}", "X-T: y\r\n".repeat(MAX_CHUNK_LINE / 8 + 1));
+        let cases: [(&[u8], ChunkError); 7] = [
+            (b"zz\r\n", ChunkError::Size("zz".into())),
+            (b"+5\r\nhello\r\n", ChunkError::Size("+5".into())),
+            (b"\r\n", ChunkError::Size("".into())),
+            (
+                b"11111111111111111\r\n",
+                ChunkError::Size("11111111111111111".into()),
+            ),
+            (b"5\r\nhelloXX\r\n0\r\n\r\n", ChunkError::NoLineEnd),
+            (long.as_bytes(), ChunkError::LineTooLong),
+            (trailers.as_bytes(), ChunkError::TrailersTooLong),
+        ];
+        for (wire, want) in cases {
+            assert_eq!(decode_all(wire, 3, 4096).unwrap_err(), want, "{wire:?}");
         }
     }
 }

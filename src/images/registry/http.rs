@@ -15,6 +15,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::body::Body;
+pub use super::body::Chunked;
 pub use super::url::Url;
 use crate::http1::{MAX_INFORMATIONAL, valid_header_name, valid_header_value};
 
@@ -305,7 +306,7 @@ fn check_headers(req: &Request) -> Result<(), HttpError> {
 
 /// Reads the final response's status line and headers, skipping at most
 /// [`MAX_INFORMATIONAL`] 1xx responses; all heads together at most [`MAX_HEAD`] bytes.
-fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
+pub fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
     let mut budget = MAX_HEAD;
     for _ in 0..=MAX_INFORMATIONAL {
         let (status, headers) = read_one_head(r, &mut budget)?;

@@ -22,11 +22,11 @@
 mod exec;
 mod http;
 mod request;
-mod response;
+pub mod response;
 mod target;
 mod tcp;
 pub mod termination;
-mod url;
+pub mod url;
 
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;

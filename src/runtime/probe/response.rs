@@ -4,15 +4,14 @@
 
 /// The longest response head we read; longer ones fail (Go's default is 10 MiB, far
 /// more than a device should buffer for a health check).
-pub(super) const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_HEAD: usize = 16 * 1024;
 /// The kubelet reads at most 10 KiB of a probe's body and ignores the rest.
-pub(super) const MAX_BODY: usize = 10 * 1024;
-/// The longest chunk-size line (Go's limit).
-const MAX_CHUNK_LINE: usize = 4096;
+pub const MAX_BODY: usize = 10 * 1024;
+use crate::http1::ChunkedDecoder;
 
 /// A parsed response head: what the prober needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Head {
+pub struct Head {
     pub status: u16,
     pub location: Option<String>,
     pub framing: Framing,
@@ -20,7 +19,7 @@ pub(super) struct Head {
 
 /// How the body's end is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
+pub enum Framing {
     /// 1xx, 204 and 304 responses have none.
     Empty,
     Length(u64),
@@ -30,7 +29,7 @@ pub(super) enum Framing {
 
 /// The index just past the blank line that ends a head, if `buf` holds one. Lines end
 /// with `\n`, optionally preceded by `\r`, as Go accepts.
-pub(super) fn head_end(buf: &[u8]) -> Option<usize> {
+pub fn head_end(buf: &[u8]) -> Option<usize> {
     let mut start = 0;
     for (i, &b) in buf.iter().enumerate() {
         if b == b'\n' {
@@ -46,7 +45,7 @@ pub(super) fn head_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// Parses a head as [`head_end`] delimits it. Errors read like Go's.
-pub(super) fn parse_head(head: &[u8]) -> Result<Head, String> {
+pub fn parse_head(head: &[u8]) -> Result<Head, String> {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.lines();
     let status_line = lines.next().unwrap_or_default();
@@ -102,7 +101,7 @@ pub(super) fn parse_head(head: &[u8]) -> Result<Head, String> {
 
 /// A body being read: decodes its framing and keeps the first [`MAX_BODY`] bytes.
 #[derive(Debug)]
-pub(super) struct Body {
+pub struct Body {
     state: BodyState,
     kept: Vec<u8>,
 }
@@ -111,20 +110,16 @@ pub(super) struct Body {
 enum BodyState {
     Length(u64),
     UntilClose,
-    /// Reading a chunk-size line.
-    ChunkSize(Vec<u8>),
-    ChunkData(u64),
-    /// Skipping the line end after a chunk's data.
-    ChunkEnd,
+    Chunked(ChunkedDecoder),
     Done,
 }
 
 impl Body {
-    pub(super) fn new(framing: Framing) -> Body {
+    pub fn new(framing: Framing) -> Body {
         let state = match framing {
             Framing::Empty | Framing::Length(0) => BodyState::Done,
             Framing::Length(n) => BodyState::Length(n),
-            Framing::Chunked => BodyState::ChunkSize(Vec::new()),
+            Framing::Chunked => BodyState::Chunked(ChunkedDecoder::new()),
             Framing::UntilClose => BodyState::UntilClose,
         };
         Body {
@@ -135,7 +130,7 @@ impl Body {
 
     /// Consumes bytes from the connection; `Ok(true)` once the body is complete or
     /// [`MAX_BODY`] bytes of it were read (the kubelet stops there too).
-    pub(super) fn feed(&mut self, mut data: &[u8]) -> Result<bool, String> {
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<bool, String> {
         while !data.is_empty() && !self.is_done() {
             match &mut self.state {
                 BodyState::Done => {}
@@ -143,43 +138,26 @@ impl Body {
                     let n = self.keep(data);
                     data = &data[n..];
                 }
-                BodyState::Length(rem) | BodyState::ChunkData(rem) => {
+                BodyState::Length(rem) => {
                     let n = data.len().min(usize::try_from(*rem).unwrap_or(usize::MAX));
                     *rem -= n as u64;
-                    let finished = *rem == 0;
+                    if *rem == 0 {
+                        self.state = BodyState::Done;
+                    }
                     let (chunk, rest) = data.split_at(n);
                     data = rest;
-                    if finished {
-                        self.state = match self.state {
-                            BodyState::Length(_) => BodyState::Done,
-                            _ => BodyState::ChunkEnd,
-                        };
-                    }
                     self.keep(chunk);
                 }
-                BodyState::ChunkEnd => match data.iter().position(|&b| b == b'\n') {
-                    Some(i) => {
-                        data = &data[i + 1..];
-                        self.state = BodyState::ChunkSize(Vec::new());
+                BodyState::Chunked(decoder) => {
+                    let decoded = decoder
+                        .decode(data, usize::MAX)
+                        .map_err(|e| e.to_string())?;
+                    if decoder.is_done() {
+                        self.state = BodyState::Done;
                     }
-                    None => data = &[],
-                },
-                BodyState::ChunkSize(line) => {
-                    let i = data.iter().position(|&b| b == b'\n');
-                    let take = i.map_or(data.len(), |i| i + 1);
-                    line.extend_from_slice(&data[..take]);
-                    data = &data[take..];
-                    if line.len() > MAX_CHUNK_LINE {
-                        return Err("malformed chunked encoding: line too long".into());
-                    }
-                    if i.is_some() {
-                        let size = chunk_size(line)?;
-                        self.state = if size == 0 {
-                            BodyState::Done
-                        } else {
-                            BodyState::ChunkData(size)
-                        };
-                    }
+                    let chunk = &data[decoded.data];
+                    data = &data[decoded.consumed..];
+                    self.keep(chunk);
                 }
             }
         }
@@ -188,14 +166,14 @@ impl Body {
 
     /// The peer closed the connection: fine only where the body was complete or is
     /// delimited by the close.
-    pub(super) fn eof(&self) -> Result<(), String> {
+    pub fn eof(&self) -> Result<(), String> {
         match self.state {
             BodyState::Done | BodyState::UntilClose => Ok(()),
             _ => Err("unexpected EOF".into()),
         }
     }
 
-    pub(super) fn kept(&self) -> &[u8] {
+    pub fn kept(&self) -> &[u8] {
         &self.kept
     }
 
@@ -209,12 +187,6 @@ impl Body {
         self.kept.extend_from_slice(&data[..n]);
         n
     }
-}
-
-fn chunk_size(line: &[u8]) -> Result<u64, String> {
-    let text = String::from_utf8_lossy(line);
-    let hex = text.trim_end().split(';').next().unwrap_or_default().trim();
-    u64::from_str_radix(hex, 16).map_err(|_| format!("malformed chunked encoding: {hex:?}"))
 }
 
 #[cfg(test)]
@@ -289,13 +261,16 @@ mod tests {
         let wire = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
         for (i, byte) in wire.iter().enumerate() {
             let done = b.feed(std::slice::from_ref(byte)).unwrap();
-            assert_eq!(done, i >= wire.len() - 3, "at {i}");
+            assert_eq!(done, i == wire.len() - 1, "at {i}");
         }
         assert_eq!(b.kept(), b"Wikipedia");
         let mut bad = Body::new(Framing::Chunked);
         assert!(bad.feed(b"zz\r\n").is_err());
         let mut long = Body::new(Framing::Chunked);
-        assert!(long.feed(&[b'1'; MAX_CHUNK_LINE + 1]).is_err());
+        assert!(
+            long.feed(&[b'1'; crate::http1::MAX_CHUNK_LINE + 1])
+                .is_err()
+        );
     }
 
     #[test]
