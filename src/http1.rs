@@ -1,7 +1,9 @@
 //! HTTP/1 rules that both HTTP clients share, the registry client
 //! ([`crate::images::registry::http`]) and the httpGet probes and hooks
-//! (`runtime::probe`): how many informational responses are skipped, which header
-//! names and values may be sent, and the chunked body decoder. Pure: no I/O.
+//! (`runtime::probe`): the response head parser, how many informational responses
+//! are skipped, which header names and values may be sent, and the chunked body
+//! decoder. Pure: no I/O; each client reads and writes its own way and hands the
+//! bytes here.
 
 /// At most this many 1xx informational responses (`100 Continue`, `103 Early Hints`)
 /// are skipped before the final response, as Go's client does; one more is an error,
@@ -21,6 +23,119 @@ pub fn valid_header_name(name: &str) -> bool {
 /// refused by servers.
 pub fn valid_header_value(value: &str) -> bool {
     !value.bytes().any(|b| b != b'\t' && (b < 0x20 || b == 0x7f))
+}
+
+/// The index just past the blank line that ends a response head, if `buf` holds one.
+/// Lines end with `\n`, optionally preceded by `\r`, as Go accepts.
+pub fn head_end(buf: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    for (i, &b) in buf.iter().enumerate() {
+        if b == b'\n' {
+            let line = &buf[start..i];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() && start > 0 {
+                return Some(i + 1);
+            }
+            start = i + 1;
+        }
+    }
+    None
+}
+
+/// How a response body's end is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// 1xx, 204 and 304 responses (and answers to HEAD) have none.
+    Empty,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// A response head: status and headers (names as sent, values trimmed), parsed by
+/// [`ResponseHead::parse`] for both clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+impl ResponseHead {
+    /// Parses a head as [`head_end`] delimits it: `HTTP/1.0` or `HTTP/1.1`, a three-digit
+    /// status, `name: value` lines. The errors read like Go's.
+    pub fn parse(head: &[u8]) -> Result<ResponseHead, String> {
+        let text = String::from_utf8_lossy(head);
+        let mut lines = text.lines();
+        let status_line = lines.next().unwrap_or_default();
+        let (proto, rest) = status_line
+            .split_once(' ')
+            .ok_or_else(|| format!("malformed HTTP response {status_line:?}"))?;
+        if !matches!(proto, "HTTP/1.0" | "HTTP/1.1") {
+            return Err(format!("malformed HTTP version {proto:?}"));
+        }
+        let code = rest.split(' ').next().unwrap_or_default();
+        let status = match code.parse::<u16>() {
+            Ok(s) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => s,
+            _ => return Err(format!("malformed HTTP status code {code:?}")),
+        };
+        let mut headers = Vec::new();
+        for line in lines {
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("malformed MIME header line: {line}"))?;
+            headers.push((name.to_string(), value.trim().to_string()));
+        }
+        Ok(ResponseHead { status, headers })
+    }
+
+    /// The first header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A 1xx response other than `101 Switching Protocols`: skipped, up to
+    /// [`MAX_INFORMATIONAL`] of them.
+    pub fn is_informational(&self) -> bool {
+        (100..200).contains(&self.status) && self.status != 101
+    }
+
+    /// How the body ends: none for 1xx, 204, 304 (and HEAD requests); chunked when the
+    /// last transfer coding is `chunked`; else the first Content-Length; else the close.
+    pub fn framing(&self, head_request: bool) -> Result<Framing, String> {
+        let chunked = self
+            .headers
+            .iter()
+            .rfind(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
+            .is_some_and(|(_, v)| {
+                let last = v.rsplit(',').next().unwrap_or_default().trim();
+                last.eq_ignore_ascii_case("chunked")
+            });
+        let length = match self.header("content-length") {
+            Some(v) => Some(
+                v.parse::<u64>()
+                    .map_err(|_| format!("bad Content-Length {v:?}"))?,
+            ),
+            None => None,
+        };
+        Ok(
+            if head_request || (100..200).contains(&self.status) || matches!(self.status, 204 | 304)
+            {
+                Framing::Empty
+            } else if chunked {
+                Framing::Chunked
+            } else if let Some(n) = length {
+                Framing::Length(n)
+            } else {
+                Framing::UntilClose
+            },
+        )
+    }
 }
 
 /// The longest chunk-size line, and the most trailer bytes, accepted (Go's limit).
@@ -272,6 +387,83 @@ mod tests {
         ];
         for (wire, want) in cases {
             assert_eq!(decode_all(wire, 3, 4096).unwrap_err(), want, "{wire:?}");
+        }
+    }
+
+    #[test]
+    fn heads_parse_and_say_how_the_body_ends() {
+        let cases: [(&[u8], bool, u16, Framing); 8] = [
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+                false,
+                200,
+                Framing::Length(3),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+                true,
+                200,
+                Framing::Empty,
+            ),
+            (
+                b"HTTP/1.0 200\nTransfer-Encoding: gzip, chunked\n\n",
+                false,
+                200,
+                Framing::Chunked,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                false,
+                200,
+                Framing::UntilClose,
+            ),
+            (
+                b"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n",
+                false,
+                204,
+                Framing::Empty,
+            ),
+            (
+                b"HTTP/1.1 304 Not Modified\r\n\r\n",
+                false,
+                304,
+                Framing::Empty,
+            ),
+            (b"HTTP/1.1 100 Continue\r\n\r\n", false, 100, Framing::Empty),
+            (
+                b"HTTP/1.1 404 Not Found\r\n\r\n",
+                false,
+                404,
+                Framing::UntilClose,
+            ),
+        ];
+        for (bytes, head_request, status, framing) in cases {
+            let head = ResponseHead::parse(bytes).unwrap();
+            assert_eq!(head.status, status, "{bytes:?}");
+            assert_eq!(head.framing(head_request), Ok(framing), "{bytes:?}");
+        }
+        let head =
+            ResponseHead::parse(b"HTTP/1.1 302 Found\r\nLocation:  /x \r\nlocation: /y\r\n\r\n")
+                .unwrap();
+        assert_eq!(head.header("LOCATION"), Some("/x"));
+        let informational = |s: &[u8]| ResponseHead::parse(s).unwrap().is_informational();
+        assert!(informational(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        assert!(informational(b"HTTP/1.1 103 Early Hints\r\n\r\n"));
+        assert!(!informational(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"));
+        assert!(!informational(b"HTTP/1.1 200 OK\r\n\r\n"));
+        let bad_length =
+            ResponseHead::parse(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n").unwrap();
+        assert_eq!(
+            bad_length.framing(false),
+            Err("bad Content-Length \"-1\"".into())
+        );
+        for bad in [
+            &b"SSH-2.0\r\n\r\n"[..],
+            b"HTTP/2 200\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+        ] {
+            assert!(ResponseHead::parse(bad).is_err(), "{bad:?}");
         }
     }
 }

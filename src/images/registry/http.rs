@@ -17,7 +17,9 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use super::body::Body;
 pub use super::body::Chunked;
 pub use super::url::Url;
-use crate::http1::{MAX_INFORMATIONAL, valid_header_name, valid_header_value};
+use crate::http1::{
+    Framing, MAX_INFORMATIONAL, ResponseHead, valid_header_name, valid_header_value,
+};
 
 /// Largest response head (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -207,26 +209,15 @@ impl Transport {
             host: host.clone(),
             reason,
         };
-        let (status, headers) = read_head(&mut reader).map_err(|e| bad(e.to_string()))?;
-        let chunked = headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-        });
-        let length = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map(|(_, v)| v.trim().parse::<u64>())
-            .transpose()
-            .map_err(|_| bad("invalid content-length".into()))?;
-        let body = if req.method == "HEAD" || status == 204 || status == 304 {
-            Body::Empty
-        } else if chunked {
-            Body::chunked(reader)
-        } else if let Some(n) = length {
-            Body::Length(reader, n)
-        } else {
-            Body::Close(reader)
+        let head = read_head(&mut reader).map_err(|e| bad(e.to_string()))?;
+        let framing = head.framing(req.method == "HEAD").map_err(bad)?;
+        let body = match framing {
+            Framing::Empty => Body::Empty,
+            Framing::Chunked => Body::chunked(reader),
+            Framing::Length(n) => Body::Length(reader, n),
+            Framing::UntilClose => Body::Close(reader),
         };
+        let ResponseHead { status, headers } = head;
         Ok(Response {
             status,
             url: req.url.clone(),
@@ -304,61 +295,36 @@ fn check_headers(req: &Request) -> Result<(), HttpError> {
     Ok(())
 }
 
-/// Reads the final response's status line and headers, skipping at most
+/// Reads the final response's head ([`ResponseHead::parse`]), skipping at most
 /// [`MAX_INFORMATIONAL`] 1xx responses; all heads together at most [`MAX_HEAD`] bytes.
-pub fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
+pub fn read_head(r: &mut impl BufRead) -> io::Result<ResponseHead> {
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
     let mut budget = MAX_HEAD;
     for _ in 0..=MAX_INFORMATIONAL {
-        let (status, headers) = read_one_head(r, &mut budget)?;
-        match status {
-            101 => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "unexpected 101 Switching Protocols",
-                ));
+        let mut bytes = Vec::new();
+        loop {
+            let line = read_line(r, &mut budget)?;
+            let end = line.is_empty();
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+            if end && bytes.len() > 2 {
+                break;
             }
-            100..=199 => continue,
-            _ => return Ok((status, headers)),
+        }
+        let head = ResponseHead::parse(&bytes).map_err(invalid)?;
+        if head.headers.len() > MAX_HEADERS {
+            return Err(invalid("too many headers".into()));
+        }
+        if head.status == 101 {
+            return Err(invalid("unexpected 101 Switching Protocols".into()));
+        }
+        if !head.is_informational() {
+            return Ok(head);
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("more than {MAX_INFORMATIONAL} informational (1xx) responses"),
-    ))
-}
-
-/// One status line and its headers, charged to `budget`.
-fn read_one_head(
-    r: &mut impl BufRead,
-    budget: &mut usize,
-) -> io::Result<(u16, Vec<(String, String)>)> {
-    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
-    let status_line = read_line(r, budget)?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(invalid("not an HTTP/1 response"));
-    }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .filter(|s| (100..600).contains(s))
-        .ok_or_else(|| invalid("invalid status line"))?;
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(r, budget)?;
-        if line.is_empty() {
-            break;
-        }
-        if headers.len() == MAX_HEADERS {
-            return Err(invalid("too many headers"));
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| invalid("header line without a colon"))?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    Ok((status, headers))
+    Err(invalid(format!(
+        "more than {MAX_INFORMATIONAL} informational (1xx) responses"
+    )))
 }
 
 /// One CRLF- (or LF-) terminated line, charged to `budget`.
@@ -404,9 +370,10 @@ mod tests {
     fn heads() {
         let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A:  b \r\n\r\nhello";
         let mut r = &raw[..];
-        let (status, headers) = read_head(&mut r).unwrap();
-        assert_eq!(status, 200);
-        assert_eq!(headers[1], ("X-A".to_string(), "b".to_string()));
+        let head = read_head(&mut r).unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.headers[1], ("X-A".to_string(), "b".to_string()));
+        assert_eq!(head.framing(false), Ok(Framing::Length(5)));
         assert_eq!(r, b"hello");
         for bad in [
             &b"SSH-2.0\r\n\r\n"[..],
@@ -427,7 +394,7 @@ mod tests {
             "{}HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 204 No\r\n\r\n",
             continues(4)
         );
-        assert_eq!(read_head(&mut ok.as_bytes()).unwrap().0, 204);
+        assert_eq!(read_head(&mut ok.as_bytes()).unwrap().status, 204);
         let many = format!(
             "{}HTTP/1.1 200 OK\r\n\r\n",
             continues(MAX_INFORMATIONAL + 1)

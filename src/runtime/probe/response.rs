@@ -1,13 +1,16 @@
 //! Reading an HTTP/1.x response within bounds: the head (status line and headers, at
 //! most [`MAX_HEAD`] bytes) and the body's framing (length, chunked, until close),
-//! keeping at most [`MAX_BODY`] bytes of it. Pure byte handling, no I/O.
+//! keeping at most [`MAX_BODY`] bytes of it. Pure byte handling, no I/O: the parsing
+//! and the chunked decoder are [`crate::http1`]'s, shared with the registry client.
+
+use crate::http1::{ChunkedDecoder, ResponseHead};
+pub use crate::http1::{Framing, head_end};
 
 /// The longest response head we read; longer ones fail (Go's default is 10 MiB, far
 /// more than a device should buffer for a health check).
 pub const MAX_HEAD: usize = 16 * 1024;
 /// The kubelet reads at most 10 KiB of a probe's body and ignores the rest.
 pub const MAX_BODY: usize = 10 * 1024;
-use crate::http1::ChunkedDecoder;
 
 /// A parsed response head: what the prober needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,85 +20,14 @@ pub struct Head {
     pub framing: Framing,
 }
 
-/// How the body's end is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// 1xx, 204 and 304 responses have none.
-    Empty,
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
-
-/// The index just past the blank line that ends a head, if `buf` holds one. Lines end
-/// with `\n`, optionally preceded by `\r`, as Go accepts.
-pub fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut start = 0;
-    for (i, &b) in buf.iter().enumerate() {
-        if b == b'\n' {
-            let line = &buf[start..i];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() && start > 0 {
-                return Some(i + 1);
-            }
-            start = i + 1;
-        }
-    }
-    None
-}
-
-/// Parses a head as [`head_end`] delimits it. Errors read like Go's.
+/// Parses a head as [`head_end`] delimits it ([`ResponseHead::parse`]), keeping what the
+/// prober needs. Errors read like Go's.
 pub fn parse_head(head: &[u8]) -> Result<Head, String> {
-    let text = String::from_utf8_lossy(head);
-    let mut lines = text.lines();
-    let status_line = lines.next().unwrap_or_default();
-    let (proto, rest) = status_line
-        .split_once(' ')
-        .ok_or_else(|| format!("malformed HTTP response {status_line:?}"))?;
-    if !matches!(proto, "HTTP/1.0" | "HTTP/1.1") {
-        return Err(format!("malformed HTTP version {proto:?}"));
-    }
-    let code = rest.split(' ').next().unwrap_or_default();
-    let status = match code.parse::<u16>() {
-        Ok(s) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => s,
-        _ => return Err(format!("malformed HTTP status code {code:?}")),
-    };
-    let mut location = None;
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| format!("malformed MIME header line: {line}"))?;
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("location") {
-            location.get_or_insert_with(|| value.to_string());
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse::<u64>()
-                .map_err(|_| format!("bad Content-Length {value:?}"))?;
-            length.get_or_insert(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = value.rsplit(',').next().unwrap_or_default().trim();
-            chunked = last.eq_ignore_ascii_case("chunked");
-        }
-    }
-    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else if let Some(n) = length {
-        Framing::Length(n)
-    } else {
-        Framing::UntilClose
-    };
+    let head = ResponseHead::parse(head)?;
     Ok(Head {
-        status,
-        location,
-        framing,
+        status: head.status,
+        location: head.header("location").map(str::to_string),
+        framing: head.framing(false)?,
     })
 }
 
