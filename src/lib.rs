@@ -9,6 +9,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod desired;
+pub mod http1;
 pub mod images;
 pub mod lifecycle;
 pub mod mqtt;

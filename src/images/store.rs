@@ -130,8 +130,10 @@ impl Store {
 
     /// A fresh path under `tmp/` (not created).
     pub fn tmp_path(&self, what: &str) -> PathBuf {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
+        // Pointer-width: every target with atomics has it (not every one has 64-bit
+        // atomics); with the process id, unique for far longer than a tmp path lives.
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         self.tmp_root()
             .join(format!("{what}-{}-{n}", std::process::id()))

@@ -323,10 +323,16 @@ mod tests {
     fn program_text_is_released_and_runs_on() {
         let maps = clean_program_mappings();
         let here = program_text_is_released_and_runs_on as fn() as usize;
-        assert!(
-            maps.iter().any(|(s, l)| (*s..s + l).contains(&here)),
-            "the test's own code is in a clean mapping: {maps:x?}"
-        );
+        // Under qemu-user (scripts/arm-test.sh says so) /proc/self/smaps is qemu's
+        // rendering, not the kernel's, and does not show the code's mapping as clean, so
+        // nothing is released there. The release must still leave the program working,
+        // which the rest of the test checks.
+        if std::env::var_os("PEALET_TEST_EMULATED").is_none() {
+            assert!(
+                maps.iter().any(|(s, l)| (*s..s + l).contains(&here)),
+                "the test's own code is in a clean mapping: {maps:x?}"
+            );
+        }
         release_idle_memory();
         // Code, read-only data and relocated data still work afterwards.
         let words: Vec<String> = ["still", "here"].iter().map(|s| s.to_string()).collect();

@@ -136,6 +136,13 @@ pub fn fetch_token(
             _ => None,
         })
         .ok_or_else(|| fail("no token in the response".into()))?;
+    // Sent later as `Authorization: Bearer <token>`: a CR or LF in it would inject
+    // headers. (The token itself stays out of the message.)
+    if !crate::http1::valid_header_value(&token) {
+        return Err(fail(
+            "the token contains CR, LF or another control character: refusing to send it".into(),
+        ));
+    }
     Ok(format!("Bearer {token}"))
 }
 
@@ -233,6 +240,50 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A token server on 127.0.0.1 that answers one request with `body` (JSON).
+    fn token_server(body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let thread = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            while reader.read_line(&mut request).unwrap() > 2 {}
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(body.as_bytes()).unwrap();
+            request
+        });
+        (realm, thread)
+    }
+
+    #[test]
+    fn a_token_with_a_line_break_is_refused() {
+        let transport = Transport {
+            timeout: std::time::Duration::from_secs(10),
+            tls: None,
+        };
+        let (realm, server) = token_server(r#"{"token":"abc\r\nX-Injected: 1"}"#);
+        let err = fetch_token(&transport, &realm, None, "repository:a/b:pull", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "token request to {realm} failed: the token contains CR, LF or another control character: refusing to send it"
+            )
+        );
+        server.join().unwrap();
+        let (realm, server) = token_server(r#"{"token":"abc.def"}"#);
+        let ok = fetch_token(&transport, &realm, None, "repository:a/b:pull", None).unwrap();
+        assert_eq!(ok, "Bearer abc.def");
+        assert!(
+            server
+                .join()
+                .unwrap()
+                .starts_with("GET /token?scope=repository%3Aa%2Fb%3Apull ")
+        );
+    }
 
     #[test]
     fn challenges() {

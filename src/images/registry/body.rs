@@ -3,10 +3,8 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use super::http::{Conn, read_line};
-
-/// Longest chunk-size line or trailer section accepted.
-const MAX_CHUNK_LINE: usize = 4096;
+use super::http::Conn;
+use crate::http1::ChunkedDecoder;
 
 pub enum Body {
     Empty,
@@ -53,47 +51,19 @@ fn closed(remaining: u64) -> io::Error {
     )
 }
 
-/// A chunked body over any buffered reader.
+/// A chunked body over any buffered reader, decoded by [`ChunkedDecoder`].
 pub struct Chunked<R> {
     inner: R,
-    /// Bytes left in the current chunk.
-    left: u64,
-    started: bool,
-    done: bool,
+    decoder: ChunkedDecoder,
 }
 
 impl<R: BufRead> Chunked<R> {
     pub fn new(inner: R) -> Chunked<R> {
         Chunked {
             inner,
-            left: 0,
-            started: false,
-            done: false,
+            decoder: ChunkedDecoder::new(),
         }
     }
-
-    /// Reads the next chunk-size line (after the previous chunk's CRLF).
-    fn next_chunk(&mut self) -> io::Result<()> {
-        let mut budget = MAX_CHUNK_LINE;
-        if self.started && !read_line(&mut self.inner, &mut budget)?.is_empty() {
-            return Err(invalid("chunk not followed by a line end"));
-        }
-        self.started = true;
-        let line = read_line(&mut self.inner, &mut budget)?;
-        let size = line.split(';').next().unwrap_or_default().trim();
-        self.left = u64::from_str_radix(size, 16).map_err(|_| invalid("invalid chunk size"))?;
-        if self.left == 0 {
-            // Trailers, up to the empty line; their content is ignored.
-            let mut budget = MAX_CHUNK_LINE;
-            while !read_line(&mut self.inner, &mut budget)?.is_empty() {}
-            self.done = true;
-        }
-        Ok(())
-    }
-}
-
-fn invalid(m: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, m.to_string())
 }
 
 impl<R: BufRead> Read for Chunked<R> {
@@ -101,21 +71,31 @@ impl<R: BufRead> Read for Chunked<R> {
         if buf.is_empty() {
             return Ok(0);
         }
-        while self.left == 0 {
-            if self.done {
+        loop {
+            if self.decoder.is_done() {
                 return Ok(0);
             }
-            self.next_chunk()?;
+            let input = self.inner.fill_buf()?;
+            if input.is_empty() {
+                return Err(match self.decoder.chunk_left() {
+                    0 => io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed in the chunked body's framing",
+                    ),
+                    left => closed(left),
+                });
+            }
+            let decoded = self
+                .decoder
+                .decode(input, buf.len())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let n = decoded.data.len();
+            buf[..n].copy_from_slice(&input[decoded.data]);
+            self.inner.consume(decoded.consumed);
+            if n > 0 {
+                return Ok(n);
+            }
         }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
-        if n == 0 {
-            return Err(closed(self.left));
-        }
-        self.left -= n as u64;
-        Ok(n)
     }
 }
 
@@ -140,7 +120,7 @@ mod tests {
         );
         assert!(read_all(b"zz\r\n").is_err());
         assert!(read_all(b"5\r\nhelloXX\r\n0\r\n\r\n").is_err());
-        let long = format!("{}\r\n", "1".repeat(MAX_CHUNK_LINE + 1));
+        let long = format!("{}\r\n", "1".repeat(crate::http1::MAX_CHUNK_LINE + 1));
         assert!(read_all(long.as_bytes()).is_err());
     }
 }

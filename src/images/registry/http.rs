@@ -15,7 +15,11 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::body::Body;
+pub use super::body::Chunked;
 pub use super::url::Url;
+use crate::http1::{
+    Framing, MAX_INFORMATIONAL, ResponseHead, valid_header_name, valid_header_value,
+};
 
 /// Largest response head (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -40,6 +44,14 @@ pub enum HttpError {
     Head { host: String, reason: String },
     #[error("{url}: more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects { url: String },
+    /// A header that cannot be sent as it is: a value with CR, LF or another control
+    /// character (a registry's token, say) would end the header and inject others.
+    #[error("{host}: refusing to send header {name:?}: {reason}")]
+    Header {
+        host: String,
+        name: String,
+        reason: &'static str,
+    },
 }
 
 /// A connection, plain or TLS.
@@ -172,6 +184,7 @@ impl Transport {
 
     /// One request, one connection, no redirects.
     pub fn send_once(&self, req: &Request) -> Result<Response, HttpError> {
+        check_headers(req)?;
         let mut conn = self.connect(&req.url)?;
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: pealet/{}\r\nConnection: close\r\n",
@@ -196,26 +209,15 @@ impl Transport {
             host: host.clone(),
             reason,
         };
-        let (status, headers) = read_head(&mut reader).map_err(|e| bad(e.to_string()))?;
-        let chunked = headers.iter().any(|(n, v)| {
-            n.eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-        });
-        let length = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map(|(_, v)| v.trim().parse::<u64>())
-            .transpose()
-            .map_err(|_| bad("invalid content-length".into()))?;
-        let body = if req.method == "HEAD" || status == 204 || status == 304 {
-            Body::Empty
-        } else if chunked {
-            Body::chunked(reader)
-        } else if let Some(n) = length {
-            Body::Length(reader, n)
-        } else {
-            Body::Close(reader)
+        let head = read_head(&mut reader).map_err(|e| bad(e.to_string()))?;
+        let framing = head.framing(req.method == "HEAD").map_err(bad)?;
+        let body = match framing {
+            Framing::Empty => Body::Empty,
+            Framing::Chunked => Body::chunked(reader),
+            Framing::Length(n) => Body::Length(reader, n),
+            Framing::UntilClose => Body::Close(reader),
         };
+        let ResponseHead { status, headers } = head;
         Ok(Response {
             status,
             url: req.url.clone(),
@@ -274,39 +276,55 @@ impl Transport {
     }
 }
 
-/// Reads the status line and headers, at most [`MAX_HEAD`] bytes.
-fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Vec<(String, String)>)> {
-    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+/// Every extra header of `req` must be sendable as it is, before anything is sent.
+fn check_headers(req: &Request) -> Result<(), HttpError> {
+    for (name, value) in &req.headers {
+        let reason = if !valid_header_name(name) {
+            "the name is not a token"
+        } else if !valid_header_value(value) {
+            "the value contains CR, LF or another control character"
+        } else {
+            continue;
+        };
+        return Err(HttpError::Header {
+            host: req.url.host.clone(),
+            name: name.to_string(),
+            reason,
+        });
+    }
+    Ok(())
+}
+
+/// Reads the final response's head ([`ResponseHead::parse`]), skipping at most
+/// [`MAX_INFORMATIONAL`] 1xx responses; all heads together at most [`MAX_HEAD`] bytes.
+pub fn read_head(r: &mut impl BufRead) -> io::Result<ResponseHead> {
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
     let mut budget = MAX_HEAD;
-    let status_line = read_line(r, &mut budget)?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(invalid("not an HTTP/1 response"));
-    }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .filter(|s| (100..600).contains(s))
-        .ok_or_else(|| invalid("invalid status line"))?;
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(r, &mut budget)?;
-        if line.is_empty() {
-            break;
+    for _ in 0..=MAX_INFORMATIONAL {
+        let mut bytes = Vec::new();
+        loop {
+            let line = read_line(r, &mut budget)?;
+            let end = line.is_empty();
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+            if end && bytes.len() > 2 {
+                break;
+            }
         }
-        if headers.len() == MAX_HEADERS {
-            return Err(invalid("too many headers"));
+        let head = ResponseHead::parse(&bytes).map_err(invalid)?;
+        if head.headers.len() > MAX_HEADERS {
+            return Err(invalid("too many headers".into()));
         }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| invalid("header line without a colon"))?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
+        if head.status == 101 {
+            return Err(invalid("unexpected 101 Switching Protocols".into()));
+        }
+        if !head.is_informational() {
+            return Ok(head);
+        }
     }
-    if status == 100 {
-        return read_head(r);
-    }
-    Ok((status, headers))
+    Err(invalid(format!(
+        "more than {MAX_INFORMATIONAL} informational (1xx) responses"
+    )))
 }
 
 /// One CRLF- (or LF-) terminated line, charged to `budget`.
@@ -352,9 +370,10 @@ mod tests {
     fn heads() {
         let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A:  b \r\n\r\nhello";
         let mut r = &raw[..];
-        let (status, headers) = read_head(&mut r).unwrap();
-        assert_eq!(status, 200);
-        assert_eq!(headers[1], ("X-A".to_string(), "b".to_string()));
+        let head = read_head(&mut r).unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.headers[1], ("X-A".to_string(), "b".to_string()));
+        assert_eq!(head.framing(false), Ok(Framing::Length(5)));
         assert_eq!(r, b"hello");
         for bad in [
             &b"SSH-2.0\r\n\r\n"[..],
@@ -366,5 +385,78 @@ mod tests {
         let huge = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         assert!(read_head(&mut huge.as_bytes()).is_err());
         assert!(read_head(&mut &b"HTTP/1.1 200 OK\r\nX: y"[..]).is_err());
+    }
+
+    #[test]
+    fn informational_responses_are_skipped_up_to_the_bound() {
+        let continues = |n| "HTTP/1.1 100 Continue\r\n\r\n".repeat(n);
+        let ok = format!(
+            "{}HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 204 No\r\n\r\n",
+            continues(4)
+        );
+        assert_eq!(read_head(&mut ok.as_bytes()).unwrap().status, 204);
+        let many = format!(
+            "{}HTTP/1.1 200 OK\r\n\r\n",
+            continues(MAX_INFORMATIONAL + 1)
+        );
+        let err = read_head(&mut many.as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), "more than 5 informational (1xx) responses");
+        let switch = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        assert!(read_head(&mut &switch[..]).is_err());
+    }
+
+    /// A server on 127.0.0.1 that reads one request head and then sends `100 Continue`
+    /// until the client goes away.
+    fn endless_continue_server() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut budget = MAX_HEAD;
+            while !read_line(&mut reader, &mut budget).unwrap().is_empty() {}
+            let mut stream = stream;
+            while stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_ok() {}
+        });
+        (addr, thread)
+    }
+
+    #[test]
+    fn an_endless_series_of_100_continue_is_a_clear_error() {
+        let (addr, server) = endless_continue_server();
+        let transport = Transport {
+            timeout: Duration::from_secs(10),
+            tls: None,
+        };
+        let url = Url::parse(&format!("http://{addr}/v2/")).unwrap();
+        let err = match transport.send(Request::get(url)) {
+            Err(e) => e.to_string(),
+            Ok(r) => panic!("a response with status {}", r.status),
+        };
+        assert_eq!(
+            err,
+            "127.0.0.1: bad response: more than 5 informational (1xx) responses"
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_header_value_with_a_line_break_is_refused_before_connecting() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let transport = Transport {
+            timeout: Duration::from_secs(10),
+            tls: None,
+        };
+        let url = Url::parse(&format!("http://{addr}/v2/")).unwrap();
+        let req = Request::get(url).header("Authorization", "Bearer abc\r\nX-Injected: 1");
+        let err = transport.send(req).err().expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "127.0.0.1: refusing to send header \"Authorization\": the value contains CR, LF or another control character"
+        );
+        let not_connected = listener.accept().unwrap_err();
+        assert_eq!(not_connected.kind(), io::ErrorKind::WouldBlock);
     }
 }

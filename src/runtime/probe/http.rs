@@ -19,12 +19,11 @@ use super::response::{Body, Head, MAX_HEAD, head_end, parse_head};
 use super::tcp::Connect;
 use super::url::{Redirect, Url, redirect};
 use super::{Interest, ProbeOutcome, errno_text};
+use crate::http1::MAX_INFORMATIONAL;
 use crate::spec::Scheme;
 
 /// At most this much of a redirect's body is quoted in the warning.
 pub const MAX_WARNING_BODY: usize = 1024;
-/// Go skips at most this many 1xx informational responses.
-const MAX_INFORMATIONAL: u8 = 5;
 
 /// One HTTP probe or hook in progress, across redirects.
 #[derive(Debug)]
@@ -45,7 +44,7 @@ pub(super) struct HttpRun {
 enum Phase {
     Connecting,
     Sending,
-    Head { buf: Vec<u8>, informational: u8 },
+    Head { buf: Vec<u8>, informational: usize },
     Body { head: Head, body: Body },
 }
 

@@ -22,11 +22,11 @@
 mod exec;
 mod http;
 mod request;
-mod response;
+pub mod response;
 mod target;
 mod tcp;
 pub mod termination;
-mod url;
+pub mod url;
 
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
@@ -238,6 +238,33 @@ impl ProbeRun {
 
 /// Go's text for an errno: the C library's message, starting lower case.
 fn errno_text(errno: rustix::io::Errno) -> String {
+    use rustix::io::Errno;
+    // Go's own texts (its syscall package, the same words as glibc's strerror) for what
+    // a connect or read can give: libc's differ (musl, the release builds: "network
+    // unreachable", "host is unreachable"), and the messages must read like the kubelet's.
+    let go = match errno {
+        Errno::CONNREFUSED => Some("connection refused"),
+        Errno::NETUNREACH => Some("network is unreachable"),
+        Errno::HOSTUNREACH => Some("no route to host"),
+        Errno::TIMEDOUT => Some("connection timed out"),
+        Errno::CONNRESET => Some("connection reset by peer"),
+        Errno::CONNABORTED => Some("software caused connection abort"),
+        Errno::NETDOWN => Some("network is down"),
+        Errno::HOSTDOWN => Some("host is down"),
+        Errno::ADDRNOTAVAIL => Some("cannot assign requested address"),
+        Errno::ADDRINUSE => Some("address already in use"),
+        Errno::PIPE => Some("broken pipe"),
+        Errno::NOTCONN => Some("transport endpoint is not connected"),
+        Errno::ACCESS => Some("permission denied"),
+        Errno::PERM => Some("operation not permitted"),
+        Errno::AFNOSUPPORT => Some("address family not supported by protocol"),
+        Errno::NOBUFS => Some("no buffer space available"),
+        Errno::MFILE => Some("too many open files"),
+        _ => None,
+    };
+    if let Some(text) = go {
+        return text.to_string();
+    }
     let text = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
     let text = text.split(" (os error").next().unwrap_or_default();
     let mut chars = text.chars();
@@ -280,6 +307,10 @@ mod unit {
         assert_eq!(
             errno_text(rustix::io::Errno::NETUNREACH),
             "network is unreachable"
+        );
+        assert_eq!(
+            errno_text(rustix::io::Errno::HOSTUNREACH),
+            "no route to host"
         );
     }
 

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::url::Url;
 use super::{KUBE_VERSION, ProbeError, Target};
+use crate::http1::{valid_header_name, valid_header_value};
 use crate::spec::{HttpGet, Scheme};
 
 /// What the request is for; it decides the `User-Agent` and what succeeds.
@@ -91,10 +92,10 @@ pub(super) fn build_request(
     purpose: Purpose,
 ) -> Result<Vec<u8>, String> {
     for (name, value) in headers {
-        if name.is_empty() || !name.bytes().all(is_token) {
+        if !valid_header_name(name) {
             return Err(format!("net/http: invalid header field name {name:?}"));
         }
-        if value.bytes().any(|b| b != b'\t' && (b < 0x20 || b == 0x7f)) {
+        if !valid_header_value(value) {
             return Err(format!("net/http: invalid header field value for {name:?}"));
         }
     }
@@ -134,8 +135,4 @@ pub(super) fn build_request(
     }
     out.push_str("Connection: close\r\n\r\n");
     Ok(out.into_bytes())
-}
-
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

@@ -1,108 +1,39 @@
 //! Reading an HTTP/1.x response within bounds: the head (status line and headers, at
 //! most [`MAX_HEAD`] bytes) and the body's framing (length, chunked, until close),
-//! keeping at most [`MAX_BODY`] bytes of it. Pure byte handling, no I/O.
+//! keeping at most [`MAX_BODY`] bytes of it. Pure byte handling, no I/O: the parsing
+//! and the chunked decoder are [`crate::http1`]'s, shared with the registry client.
+
+use crate::http1::{ChunkedDecoder, ResponseHead};
+pub use crate::http1::{Framing, head_end};
 
 /// The longest response head we read; longer ones fail (Go's default is 10 MiB, far
 /// more than a device should buffer for a health check).
-pub(super) const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_HEAD: usize = 16 * 1024;
 /// The kubelet reads at most 10 KiB of a probe's body and ignores the rest.
-pub(super) const MAX_BODY: usize = 10 * 1024;
-/// The longest chunk-size line (Go's limit).
-const MAX_CHUNK_LINE: usize = 4096;
+pub const MAX_BODY: usize = 10 * 1024;
 
 /// A parsed response head: what the prober needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Head {
+pub struct Head {
     pub status: u16,
     pub location: Option<String>,
     pub framing: Framing,
 }
 
-/// How the body's end is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
-    /// 1xx, 204 and 304 responses have none.
-    Empty,
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
-
-/// The index just past the blank line that ends a head, if `buf` holds one. Lines end
-/// with `\n`, optionally preceded by `\r`, as Go accepts.
-pub(super) fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut start = 0;
-    for (i, &b) in buf.iter().enumerate() {
-        if b == b'\n' {
-            let line = &buf[start..i];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() && start > 0 {
-                return Some(i + 1);
-            }
-            start = i + 1;
-        }
-    }
-    None
-}
-
-/// Parses a head as [`head_end`] delimits it. Errors read like Go's.
-pub(super) fn parse_head(head: &[u8]) -> Result<Head, String> {
-    let text = String::from_utf8_lossy(head);
-    let mut lines = text.lines();
-    let status_line = lines.next().unwrap_or_default();
-    let (proto, rest) = status_line
-        .split_once(' ')
-        .ok_or_else(|| format!("malformed HTTP response {status_line:?}"))?;
-    if !matches!(proto, "HTTP/1.0" | "HTTP/1.1") {
-        return Err(format!("malformed HTTP version {proto:?}"));
-    }
-    let code = rest.split(' ').next().unwrap_or_default();
-    let status = match code.parse::<u16>() {
-        Ok(s) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => s,
-        _ => return Err(format!("malformed HTTP status code {code:?}")),
-    };
-    let mut location = None;
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| format!("malformed MIME header line: {line}"))?;
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("location") {
-            location.get_or_insert_with(|| value.to_string());
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse::<u64>()
-                .map_err(|_| format!("bad Content-Length {value:?}"))?;
-            length.get_or_insert(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = value.rsplit(',').next().unwrap_or_default().trim();
-            chunked = last.eq_ignore_ascii_case("chunked");
-        }
-    }
-    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else if let Some(n) = length {
-        Framing::Length(n)
-    } else {
-        Framing::UntilClose
-    };
+/// Parses a head as [`head_end`] delimits it ([`ResponseHead::parse`]), keeping what the
+/// prober needs. Errors read like Go's.
+pub fn parse_head(head: &[u8]) -> Result<Head, String> {
+    let head = ResponseHead::parse(head)?;
     Ok(Head {
-        status,
-        location,
-        framing,
+        status: head.status,
+        location: head.header("location").map(str::to_string),
+        framing: head.framing(false)?,
     })
 }
 
 /// A body being read: decodes its framing and keeps the first [`MAX_BODY`] bytes.
 #[derive(Debug)]
-pub(super) struct Body {
+pub struct Body {
     state: BodyState,
     kept: Vec<u8>,
 }
@@ -111,20 +42,16 @@ pub(super) struct Body {
 enum BodyState {
     Length(u64),
     UntilClose,
-    /// Reading a chunk-size line.
-    ChunkSize(Vec<u8>),
-    ChunkData(u64),
-    /// Skipping the line end after a chunk's data.
-    ChunkEnd,
+    Chunked(ChunkedDecoder),
     Done,
 }
 
 impl Body {
-    pub(super) fn new(framing: Framing) -> Body {
+    pub fn new(framing: Framing) -> Body {
         let state = match framing {
             Framing::Empty | Framing::Length(0) => BodyState::Done,
             Framing::Length(n) => BodyState::Length(n),
-            Framing::Chunked => BodyState::ChunkSize(Vec::new()),
+            Framing::Chunked => BodyState::Chunked(ChunkedDecoder::new()),
             Framing::UntilClose => BodyState::UntilClose,
         };
         Body {
@@ -135,7 +62,7 @@ impl Body {
 
     /// Consumes bytes from the connection; `Ok(true)` once the body is complete or
     /// [`MAX_BODY`] bytes of it were read (the kubelet stops there too).
-    pub(super) fn feed(&mut self, mut data: &[u8]) -> Result<bool, String> {
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<bool, String> {
         while !data.is_empty() && !self.is_done() {
             match &mut self.state {
                 BodyState::Done => {}
@@ -143,43 +70,26 @@ impl Body {
                     let n = self.keep(data);
                     data = &data[n..];
                 }
-                BodyState::Length(rem) | BodyState::ChunkData(rem) => {
+                BodyState::Length(rem) => {
                     let n = data.len().min(usize::try_from(*rem).unwrap_or(usize::MAX));
                     *rem -= n as u64;
-                    let finished = *rem == 0;
+                    if *rem == 0 {
+                        self.state = BodyState::Done;
+                    }
                     let (chunk, rest) = data.split_at(n);
                     data = rest;
-                    if finished {
-                        self.state = match self.state {
-                            BodyState::Length(_) => BodyState::Done,
-                            _ => BodyState::ChunkEnd,
-                        };
-                    }
                     self.keep(chunk);
                 }
-                BodyState::ChunkEnd => match data.iter().position(|&b| b == b'\n') {
-                    Some(i) => {
-                        data = &data[i + 1..];
-                        self.state = BodyState::ChunkSize(Vec::new());
+                BodyState::Chunked(decoder) => {
+                    let decoded = decoder
+                        .decode(data, usize::MAX)
+                        .map_err(|e| e.to_string())?;
+                    if decoder.is_done() {
+                        self.state = BodyState::Done;
                     }
-                    None => data = &[],
-                },
-                BodyState::ChunkSize(line) => {
-                    let i = data.iter().position(|&b| b == b'\n');
-                    let take = i.map_or(data.len(), |i| i + 1);
-                    line.extend_from_slice(&data[..take]);
-                    data = &data[take..];
-                    if line.len() > MAX_CHUNK_LINE {
-                        return Err("malformed chunked encoding: line too long".into());
-                    }
-                    if i.is_some() {
-                        let size = chunk_size(line)?;
-                        self.state = if size == 0 {
-                            BodyState::Done
-                        } else {
-                            BodyState::ChunkData(size)
-                        };
-                    }
+                    let chunk = &data[decoded.data];
+                    data = &data[decoded.consumed..];
+                    self.keep(chunk);
                 }
             }
         }
@@ -188,14 +98,14 @@ impl Body {
 
     /// The peer closed the connection: fine only where the body was complete or is
     /// delimited by the close.
-    pub(super) fn eof(&self) -> Result<(), String> {
+    pub fn eof(&self) -> Result<(), String> {
         match self.state {
             BodyState::Done | BodyState::UntilClose => Ok(()),
             _ => Err("unexpected EOF".into()),
         }
     }
 
-    pub(super) fn kept(&self) -> &[u8] {
+    pub fn kept(&self) -> &[u8] {
         &self.kept
     }
 
@@ -209,12 +119,6 @@ impl Body {
         self.kept.extend_from_slice(&data[..n]);
         n
     }
-}
-
-fn chunk_size(line: &[u8]) -> Result<u64, String> {
-    let text = String::from_utf8_lossy(line);
-    let hex = text.trim_end().split(';').next().unwrap_or_default().trim();
-    u64::from_str_radix(hex, 16).map_err(|_| format!("malformed chunked encoding: {hex:?}"))
 }
 
 #[cfg(test)]
@@ -289,13 +193,16 @@ mod tests {
         let wire = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n";
         for (i, byte) in wire.iter().enumerate() {
             let done = b.feed(std::slice::from_ref(byte)).unwrap();
-            assert_eq!(done, i >= wire.len() - 3, "at {i}");
+            assert_eq!(done, i == wire.len() - 1, "at {i}");
         }
         assert_eq!(b.kept(), b"Wikipedia");
         let mut bad = Body::new(Framing::Chunked);
         assert!(bad.feed(b"zz\r\n").is_err());
         let mut long = Body::new(Framing::Chunked);
-        assert!(long.feed(&[b'1'; MAX_CHUNK_LINE + 1]).is_err());
+        assert!(
+            long.feed(&[b'1'; crate::http1::MAX_CHUNK_LINE + 1])
+                .is_err()
+        );
     }
 
     #[test]

@@ -119,7 +119,7 @@ fn read_tail(fd: OwnedFd, shown: &Path, max: usize) -> Result<Vec<u8>, Terminati
     if size > max64 {
         file.seek(SeekFrom::Start(size - max64)).map_err(read_err)?;
     }
-    let mut data = Vec::with_capacity(max.min(size as usize));
+    let mut data = Vec::with_capacity(usize::try_from(size).map_or(max, |s| s.min(max)));
     // The file may grow while we read: the bound holds regardless.
     file.take(max64).read_to_end(&mut data).map_err(read_err)?;
     Ok(data)

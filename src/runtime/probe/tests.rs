@@ -171,6 +171,20 @@ fn informational_responses_are_skipped() {
 }
 
 #[test]
+fn an_endless_series_of_100_continue_fails_within_the_bound() {
+    // Far more than the bound: were they all skipped, the probe would end in an EOF.
+    let resp = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(4000);
+    let server = Server::new(vec![resp]);
+    let url = format!("http://{}/", server.addr);
+    assert_eq!(
+        probe(&server, "/", &[], 5000),
+        ProbeOutcome::failure(format!(
+            "Get \"{url}\": net/http: too many 1xx informational responses"
+        ))
+    );
+}
+
+#[test]
 fn a_closed_port_is_refused() {
     let addr = Server::new(vec![]).addr;
     let req = HttpRequest::get(addr, "/", &[], Purpose::Probe);

@@ -7,12 +7,12 @@ use std::fmt;
 use crate::spec::Scheme;
 
 /// How many requests one probe may make (Go's redirect limit, which the kubelet keeps).
-pub(super) const MAX_REQUESTS: u32 = 10;
+pub const MAX_REQUESTS: u32 = 10;
 
 /// An http(s) URL: host name as written (IPv6 without brackets), port, and the
 /// request target (path and query, escaped, always starting with `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Url {
+pub struct Url {
     pub scheme: Scheme,
     pub host: String,
     pub port: u16,
@@ -22,7 +22,7 @@ pub(super) struct Url {
 impl Url {
     /// The kubelet's `formatURL`: a path without a leading `/` gets one; a fragment is
     /// dropped; spaces, controls and non-ASCII bytes are percent-encoded.
-    pub(super) fn new(scheme: Scheme, host: String, port: u16, path: &str) -> Url {
+    pub fn new(scheme: Scheme, host: String, port: u16, path: &str) -> Url {
         Url {
             scheme,
             host,
@@ -32,7 +32,7 @@ impl Url {
     }
 
     /// `host:port` for the Host header, with brackets around an IPv6 address.
-    pub(super) fn host_port(&self) -> String {
+    pub fn host_port(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -41,7 +41,7 @@ impl Url {
     }
 
     /// The request target: path and query.
-    pub(super) fn target(&self) -> &str {
+    pub fn target(&self) -> &str {
         &self.path
     }
 }
@@ -74,7 +74,7 @@ fn normalize_target(path: &str) -> String {
 
 /// What to do with a response, as Go's client with the kubelet's redirect check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Redirect {
+pub enum Redirect {
     /// Not a redirect, or one to another host: this response is the answer.
     UseResponse,
     /// Request `url`; `relative` (no scheme in `Location`) keeps a user Host header.
@@ -85,7 +85,7 @@ pub(super) enum Redirect {
 
 /// The decision for a response to request number `requests` (1-based) of a probe
 /// whose first request went to `first_host`.
-pub(super) fn redirect(
+pub fn redirect(
     status: u16,
     location: Option<&str>,
     current: &Url,
