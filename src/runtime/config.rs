@@ -17,6 +17,7 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// Paths masked in every non-privileged container (runc's default list).
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
+    "/proc/asound",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
@@ -25,6 +26,7 @@ pub const MASKED_PATHS: &[&str] = &[
     "/proc/sched_debug",
     "/proc/scsi",
     "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 ];
 
 /// Paths made read-only in every non-privileged container (runc's default list).
@@ -73,6 +75,9 @@ pub struct ContainerConfig {
     pub capabilities: u64,
     /// Set `no_new_privs` (allowPrivilegeEscalation false).
     pub no_new_privs: bool,
+    /// Mount /dev `nodev` (the bound default device nodes keep working): for
+    /// containers whose device access no cgroup controls.
+    pub dev_nodev: bool,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
 }

@@ -175,6 +175,9 @@ pub struct PodContext<'a> {
     pub etc_mounts: Vec<Mount>,
     /// `cgroup.procs` files of the container's cgroup.
     pub cgroup_procs: Vec<String>,
+    /// Whether the container's cgroup limits which devices it opens. Without, a
+    /// non-privileged container gets no CAP_MKNOD and a `nodev` /dev.
+    pub devices_controlled: bool,
 }
 
 /// The image as the shim uses it: layers top-most first and its config.
@@ -212,7 +215,11 @@ pub fn container_config(
     let (add, drop) = (names(&caps.add), names(&caps.drop));
     let add: Vec<&str> = add.iter().map(String::as_str).collect();
     let drop: Vec<&str> = drop.iter().map(String::as_str).collect();
-    let capabilities = caps::resolve(privileged, &add, &drop)?;
+    let mut capabilities = caps::resolve(privileged, &add, &drop)?;
+    let dev_nodev = !privileged && !ctx.devices_controlled;
+    if dev_nodev {
+        capabilities.remove(rustix::thread::CapabilitySet::MKNOD);
+    }
     let vars = env::container_env(pod, container, ctx.node);
     let s = |p: &Path| p.to_string_lossy().into_owned();
     let paths = |list: &[&str]| -> Vec<String> {
@@ -258,6 +265,7 @@ pub fn container_config(
         // Deliberately stricter than Kubernetes' default: set unless the container
         // allows privilege escalation explicitly (or is privileged).
         no_new_privs: !privileged && sc.allow_privilege_escalation != Some(true),
+        dev_nodev,
         masked_paths: paths(MASKED_PATHS),
         readonly_paths: paths(READONLY_PATHS),
     })

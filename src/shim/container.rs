@@ -9,7 +9,8 @@ use rustix::process::{Pid, PidfdFlags};
 
 use super::build::{self, ImageView, PodContext};
 use crate::images::Store;
-use crate::runtime::cgroup::{CgroupPath, Cgroups, Limits};
+use crate::runtime::cgroup::{CgroupPath, Cgroups, Controllers, Limits};
+use crate::runtime::devices;
 use crate::runtime::init::{self, SpawnError};
 use crate::spec::{Container, Reason};
 
@@ -82,6 +83,14 @@ impl Starter<'_> {
             .cgroups
             .create_container(self.pod_cgroup, &container.name, &limits)
             .map_err(|e| fail(Reason::CreateContainerError, e))?;
+        let privileged = (container.security_context.as_ref())
+            .is_some_and(|s| s.privileged == Some(true));
+        if !privileged {
+            self.cgroups
+                .restrict_devices(&cgroup, devices::DEFAULT)
+                .map_err(|e| fail(Reason::CreateContainerError, e))?;
+        }
+        ctx.devices_controlled = self.cgroups.info().enforced.0 & Controllers::DEVICES != 0;
         let oom_kills_before = self.cgroups.oom_kills(&cgroup).unwrap_or(0);
         ctx.cgroup_procs = self
             .cgroups

@@ -128,6 +128,7 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         }),
         etc_mounts: sandbox.etc_mounts(),
         cgroup_procs: Vec::new(),
+        devices_controlled: false,
     };
     let starter = Starter {
         root: &opts.root,

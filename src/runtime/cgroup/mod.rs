@@ -21,6 +21,7 @@ pub use disabled::Disabled;
 pub use v1::V1;
 pub use v2::V2;
 
+use crate::runtime::devices::Rule;
 use crate::spec::pod::{PodSpec, Resources};
 pub use crate::spec::status::{CgroupInfo, Controllers};
 
@@ -63,6 +64,11 @@ pub enum CgroupError {
         path: PathBuf,
         pid: u32,
         source: io::Error,
+    },
+    #[error("device program for {}: {errno}", path.display())]
+    DeviceProgram {
+        path: PathBuf,
+        errno: rustix::io::Errno,
     },
     #[error("remove directory {}", path.display())]
     Remove { path: PathBuf, source: io::Error },
@@ -255,6 +261,9 @@ pub trait Cgroups: fmt::Debug + Send + Sync {
     fn oom_kills(&self, cg: &CgroupPath) -> Result<u64, CgroupError>;
     /// SIGKILL every process in `cg` and below; returns once sent, not once gone.
     fn kill_all(&self, cg: &CgroupPath) -> Result<(), CgroupError>;
+    /// Let the processes of `cg` open only the devices `rules` allow (mknod included);
+    /// nothing when device access control is not enforced ([`Controllers::DEVICES`]).
+    fn restrict_devices(&self, cg: &CgroupPath, rules: &[Rule]) -> Result<(), CgroupError>;
     /// Remove `cg` and everything below it, leaf-first; for a pod also the parent cgroup
     /// when this manager created it and no other pod uses it.
     fn remove(&self, cg: &CgroupPath) -> Result<(), CgroupError>;

@@ -3,6 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{Mode, OFlags};
+
+use crate::runtime::devices::Rule;
+
 use super::files::{self, keyed_value, make_dir, read_optional, write, write_if_present};
 use super::{CPU_PERIOD_US, CgroupError, CgroupInfo, CgroupPath, Cgroups, Controllers, Limits};
 
@@ -14,8 +20,19 @@ pub struct V2 {
     root: PathBuf,
     parent: PathBuf,
     enforced: Controllers,
+    /// Whether the kernel loads device programs (`CONFIG_CGROUP_BPF`).
+    devices: bool,
     /// The directories of `parent` that `open` created, outermost first.
     created: Vec<PathBuf>,
+}
+
+/// Load the device program of `rules`.
+fn load_device_program(rules: &[Rule]) -> rustix::io::Result<OwnedFd> {
+    let insns: Vec<[u8; 8]> = crate::runtime::devices::program(rules)
+        .into_iter()
+        .map(|i| i.to_bytes())
+        .collect();
+    crate::sys::bpf::load_device_program(&insns)
 }
 
 /// The controllers pealet uses that `root` offers (`cgroup.controllers`).
@@ -89,10 +106,18 @@ impl V2 {
             }
             enforced = enable(&dir, enforced, false)?;
         }
+        let devices = match load_device_program(crate::runtime::devices::DEFAULT) {
+            Ok(_) => true,
+            Err(errno) => {
+                log::warn!("device access is not controlled: bpf(BPF_PROG_LOAD): {errno}");
+                false
+            }
+        };
         Ok(V2 {
             root: root.to_path_buf(),
             parent: parent.to_path_buf(),
             enforced,
+            devices,
             created,
         })
     }
@@ -122,9 +147,10 @@ impl V2 {
 
 impl Cgroups for V2 {
     fn info(&self) -> CgroupInfo {
+        let devices = if self.devices { Controllers::DEVICES } else { 0 };
         CgroupInfo {
             version: 2,
-            enforced: self.enforced,
+            enforced: Controllers(self.enforced.0 | devices),
         }
     }
 
@@ -200,6 +226,22 @@ impl Cgroups for V2 {
             return Ok(());
         }
         files::kill_members(&dir)
+    }
+
+    /// Attach the rules' device program to `cg` (before any process is in it).
+    fn restrict_devices(&self, cg: &CgroupPath, rules: &[Rule]) -> Result<(), CgroupError> {
+        if !self.devices {
+            return Ok(());
+        }
+        let path = self.dir(cg);
+        let err = |errno| CgroupError::DeviceProgram {
+            path: path.clone(),
+            errno,
+        };
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(&path, flags, Mode::empty()).map_err(err)?;
+        let program = load_device_program(rules).map_err(err)?;
+        crate::sys::bpf::attach_device_program(dir.as_fd(), program.as_fd()).map_err(err)
     }
 
     fn remove(&self, cg: &CgroupPath) -> Result<(), CgroupError> {

@@ -17,7 +17,7 @@ pub fn become_program(config: &ContainerConfig) -> SetupFailed {
         // Ordering: the bounding set needs CAP_SETPCAP, which setuid may take away.
         .and_then(|()| drop_bounding(caps))
         .and_then(|()| set_ids(config))
-        .and_then(|()| set_capabilities(caps))
+        .and_then(|()| set_capabilities(caps, config.uid))
         // Ordering: a change of uid clears the parent-death signal; set it after.
         .and_then(|()| die_with_waiter())
         .and_then(|()| no_new_privs(config.no_new_privs));
@@ -70,14 +70,20 @@ fn set_ids(config: &ContainerConfig) -> Result<(), SetupFailed> {
     rustix::thread::set_keep_capabilities(false).map_err(failed(Step::SetIds, &arg))
 }
 
-/// Effective = permitted = inheritable = the container's set. For uid 0 exec keeps
-/// it; a non-root program gets none effective unless its file has capabilities,
-/// which is what Kubernetes users see with containerd.
-fn set_capabilities(caps: CapabilitySet) -> Result<(), SetupFailed> {
+/// Effective = permitted = the container's set; inheritable too for uid 0 only. For
+/// uid 0 exec keeps it; a non-root program gets none effective unless its file has
+/// capabilities, which is what Kubernetes users see with containerd. A non-root process
+/// gets no inheritable set: with one, a file with inheritable file capabilities would
+/// gain them on exec (CVE-2022-24769).
+fn set_capabilities(caps: CapabilitySet, uid: u32) -> Result<(), SetupFailed> {
     let sets = CapabilitySets {
         effective: caps,
         permitted: caps,
-        inheritable: caps,
+        inheritable: if uid == 0 {
+            caps
+        } else {
+            CapabilitySet::empty()
+        },
     };
     rustix::thread::set_capabilities(None, sets).map_err(failed(
         Step::SetCapabilities,
