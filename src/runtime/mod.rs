@@ -4,6 +4,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod config;
 pub mod devices;
+pub mod seccomp;
 pub mod init;
 pub mod probe;
 pub mod resolve;
