@@ -56,7 +56,7 @@ fn version_names_the_wire_format() {
     let out = stdout(&o);
     assert!(
         out.starts_with(&format!(
-            "pealet {} (wire format 1",
+            "pealet {} (wire format 2",
             env!("CARGO_PKG_VERSION")
         )),
         "{out}"
