@@ -70,6 +70,8 @@ if [ ! -e "$ETC/config.toml" ]; then
         echo "# host_path_prefixes = [\"/srv\", \"/var/log\"]   # default: anywhere"
         echo "# reserved_cpu = \"200m\""
         echo "# reserved_memory = \"128Mi\""
+        echo "seccomp_default = true   # containers without a seccompProfile get RuntimeDefault"
+        echo "# allowed_unsafe_sysctls = [\"kernel.msg*\"]   # beyond the safe set; default none"
         echo ""
         echo "# [tls]"
         echo "# ca_file = \"/etc/pealet/ca.crt\""

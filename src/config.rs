@@ -76,6 +76,12 @@ const KEYS: &[Key] = &[
         "registry-auth-file",
         "PEALET_REGISTRY_AUTH_FILE",
     ),
+    key("seccomp_default", "seccomp-default", "PEALET_SECCOMP_DEFAULT"),
+    key(
+        "allowed_unsafe_sysctls",
+        "allowed-unsafe-sysctls",
+        "PEALET_ALLOWED_UNSAFE_SYSCTLS",
+    ),
 ];
 
 /// The sections of per-registry settings: `[registries."HOST"]`.
@@ -257,6 +263,11 @@ pub struct Settings {
     pub allow_host_namespaces: bool,
     /// Admission: hostPath volumes must lie under one of these; `None`: anywhere.
     pub host_path_prefixes: Option<Vec<String>>,
+    /// Containers without a seccompProfile get RuntimeDefault (the kubelet's
+    /// `--seccomp-default`); default false, as the kubelet's, true in the installed config.
+    pub seccomp_default: bool,
+    /// Admission: sysctls beyond the safe set that pods may set (`name` or `prefix*`).
+    pub allowed_unsafe_sysctls: Vec<String>,
     /// Kept back from the node's capacity for the system: millicores, bytes.
     pub reserved_cpu: u64,
     pub reserved_memory: u64,
@@ -363,7 +374,7 @@ impl Settings {
                         .map(str::to_owned)
                         .collect(),
                 )),
-                Some((_, origin)) => Err(bad(origin, k, "a list of paths")),
+                Some((_, origin)) => Err(bad(origin, k, "a list of strings")),
             }
         };
         let quantity = |k: &'static str, parse: fn(&str) -> Result<u64, _>, what| match get(k) {
@@ -380,6 +391,8 @@ impl Settings {
             allow_privileged: boolean("allow_privileged", true)?,
             allow_host_namespaces: boolean("allow_host_namespaces", true)?,
             host_path_prefixes: list("host_path_prefixes")?,
+            seccomp_default: boolean("seccomp_default", false)?,
+            allowed_unsafe_sysctls: list("allowed_unsafe_sysctls")?.unwrap_or_default(),
             reserved_cpu: quantity(
                 "reserved_cpu",
                 crate::spec::quantity::parse_cpu,

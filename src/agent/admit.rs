@@ -12,6 +12,8 @@ pub struct Admission {
     pub allow_host_namespaces: bool,
     /// hostPath volumes must lie under one of these; `None`: anywhere.
     pub host_path_prefixes: Option<Vec<String>>,
+    /// Sysctls beyond the safe set that pods may set (`allowed_unsafe_sysctls`).
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl Default for Admission {
@@ -20,6 +22,7 @@ impl Default for Admission {
             allow_privileged: true,
             allow_host_namespaces: true,
             host_path_prefixes: None,
+            allowed_unsafe_sysctls: Vec::new(),
         }
     }
 }
@@ -48,6 +51,16 @@ impl Admission {
                     c.name
                 )));
             }
+        }
+        if let Err(message) = crate::runtime::sysctl::check(pod, &self.allowed_unsafe_sysctls) {
+            return Err(Refusal {
+                reason: Reason::Other(
+                    crate::runtime::sysctl::FORBIDDEN
+                        .try_into()
+                        .unwrap_or_default(),
+                ),
+                message,
+            });
         }
         let host = &pod.spec.host;
         if !self.allow_host_namespaces && (host.network || host.pid || host.ipc) {

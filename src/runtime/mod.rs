@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod config;
 pub mod devices;
 pub mod seccomp;
+pub mod sysctl;
 pub mod init;
 pub mod probe;
 pub mod resolve;

@@ -39,6 +39,9 @@ pub struct SandboxSpec {
     pub host_network: bool,
     /// hostIPC: keep the host's IPC namespace.
     pub host_ipc: bool,
+    /// Namespaced sysctls to set: (path below /proc/sys, value), checked by the caller
+    /// (see [`crate::runtime::sysctl`]).
+    pub sysctls: Vec<(String, String)>,
 }
 
 /// A created sandbox: where its files are and who holds the namespaces.
@@ -67,6 +70,12 @@ pub enum SandboxError {
     },
     #[error("mount tmpfs on {path}: {errno}")]
     MountShm { path: PathBuf, errno: Errno },
+    #[error("sysctl {name}={value}: {source}")]
+    Sysctl {
+        name: String,
+        value: String,
+        source: std::io::Error,
+    },
 }
 
 /// The sandbox recipe. Call it once, from the single-threaded holder process.
@@ -77,12 +86,26 @@ pub fn enter(dir: &Path, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         loopback_up()?;
         set_hostname(&spec.hostname)?;
     }
+    // /proc/sys/net and the IPC sysctls are those of the writer's namespaces: ours now.
+    set_sysctls(&spec.sysctls)?;
     write_pod_files(dir, spec)?;
     mount_shm(&dir.join("shm"), spec.shm_size)?;
     Ok(Sandbox {
         dir: dir.to_path_buf(),
         holder: std::process::id(),
     })
+}
+
+fn set_sysctls(sysctls: &[(String, String)]) -> Result<(), SandboxError> {
+    for (name, value) in sysctls {
+        let path = Path::new("/proc/sys").join(name);
+        std::fs::write(&path, value).map_err(|source| SandboxError::Sysctl {
+            name: name.replace('/', "."),
+            value: value.clone(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 impl Sandbox {

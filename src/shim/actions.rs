@@ -84,7 +84,12 @@ impl Executor<'_> {
             None => Err("container is not running".to_string()),
             Some(r) => {
                 let procs = self.starter.cgroups.procs_files(&r.cgroup);
-                Run::exec(id, what, argv, r.pid, &procs, now, timeout_ms)
+                let target = super::runs::Target {
+                    pid: r.pid,
+                    procs: &procs,
+                    seccomp: r.seccomp_file.as_deref(),
+                };
+                Run::exec(id, what, argv, &target, now, timeout_ms)
             }
         };
         match started {

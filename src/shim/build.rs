@@ -15,11 +15,13 @@ use super::user::{self, UserError};
 use crate::images::ImageConfig;
 use crate::runtime::caps::{self, CapsError};
 use crate::runtime::config::{
-    ContainerConfig, Join, MASKED_PATHS, Mount, MountKind, READONLY_PATHS,
+    ContainerConfig, Join, MASKED_PATHS, Mount, MountKind, READONLY_PATHS, pack_filter,
 };
+use crate::runtime::seccomp;
 use crate::runtime::resolve::resolve_beneath;
 use crate::spec::{
-    Container, DEFAULT_TERMINATION_MESSAGE_PATH, HostPathType, Pod, StorageMedium, VolumeSource,
+    Container, DEFAULT_TERMINATION_MESSAGE_PATH, HostPathType, Pod, PodSecurityContext,
+    SecurityContext, SecurityProfile, StorageMedium, VolumeSource,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,12 @@ pub enum BuildError {
     User(#[from] UserError),
     #[error("capabilities: {0}")]
     Caps(#[from] CapsError),
+    #[error("seccomp profile {path}: {message}")]
+    Seccomp { path: PathBuf, message: String },
+    #[error("seccomp: {0}")]
+    SeccompCompile(#[from] seccomp::CompileError),
+    #[error("Cannot enforce AppArmor: {0}")]
+    AppArmor(String),
 }
 
 /// Create every volume of the pod before any container starts. Memory volumes are
@@ -178,6 +186,10 @@ pub struct PodContext<'a> {
     /// Whether the container's cgroup limits which devices it opens. Without, a
     /// non-privileged container gets no CAP_MKNOD and a `nodev` /dev.
     pub devices_controlled: bool,
+    /// Where Localhost seccomp profiles are: `<root>/seccomp`.
+    pub seccomp_dir: PathBuf,
+    /// RuntimeDefault for containers without a seccompProfile.
+    pub seccomp_default: bool,
 }
 
 /// The image as the shim uses it: layers top-most first and its config.
@@ -234,7 +246,11 @@ pub fn container_config(
         (None, "") => "/".to_string(),
         (None, dir) => dir.to_string(),
     };
+    let seccomp = seccomp_filter(ctx, &psc, &sc, privileged, capabilities)?;
+    let app_armor = app_armor_profile(&psc, &sc)?;
     Ok(ContainerConfig {
+        seccomp,
+        app_armor,
         layers: image.layers.iter().map(|p| s(p)).collect(),
         upper: s(&instance.join("upper")),
         work: s(&instance.join("work")),
@@ -269,6 +285,85 @@ pub fn container_config(
         masked_paths: paths(MASKED_PATHS),
         readonly_paths: paths(READONLY_PATHS),
     })
+}
+
+/// The container's seccomp filter, packed for the config frame; empty for none. Its
+/// own profile, else the pod's, else RuntimeDefault under `seccomp_default`.
+/// Privileged containers run unconfined, as Kubernetes documents.
+fn seccomp_filter(
+    ctx: &PodContext<'_>,
+    psc: &PodSecurityContext,
+    sc: &SecurityContext,
+    privileged: bool,
+    caps: rustix::thread::CapabilitySet,
+) -> Result<Vec<u64>, BuildError> {
+    let chosen = (sc.seccomp_profile.clone())
+        .or_else(|| psc.seccomp_profile.clone())
+        .or_else(|| ctx.seccomp_default.then_some(SecurityProfile::RuntimeDefault));
+    let profile = match chosen {
+        _ if privileged => return Ok(Vec::new()),
+        None | Some(SecurityProfile::Unconfined) => return Ok(Vec::new()),
+        Some(SecurityProfile::RuntimeDefault) => seccomp::runtime_default(caps.bits()),
+        Some(SecurityProfile::Localhost(file)) => {
+            let path = ctx.seccomp_dir.join(&*file);
+            let err = |message: String| BuildError::Seccomp {
+                path: path.clone(),
+                message,
+            };
+            let mut text = String::new();
+            let file = std::fs::File::open(&path).map_err(|e| err(e.to_string()))?;
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(file, seccomp::MAX_PROFILE as u64 + 1),
+                &mut text,
+            )
+            .map_err(|e| err(e.to_string()))?;
+            seccomp::localhost(&text).map_err(|e| err(e.to_string()))?
+        }
+    };
+    let filter = seccomp::compile(&profile, seccomp::Arch::native())?;
+    Ok(filter.iter().map(pack_filter).collect())
+}
+
+/// The AppArmor profile to exec into, or why it cannot be enforced (the kubelet's
+/// rule: any profile but Unconfined needs AppArmor on the host). pealet loads no
+/// profile of its own: RuntimeDefault is refused, a Localhost one must be loaded.
+fn app_armor_profile(
+    psc: &PodSecurityContext,
+    sc: &SecurityContext,
+) -> Result<Option<String>, BuildError> {
+    let chosen = (sc.app_armor_profile.clone()).or_else(|| psc.app_armor_profile.clone());
+    let name = match chosen {
+        None | Some(SecurityProfile::Unconfined) => return Ok(None),
+        Some(SecurityProfile::RuntimeDefault) if app_armor_enabled() => {
+            return Err(BuildError::AppArmor(
+                "pealet loads no default AppArmor profile: name a loaded one with type \
+                 Localhost"
+                    .into(),
+            ));
+        }
+        Some(SecurityProfile::RuntimeDefault) => String::new(),
+        Some(SecurityProfile::Localhost(name)) => name.to_string(),
+    };
+    if !app_armor_enabled() {
+        return Err(BuildError::AppArmor(
+            "AppArmor is not enabled on the host".into(),
+        ));
+    }
+    let loaded = std::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.rsplit_once(" (").is_some_and(|(n, _)| n == name));
+    if !loaded {
+        return Err(BuildError::AppArmor(format!(
+            "profile {name:?} is not loaded"
+        )));
+    }
+    Ok(Some(name))
+}
+
+fn app_armor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 /// The instance's termination-log file at the container's terminationMessagePath, as the

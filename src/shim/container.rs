@@ -2,7 +2,7 @@
 //! cgroup, config, `pealet init`; and what is known about it while it runs.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rustix::process::{Pid, PidfdFlags};
@@ -23,6 +23,8 @@ pub struct Running {
     pub pid: u32,
     pub cgroup: CgroupPath,
     pub oom_kills_before: u64,
+    /// The container's seccomp filter, for the processes `pealet enter` starts in it.
+    pub seccomp_file: Option<PathBuf>,
 }
 
 /// The streams of a container instance, read until end of file.
@@ -62,7 +64,11 @@ pub struct Starting {
     pending: init::Pending,
     cgroup: CgroupPath,
     oom_kills_before: u64,
+    seccomp_file: Option<PathBuf>,
 }
+
+/// The file in a container instance's directory that holds its seccomp filter.
+pub const SECCOMP_FILE: &str = "seccomp";
 
 impl Starter<'_> {
     /// Start `container`, first half: everything up to `pealet init` having its
@@ -104,6 +110,14 @@ impl Starter<'_> {
         };
         let config = build::container_config(ctx, container, &view, &instance)
             .map_err(|e| fail(Reason::CreateContainerConfigError, e))?;
+        let seccomp_file = if config.seccomp.is_empty() {
+            None
+        } else {
+            let path = instance.join(SECCOMP_FILE);
+            let bytes: Vec<u8> = config.seccomp.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(&path, bytes).map_err(|e| fail(Reason::CreateContainerError, e))?;
+            Some(path)
+        };
         let mut cmd = Command::new("/proc/self/exe");
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -114,6 +128,7 @@ impl Starter<'_> {
             pending,
             cgroup,
             oom_kills_before,
+            seccomp_file,
         })
     }
 }
@@ -133,6 +148,7 @@ impl Starting {
             pending,
             cgroup,
             oom_kills_before,
+            seccomp_file,
         } = self;
         let mut started = pending.finish().map_err(run_error)?;
         let pipes = Pipes {
@@ -153,6 +169,7 @@ impl Starting {
             pid: started.pid,
             cgroup,
             oom_kills_before,
+            seccomp_file,
         };
         Ok((running, pipes))
     }

@@ -51,19 +51,34 @@ pub enum ControlError {
     },
 }
 
+/// What a shim is started with besides its pod.
+#[derive(Debug, Clone, Copy)]
+pub struct ShimSettings<'a> {
+    /// The bytes of log kept per container.
+    pub log_cap: u64,
+    /// Overrides the crash-loop and image back-off base (10 s) of this pod.
+    pub backoff_base_ms: Option<u64>,
+    /// The settings of its image pulls.
+    pub registries: &'a RegistryFlags,
+    /// RuntimeDefault for containers without a seccompProfile (`seccomp_default`).
+    pub seccomp_default: bool,
+}
+
 /// Writes the pod's spec into its (new) run directory and starts `pealet shim` for it
 /// in a session of its own, stdout/stderr to `shim.log`; returns a connection once the
 /// shim listens.
-/// `backoff_base_ms` overrides the crash-loop and image back-off base (10 s) of this
-/// pod; `registries` are the settings of its image pulls.
 pub fn start(
     root: &Path,
     run_dir: &Path,
     pod: &Pod,
-    log_cap: u64,
-    backoff_base_ms: Option<u64>,
-    registries: &RegistryFlags,
+    settings: &ShimSettings<'_>,
 ) -> Result<Client, ControlError> {
+    let ShimSettings {
+        log_cap,
+        backoff_base_ms,
+        registries,
+        seccomp_default,
+    } = *settings;
     let d = PodDirs::new(root, run_dir, &pod.name);
     std::fs::create_dir_all(&d.run).map_err(|source| ControlError::Create {
         path: d.run.clone(),
@@ -88,6 +103,9 @@ pub fn start(
         cmd.args(["--backoff-base-ms", &ms.to_string()]);
     }
     cmd.args(registries.args());
+    if seccomp_default {
+        cmd.arg("--seccomp-default");
+    }
     let err_log = log.try_clone().map_err(ControlError::Spawn)?;
     cmd.stdin(Stdio::null()).stdout(err_log).stderr(log);
     crate::sys::new_session(&mut cmd);

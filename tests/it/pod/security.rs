@@ -85,3 +85,232 @@ spec:
     let (_, out) = env.exec(&pod, "root", &script);
     assert_eq!(out, "made\n 5a\nmade\nwrote\ndefaults\n", "privileged container");
 }
+
+/// Python from the host (/usr, /lib, /lib64 bound read-only), to make the system calls
+/// busybox has no applet for.
+const HOST_PYTHON: &str = "
+  - {name: usr, hostPath: {path: /usr}}
+  - {name: lib, hostPath: {path: /lib}}
+  - {name: lib64, hostPath: {path: /lib64}}";
+
+const PYTHON_MOUNTS: &str = "[{name: usr, mountPath: /usr, readOnly: true}, {name: lib, mountPath: /lib, readOnly: true}, {name: lib64, mountPath: /lib64, readOnly: true}]";
+
+/// add_key("user", "k", "v", 1, KEY_SPEC_PROCESS_KEYRING) and keyctl(KEYCTL_GET_KEYRING_ID,
+/// KEY_SPEC_SESSION_KEYRING, 1): prints "add_key=<errno> keyctl=<errno>" (0: it worked).
+const KEYRING_PROBE: &str = "/usr/bin/python3 -c 'import ctypes, platform\nlibc = ctypes.CDLL(None, use_errno=True)\nnr = {\"x86_64\": (248, 250), \"aarch64\": (217, 219)}[platform.machine()]\nr = libc.syscall(nr[0], b\"user\", b\"k\", b\"v\", 1, -2)\na = 0 if r >= 0 else ctypes.get_errno()\nr = libc.syscall(nr[1], 0, -3, 1)\nk = 0 if r >= 0 else ctypes.get_errno()\nprint(f\"add_key={a} keyctl={k}\")'";
+
+const DENY_MKDIR: &str = r#"{
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+}"#;
+
+#[test]
+fn seccomp_runtime_default_localhost_and_the_node_default() {
+    if !privileged("seccomp_runtime_default_localhost_and_the_node_default") {
+        return;
+    }
+    assert!(
+        std::path::Path::new("/usr/bin/python3").exists(),
+        "python3 missing: apt-get install -y python3"
+    );
+    let mut env = Env::new("sec-seccomp");
+    let profiles = env.dir.join("root/seccomp/profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    std::fs::write(profiles.join("deny-mkdir.json"), DENY_MKDIR).unwrap();
+    let config = env.dir.join("config.toml");
+    std::fs::write(&config, "seccomp_default = true\n").unwrap();
+    let pod = pod_name("sec-sc");
+    let script = "unshare -U true 2>/dev/null; echo unshare=$?; mkdir /tmp/d 2>/dev/null; echo mkdir=$?";
+    let manifest = format!(
+        "
+apiVersion: v1
+kind: Pod
+metadata: {{name: {pod}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:{HOST_PYTHON}
+  containers:
+  - name: node-default
+    image: busybox:test
+    command: [sh, -c, '{script}; exec sleep 3600']
+    volumeMounts: {PYTHON_MOUNTS}
+  - name: escalating
+    image: busybox:test
+    command: [sh, -c, '{script}; exec sleep 3600']
+    securityContext: {{allowPrivilegeEscalation: true, seccompProfile: {{type: RuntimeDefault}}}}
+  - name: unconfined
+    image: busybox:test
+    command: [sh, -c, '{script}; exec sleep 3600']
+    volumeMounts: {PYTHON_MOUNTS}
+    securityContext: {{seccompProfile: {{type: Unconfined}}}}
+  - name: local
+    image: busybox:test
+    command: [sh, -c, '{script}; exec sleep 3600']
+    securityContext: {{seccompProfile: {{type: Localhost, localhostProfile: profiles/deny-mkdir.json}}}}
+"
+    );
+    let out = env.run_with(&pod, &manifest, &["--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    env.wait(&pod, "all running", |st| {
+        st.container_statuses.len() == 4 && all_running(st)
+    });
+    // (container, what its PID 1 printed)
+    let want = [
+        ("node-default", "unshare=1\nmkdir=0\n"),
+        ("escalating", "unshare=1\nmkdir=0\n"),
+        ("unconfined", "unshare=0\nmkdir=0\n"),
+        ("local", "unshare=0\nmkdir=1\n"),
+    ];
+    for (c, logs) in want {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while env.logs(&pod, c).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(env.logs(&pod, c), logs, "{c}");
+    }
+    // Processes started with exec get the container's filter too.
+    let (_, out) = env.exec(&pod, "node-default", "unshare -U true 2>&1; echo rc=$?");
+    assert!(out.ends_with("rc=1\n") && out.contains("Operation not permitted"), "{out}");
+    let (_, out) = env.exec(&pod, "local", "mkdir /tmp/e 2>&1; echo rc=$?");
+    assert!(out.contains("Permission denied"), "{out}");
+    // Keyrings: EPERM (1) under RuntimeDefault, allowed unconfined.
+    let (_, out) = env.exec(&pod, "node-default", KEYRING_PROBE);
+    assert_eq!(out, "add_key=1 keyctl=1\n");
+    let (_, out) = env.exec(&pod, "unconfined", KEYRING_PROBE);
+    assert_eq!(out, "add_key=0 keyctl=0\n");
+}
+
+#[test]
+fn localhost_profiles_pealet_cannot_honour_fail_the_container() {
+    if !privileged("localhost_profiles_pealet_cannot_honour_fail_the_container") {
+        return;
+    }
+    let mut env = Env::new("sec-badprofile");
+    let dir = env.dir.join("root/seccomp");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("gt.json"),
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 9, "op": "SCMP_CMP_GT"}]}]}"#,
+    )
+    .unwrap();
+    let pod = pod_name("sec-bad");
+    // `run` reports the refusals and fails; the pod stays, waiting.
+    env.run(
+        &pod,
+        &format!(
+            "
+apiVersion: v1
+kind: Pod
+metadata: {{name: {pod}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: gt
+    image: busybox:test
+    command: [sleep, '3600']
+    securityContext: {{seccompProfile: {{type: Localhost, localhostProfile: gt.json}}}}
+  - name: missing
+    image: busybox:test
+    command: [sleep, '3600']
+    securityContext: {{seccompProfile: {{type: Localhost, localhostProfile: none.json}}}}
+  - name: apparmor
+    image: busybox:test
+    command: [sleep, '3600']
+    securityContext: {{appArmorProfile: {{type: RuntimeDefault}}}}
+"
+        ),
+    );
+    let st = env.wait(&pod, "three refusals", |st| {
+        st.container_statuses.iter().filter(|c| waiting_reason(c).is_some()).count() == 3
+    });
+    let message = |name: &str| {
+        let c = st.container_statuses.iter().find(|c| c.name == name).unwrap();
+        let (reason, message) = waiting_reason(c).unwrap();
+        assert_eq!(reason, "CreateContainerConfigError", "{name}");
+        message
+    };
+    assert!(message("gt").contains("SCMP_CMP_GT is not supported"), "{}", message("gt"));
+    assert!(message("missing").contains("none.json"), "{}", message("missing"));
+    let apparmor = message("apparmor");
+    if std::path::Path::new("/sys/module/apparmor").exists() {
+        assert!(apparmor.contains("pealet loads no default AppArmor profile"), "{apparmor}");
+    } else {
+        assert!(apparmor.contains("AppArmor is not enabled on the host"), "{apparmor}");
+    }
+}
+
+fn waiting_reason(c: &pealet::spec::ContainerStatus) -> Option<(String, String)> {
+    match &c.state {
+        pealet::spec::ContainerState::Waiting { reason, message } => {
+            let reason = reason.to_string();
+            (reason != "ContainerCreating").then(|| {
+                (
+                    reason,
+                    message.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn safe_sysctls_are_set_in_the_pod_unsafe_ones_refused_unless_allowed() {
+    if !privileged("safe_sysctls_are_set_in_the_pod_unsafe_ones_refused_unless_allowed") {
+        return;
+    }
+    let mut env = Env::new("sec-sysctl");
+    let manifest = |pod: &str, extra: &str| {
+        format!(
+            "
+apiVersion: v1
+kind: Pod
+metadata: {{name: {pod}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    sysctls:
+    - {{name: net.ipv4.ping_group_range, value: '0 2000'}}
+    - {{name: kernel/shm_rmid_forced, value: '1'}}{extra}
+  containers:
+  - {{name: c, image: busybox:test, command: [sleep, '3600']}}
+"
+        )
+    };
+    let host_range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
+    let safe = pod_name("sec-safe");
+    env.start(&safe, &manifest(&safe, ""));
+    env.wait(&safe, "running", all_running);
+    let (_, out) = env.exec(
+        &safe,
+        "c",
+        "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/shm_rmid_forced",
+    );
+    assert_eq!(out, "0\t2000\n1\n");
+    // The host's stay as they were.
+    let after = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
+    assert_eq!(after, host_range);
+    // kernel.msgmax is namespaced but not safe: refused unless the config allows it.
+    let unsafe_extra = "\n    - {name: kernel.msgmax, value: '4096'}";
+    let refused = pod_name("sec-unsafe");
+    let out = env.run(&refused, &manifest(&refused, unsafe_extra));
+    env.pods.retain(|p| p != &refused);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("SysctlForbidden") && err.contains("\"kernel.msgmax\" not allowlisted"),
+        "{err}"
+    );
+    let config = env.dir.join("config.toml");
+    std::fs::write(&config, "allowed_unsafe_sysctls = [\"kernel.msg*\"]\n").unwrap();
+    let allowed = pod_name("sec-allowed");
+    let out = env.run_with(
+        &allowed,
+        &manifest(&allowed, unsafe_extra),
+        &["--config", config.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    env.wait(&allowed, "running", all_running);
+    let (_, out) = env.exec(&allowed, "c", "cat /proc/sys/kernel/msgmax");
+    assert_eq!(out, "4096\n");
+}
