@@ -73,7 +73,8 @@ impl Store {
     /// Opens (creating if need be) `<root>/desired`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let desired = root.join("desired");
-        fs::create_dir_all(&desired).map_err(|source| StoreError::CreateDir {
+        // Specs hold env values: root only.
+        crate::shim::state::private_dir(&desired).map_err(|source| StoreError::CreateDir {
             path: desired.clone(),
             source,
         })?;
@@ -234,7 +235,7 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, StoreError> {
         path: tmp.clone(),
         source,
     };
-    let mut file = File::create(&tmp).map_err(write_err)?;
+    let mut file = crate::shim::state::create_private(&tmp).map_err(write_err)?;
     file.write_all(bytes).map_err(write_err)?;
     // The data must be on disk before the rename makes it visible under the real name.
     file.sync_all().map_err(|source| StoreError::Sync {

@@ -80,12 +80,12 @@ pub fn start(
         seccomp_default,
     } = *settings;
     let d = PodDirs::new(root, run_dir, &pod.name);
-    std::fs::create_dir_all(&d.run).map_err(|source| ControlError::Create {
-        path: d.run.clone(),
-        source,
-    })?;
+    // Every pod's files sit below two directories only root may enter.
+    for dir in [run_dir.join("pods"), root.join("pods"), d.run.clone(), d.root.clone()] {
+        state::private_dir(&dir).map_err(|source| ControlError::Create { path: dir, source })?;
+    }
     state::write_atomic(&d.spec(), &spec::encode(pod))?;
-    let log = std::fs::File::create(d.shim_log()).map_err(|source| ControlError::Create {
+    let log = state::create_private(&d.shim_log()).map_err(|source| ControlError::Create {
         path: d.shim_log(),
         source,
     })?;

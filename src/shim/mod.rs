@@ -23,6 +23,7 @@ pub mod pulls;
 pub mod run;
 mod runs;
 pub mod state;
+mod usage;
 pub mod user;
 
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -314,3 +314,110 @@ spec:
     let (_, out) = env.exec(&allowed, "c", "cat /proc/sys/kernel/msgmax");
     assert_eq!(out, "4096\n");
 }
+
+/// A setuid-root copy of busybox that a container leaves in its emptyDir (and in its
+/// writable layer) does nothing for a local user of the host: the pod's directories are
+/// root's alone.
+#[test]
+fn setuid_files_from_containers_are_useless_to_local_users() {
+    if !privileged("setuid_files_from_containers_are_useless_to_local_users") {
+        return;
+    }
+    let mut env = Env::new("sec-setuid");
+    let pod = pod_name("sec-suid");
+    env.start(
+        &pod,
+        &format!(
+            "
+apiVersion: v1
+kind: Pod
+metadata: {{name: {pod}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{{name: data, emptyDir: {{}}}}]
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c, 'cp /bin/busybox /data/sh && chmod 4755 /data/sh && cp /bin/busybox /rootsh && chmod 4755 /rootsh && exec sleep 3600']
+    volumeMounts: [{{name: data, mountPath: /data}}]
+"
+        ),
+    );
+    env.wait(&pod, "running", all_running);
+    let root = env.dir.join("root");
+    let run = env.dir.join("run");
+    let volume = root.join(format!("pods/{pod}/volumes/data/sh"));
+    let layer = run.join(format!("pods/{pod}/containers/c/upper/rootsh"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(volume.exists() && layer.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for file in [&volume, &layer] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o4000, 0o4000, "{} is setuid", file.display());
+        // As nobody, logged in as a local user is (su; setpriv keeps capabilities
+        // across its own execve): the file cannot even be reached.
+        let out = Command::new("su")
+            .args(["nobody", "-s", "/bin/sh", "-c"])
+            .arg(format!("{} -c 'id -u'", file.display()))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}: {}", file.display(), text(&out.stdout));
+        assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+    }
+    // Specs, statuses and logs: root's only.
+    for dir in [root.join("pods"), run.join("pods")] {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+    }
+    for file in ["spec", "status"] {
+        let path = run.join(format!("pods/{pod}/{file}"));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{}", path.display());
+    }
+    // The container itself still runs as any user: its volume works for uid 1000.
+    let (_, out) = env.exec(&pod, "c", "su app -c 'echo hi > /data/app && cat /data/app'");
+    assert_eq!(out, "hi\n");
+}
+
+/// An on-disk emptyDir over its sizeLimit: the pod is killed and fails as the kubelet
+/// evicts it.
+#[test]
+fn an_empty_dir_over_its_size_limit_evicts_the_pod() {
+    if !privileged("an_empty_dir_over_its_size_limit_evicts_the_pod") {
+        return;
+    }
+    let mut env = Env::new("sec-evict");
+    let pod = pod_name("sec-evict");
+    env.start(
+        &pod,
+        &format!(
+            "
+apiVersion: v1
+kind: Pod
+metadata: {{name: {pod}}}
+spec:
+  terminationGracePeriodSeconds: 30
+  volumes: [{{name: scratch, emptyDir: {{sizeLimit: 10Mi}}}}]
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c, 'dd if=/dev/zero of=/scratch/big bs=1M count=12 && exec sleep 3600']
+    volumeMounts: [{{name: scratch, mountPath: /scratch}}]
+"
+        ),
+    );
+    let st = env.wait(&pod, "evicted", |st| {
+        st.phase == pealet::spec::PodPhase::Failed
+            && st
+                .container_statuses
+                .iter()
+                .all(|c| matches!(c.state, pealet::spec::ContainerState::Terminated { .. }))
+    });
+    assert_eq!(st.reason, Some(pealet::spec::Reason::Evicted));
+    assert_eq!(
+        st.message.as_deref().map(|m| m.to_string()),
+        Some("Usage of EmptyDir volume \"scratch\" exceeds the limit \"10Mi\".".to_string())
+    );
+}
