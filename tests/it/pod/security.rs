@@ -421,3 +421,44 @@ spec:
         Some("Usage of EmptyDir volume \"scratch\" exceeds the limit \"10Mi\".".to_string())
     );
 }
+
+/// `image import --strip-setuid` of a root file system whose layer the store already
+/// has (imported before without the option) clears the bits in the stored layer too.
+#[test]
+fn strip_setuid_applies_to_layers_already_stored() {
+    if !privileged("strip_setuid_applies_to_layers_already_stored") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("sec-strip");
+    let rootfs = env.dir.join("suid-rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::write(rootfs.join("bin/tool"), b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(
+        rootfs.join("bin/tool"),
+        std::fs::Permissions::from_mode(0o6755),
+    )
+    .unwrap();
+    let import = |name: &str, strip: bool| {
+        let mut args = vec!["image", "import", rootfs.to_str().unwrap(), "--name", name];
+        if strip {
+            args.push("--strip-setuid");
+        }
+        let out = env.pealet(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    let layer_modes = || -> Vec<u32> {
+        std::fs::read_dir(env.dir.join("root/layers/sha256"))
+            .unwrap()
+            .filter_map(|l| {
+                let tool = l.unwrap().path().join("bin/tool");
+                std::fs::symlink_metadata(tool).ok()
+            })
+            .map(|m| m.permissions().mode() & 0o7777)
+            .collect()
+    };
+    import("suid:plain", false);
+    assert_eq!(layer_modes(), [0o6755]);
+    import("suid:stripped", true);
+    assert_eq!(layer_modes(), [0o755]);
+}
