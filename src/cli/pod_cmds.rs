@@ -315,7 +315,7 @@ pub fn exec(mut args: lexopt::Parser) -> Result<(), CliError> {
     };
     let cgroups = cgroup::open(
         Path::new(cgroup::DEFAULT_ROOT),
-        Path::new(cgroup::DEFAULT_PARENT),
+        &cgroup::parent_for(&g.root),
     )
     .map_err(failed)?;
     let cg = CgroupPath::pod(cgroups.parent(), &pod)

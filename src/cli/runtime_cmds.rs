@@ -105,7 +105,7 @@ pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
         pod: String::new(),
         log_cap: logs::DEFAULT_CAP,
         cgroup_root: PathBuf::from(cgroup::DEFAULT_ROOT),
-        cgroup_parent: PathBuf::from(cgroup::DEFAULT_PARENT),
+        cgroup_parent: cgroup::parent_for(&g.root),
         pids_max: cgroup::DEFAULT_PIDS_MAX,
         lifecycle: crate::lifecycle::Config::default(),
         registries: Default::default(),

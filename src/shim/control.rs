@@ -162,7 +162,9 @@ pub fn stop(d: &PodDirs, grace: Option<u64>) -> Result<(), ControlError> {
 /// Stops the pod (`grace` overrides its grace period, as [`stop`]) and removes it.
 pub fn remove(d: &PodDirs, pod: &str, grace: Option<u64>) -> Result<(), ControlError> {
     stop(d, grace)?;
-    remove_cgroups(pod)?;
+    // `<root>/pods/<pod>`: the instance's root is two levels up.
+    let root = d.root.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
+    remove_cgroups(root, pod)?;
     for dir in [&d.run, &d.root] {
         match std::fs::remove_dir_all(dir) {
             Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
@@ -176,17 +178,14 @@ pub fn remove(d: &PodDirs, pod: &str, grace: Option<u64>) -> Result<(), ControlE
 }
 
 /// Kills whatever is left in the pod's cgroup (a shim killed with SIGKILL leaves its
-/// containers running) and removes it.
-pub fn remove_cgroups(pod: &str) -> Result<(), ControlError> {
+/// containers running) and removes it; `root` is the instance's `--root`.
+pub fn remove_cgroups(root: &Path, pod: &str) -> Result<(), ControlError> {
     let cg_err = |e: cgroup::CgroupError| ControlError::Cgroup {
         pod: pod.to_owned(),
         message: e.to_string(),
     };
-    let cgroups = cgroup::open(
-        Path::new(cgroup::DEFAULT_ROOT),
-        Path::new(cgroup::DEFAULT_PARENT),
-    )
-    .map_err(cg_err)?;
+    let cgroups = cgroup::open(Path::new(cgroup::DEFAULT_ROOT), &cgroup::parent_for(root))
+        .map_err(cg_err)?;
     let cg = CgroupPath::pod(cgroups.parent(), pod).map_err(cg_err)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cgroups.pids(&cg).map_err(cg_err)?.is_empty() {

@@ -4,7 +4,7 @@
 //! create namespaces or start processes.
 //!
 //! Layout: `<root>/<parent>/<pod>/<container>` (v1: the same path in each controller's
-//! hierarchy), with processes only in the container leaves. A controller that is missing
+//! hierarchy), the parent being `pealet-<id of the instance's --root>` ([`parent_for`]), with processes only in the container leaves. A controller that is missing
 //! or cannot be enabled is left out and reported by [`Cgroups::info`]: a pod never fails
 //! to start because of it.
 
@@ -27,8 +27,20 @@ pub use crate::spec::status::{CgroupInfo, Controllers};
 
 /// Where the kernel's cgroup filesystems are mounted.
 pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
-/// The cgroup that holds every pod, relative to the root.
+/// The prefix of the cgroup that holds every pod of one pealet instance.
 pub const DEFAULT_PARENT: &str = "pealet";
+
+/// The cgroup that holds the pods of the pealet instance whose `--root` is `root`,
+/// relative to the hierarchy's root: `pealet-` and 8 hex digits of the SHA-256 of the
+/// root's canonical path. Two instances (two roots) never share a pod's cgroup even
+/// when their pods have the same name.
+pub fn parent_for(root: &Path) -> PathBuf {
+    use sha2::Digest as _;
+    let path = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let hash = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+    let id: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    PathBuf::from(format!("{DEFAULT_PARENT}-{id}"))
+}
 /// Tasks one pod may have at most, unless configured otherwise.
 pub const DEFAULT_PIDS_MAX: u64 = 1024;
 /// The CFS period every CPU limit uses, in microseconds (as the kubelet).
