@@ -14,7 +14,6 @@ use crate::spec::{LifecycleHandler, ProbeHandler};
 
 /// Where the shim keeps the file bind-mounted at a container's terminationMessagePath,
 /// inside the instance directory.
-pub const TERMINATION_LOG: &str = "termination-log";
 
 /// How much of the end of a log is read to find its last lines.
 const LOG_TAIL_READ: u64 = 64 * 1024;
@@ -154,8 +153,9 @@ impl Executor<'_> {
         fallback_to_logs: bool,
     ) -> Option<Event> {
         let c = self.container(id);
-        let instance = self.ctx.dirs.instance(&c.name);
-        let file = termination::read_message_file(&instance, Path::new(TERMINATION_LOG));
+        let log = self.ctx.dirs.termination_log(&c.name);
+        let dir = log.parent().unwrap_or(Path::new("/"));
+        let file = termination::read_message_file(dir, Path::new(&*c.name));
         let log_dir = self.ctx.dirs.logs(&c.name);
         let message = termination::message(file, fallback_to_logs, || log_tail(&log_dir));
         (!message.is_empty()).then_some(Event::TerminationMessage { id, message })

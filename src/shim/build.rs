@@ -259,7 +259,10 @@ pub fn container_config(
         mounts: [
             ctx.etc_mounts.clone(),
             volume_mounts(ctx, container)?,
-            vec![termination_mount(container, instance)],
+            vec![termination_mount(
+                container,
+                &ctx.dirs.termination_log(&container.name),
+            )],
         ]
         .concat(),
         shm: ctx.shm.clone(),
@@ -368,17 +371,14 @@ fn app_armor_enabled() -> bool {
 
 /// The instance's termination-log file at the container's terminationMessagePath, as the
 /// kubelet mounts it; the shim reads it there once the container has exited.
-fn termination_mount(container: &Container, instance: &Path) -> Mount {
+fn termination_mount(container: &Container, log: &Path) -> Mount {
     let path = container
         .termination_message
         .as_ref()
         .map_or(DEFAULT_TERMINATION_MESSAGE_PATH, |t| t.path.as_str());
     Mount {
         kind: MountKind::Bind,
-        source: instance
-            .join(super::actions::TERMINATION_LOG)
-            .to_string_lossy()
-            .into_owned(),
+        source: log.to_string_lossy().into_owned(),
         sub_path: None,
         destination: path.to_string(),
         readonly: false,

@@ -83,7 +83,8 @@ impl Starter<'_> {
             .resolve(&container.image)
             .map_err(|e| image_missing(container, e))?;
         let instance = ctx.dirs.instance(&container.name);
-        fresh_instance(&instance).map_err(|e| fail(Reason::CreateContainerError, e))?;
+        let log = ctx.dirs.termination_log(&container.name);
+        fresh_instance(&instance, &log).map_err(|e| fail(Reason::CreateContainerError, e))?;
         let limits = Limits::container(container.resources.as_ref());
         let cgroup = self
             .cgroups
@@ -190,7 +191,7 @@ fn image_missing(container: &Container, e: impl std::fmt::Display) -> StartFailu
 }
 
 /// Empty `upper`, `work` and `rootfs` for a new instance (a restart starts clean).
-fn fresh_instance(dir: &Path) -> std::io::Result<()> {
+fn fresh_instance(dir: &Path, termination_log: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -199,9 +200,11 @@ fn fresh_instance(dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir.join(d))?;
     }
     // Writable by whatever user the container runs as, as the kubelet makes it.
-    let log = dir.join(super::actions::TERMINATION_LOG);
-    std::fs::write(&log, b"")?;
-    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+    std::fs::write(termination_log, b"")?;
+    std::fs::set_permissions(
+        termination_log,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
 }
 
 /// Exit code and signal of the waiter's status: the waiter already turns a container

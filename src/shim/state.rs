@@ -80,6 +80,11 @@ impl PodDirs {
     pub fn sandbox(&self) -> PathBuf {
         self.run.join("sandbox")
     }
+    /// A container's termination-log file, on the sandbox's small tmpfs (the shim's
+    /// mount namespace only).
+    pub fn termination_log(&self, container: &str) -> PathBuf {
+        self.sandbox().join("termination").join(container)
+    }
     pub fn memory_volume(&self, name: &str) -> PathBuf {
         self.run.join("volumes").join(name)
     }

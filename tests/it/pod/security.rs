@@ -462,3 +462,45 @@ fn strip_setuid_applies_to_layers_already_stored() {
     import("suid:stripped", true);
     assert_eq!(layer_modes(), [0o755]);
 }
+
+/// /etc/hosts and the termination log are writable (as with the kubelet) but live on the
+/// pod's small tmpfs: a container cannot fill the host's /run through them.
+#[test]
+fn files_a_container_may_write_are_bounded() {
+    if !privileged("files_a_container_may_write_are_bounded") {
+        return;
+    }
+    let mut env = Env::new("sec-files");
+    let pod = pod_name("sec-files");
+    env.start(
+        &pod,
+        &format!(
+            "
+apiVersion: v1
+kind: Pod
+metadata: {{name: {pod}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox:test
+    command: [sh, -c, 'grep -q localhost /etc/hosts && echo hosts-ok; dd if=/dev/zero of=/etc/hosts bs=1M count=64 2>&1 | grep -o \"No space left\"; : > /etc/hosts; dd if=/dev/zero of=/dev/termination-log bs=1M count=64 2>&1 | grep -o \"No space left\"; echo done > /dev/termination-log']
+"
+        ),
+    );
+    let st = env.wait(&pod, "finished", |st| {
+        matches!(
+            st.phase,
+            pealet::spec::PodPhase::Succeeded | pealet::spec::PodPhase::Failed
+        )
+    });
+    assert_eq!(env.logs(&pod, "c"), "hosts-ok\nNo space left\nNo space left\n");
+    assert_eq!(st.phase, pealet::spec::PodPhase::Succeeded);
+    match &st.container_statuses[0].state {
+        pealet::spec::ContainerState::Terminated { message, .. } => {
+            assert_eq!(message.as_deref().map(|m| m.to_string()), Some("done\n".into()));
+        }
+        other => panic!("{other:?}"),
+    }
+}
