@@ -197,6 +197,21 @@ mod tests {
     }
 
     #[test]
+    fn unsafe_sysctls_are_forbidden_unless_allowed() {
+        let p = pod(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  securityContext: {sysctls: [{name: kernel.msgmax, value: '1'}]}\n  containers: [{name: c, image: i}]\n",
+        );
+        let refusal = Admission::default().check(&p).unwrap_err();
+        assert_eq!(refusal.reason.to_string(), "SysctlForbidden");
+        assert!(refusal.message.contains("kernel.msgmax"), "{}", refusal.message);
+        let allowed = Admission {
+            allowed_unsafe_sysctls: vec!["kernel.msg*".into()],
+            ..Admission::default()
+        };
+        assert!(allowed.check(&p).is_ok());
+    }
+
+    #[test]
     fn resource_fit() {
         let p = pod(PRIVILEGED);
         assert_eq!(requests(&p), (250, 64 << 20));
