@@ -76,7 +76,11 @@ const KEYS: &[Key] = &[
         "registry-auth-file",
         "PEALET_REGISTRY_AUTH_FILE",
     ),
-    key("seccomp_default", "seccomp-default", "PEALET_SECCOMP_DEFAULT"),
+    key(
+        "seccomp_default",
+        "seccomp-default",
+        "PEALET_SECCOMP_DEFAULT",
+    ),
     key(
         "allowed_unsafe_sysctls",
         "allowed-unsafe-sysctls",

@@ -203,7 +203,11 @@ mod tests {
         );
         let refusal = Admission::default().check(&p).unwrap_err();
         assert_eq!(refusal.reason.to_string(), "SysctlForbidden");
-        assert!(refusal.message.contains("kernel.msgmax"), "{}", refusal.message);
+        assert!(
+            refusal.message.contains("kernel.msgmax"),
+            "{}",
+            refusal.message
+        );
         let allowed = Admission {
             allowed_unsafe_sysctls: vec!["kernel.msg*".into()],
             ..Admission::default()

@@ -163,7 +163,5 @@ pub fn enter(mut args: lexopt::Parser) -> Result<(), CliError> {
         cgroup_procs: &procs,
         seccomp: seccomp.as_deref(),
     };
-    std::process::exit(i32::from(crate::runtime::init::enter::main(
-        &target, argv,
-    )));
+    std::process::exit(i32::from(crate::runtime::init::enter::main(&target, argv)));
 }

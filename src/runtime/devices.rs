@@ -262,27 +262,28 @@ mod tests {
         let prog = program(DEFAULT);
         // (kind, major, minor, access, allowed)
         let cases = [
-            (Kind::Char, 1, 3, READ | WRITE, true),      // /dev/null
-            (Kind::Char, 1, 9, READ, true),              // /dev/urandom
-            (Kind::Char, 136, 4, READ | WRITE, true),    // /dev/pts/4
-            (Kind::Char, 5, 2, READ | WRITE, true),      // ptmx
-            (Kind::Block, 7, 0, MKNOD, true),            // mknod of a loop device
-            (Kind::Block, 7, 0, READ, false),            // but no open
-            (Kind::Block, 179, 0, READ | WRITE, false),  // the SD card
-            (Kind::Char, 1, 11, WRITE, false),           // /dev/kmsg
-            (Kind::Char, 5, 1, WRITE, false),            // /dev/console
-            (Kind::Char, 10, 232, READ | WRITE, false),  // /dev/kvm
-            (Kind::Char, 1, 1, READ, false),             // /dev/mem
-            (Kind::Char, 1, 3, READ | MKNOD, true),      // null: rwm
-            (Kind::Char, 10, 200, READ | WRITE, false),  // tun
+            (Kind::Char, 1, 3, READ | WRITE, true),     // /dev/null
+            (Kind::Char, 1, 9, READ, true),             // /dev/urandom
+            (Kind::Char, 136, 4, READ | WRITE, true),   // /dev/pts/4
+            (Kind::Char, 5, 2, READ | WRITE, true),     // ptmx
+            (Kind::Block, 7, 0, MKNOD, true),           // mknod of a loop device
+            (Kind::Block, 7, 0, READ, false),           // but no open
+            (Kind::Block, 179, 0, READ | WRITE, false), // the SD card
+            (Kind::Char, 1, 11, WRITE, false),          // /dev/kmsg
+            (Kind::Char, 5, 1, WRITE, false),           // /dev/console
+            (Kind::Char, 10, 232, READ | WRITE, false), // /dev/kvm
+            (Kind::Char, 1, 1, READ, false),            // /dev/mem
+            (Kind::Char, 1, 3, READ | MKNOD, true),     // null: rwm
+            (Kind::Char, 10, 200, READ | WRITE, false), // tun
         ];
         for (kind, major, minor, access, allowed) in cases {
-            let by_rules = DEFAULT
-                .iter()
-                .any(|r| r.allows(kind, major, minor, access));
+            let by_rules = DEFAULT.iter().any(|r| r.allows(kind, major, minor, access));
             let by_prog = run(&prog, kind, major, minor, access) == Some(1);
             assert_eq!(by_rules, allowed, "rules {kind:?} {major}:{minor} {access}");
-            assert_eq!(by_prog, allowed, "program {kind:?} {major}:{minor} {access}");
+            assert_eq!(
+                by_prog, allowed,
+                "program {kind:?} {major}:{minor} {access}"
+            );
         }
     }
 

@@ -141,11 +141,20 @@ mod tests {
 
     #[test]
     fn safe_allowed_and_forbidden_sysctls() {
-        let safe = pod(&[("net.ipv4.ping_group_range", "0 1000"), ("kernel/shm_rmid_forced", "1")], false);
+        let safe = pod(
+            &[
+                ("net.ipv4.ping_group_range", "0 1000"),
+                ("kernel/shm_rmid_forced", "1"),
+            ],
+            false,
+        );
         assert_eq!(
             check(&safe, &[]).unwrap(),
             [
-                ("net/ipv4/ping_group_range".to_string(), "0 1000".to_string()),
+                (
+                    "net/ipv4/ping_group_range".to_string(),
+                    "0 1000".to_string()
+                ),
                 ("kernel/shm_rmid_forced".to_string(), "1".to_string())
             ]
         );
@@ -158,7 +167,11 @@ mod tests {
         assert!(check(&unsafe_, &["kernel.msgmax".to_string()]).is_ok());
         assert!(check(&unsafe_, &["kernel.shm*".to_string()]).is_err());
         let host = pod(&[("vm.swappiness", "1")], false);
-        assert!(check(&host, &["*".to_string()]).unwrap_err().contains("not namespaced"));
+        assert!(
+            check(&host, &["*".to_string()])
+                .unwrap_err()
+                .contains("not namespaced")
+        );
         let net = pod(&[("net.ipv4.tcp_syncookies", "1")], true);
         assert!(check(&net, &[]).unwrap_err().contains("hostNetwork"));
         let uts = pod(&[("kernel.hostname", "x")], false);

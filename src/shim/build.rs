@@ -17,8 +17,8 @@ use crate::runtime::caps::{self, CapsError};
 use crate::runtime::config::{
     ContainerConfig, Join, MASKED_PATHS, Mount, MountKind, READONLY_PATHS, pack_filter,
 };
-use crate::runtime::seccomp;
 use crate::runtime::resolve::resolve_beneath;
+use crate::runtime::seccomp;
 use crate::spec::{
     Container, DEFAULT_TERMINATION_MESSAGE_PATH, HostPathType, Pod, PodSecurityContext,
     SecurityContext, SecurityProfile, StorageMedium, VolumeSource,
@@ -302,7 +302,10 @@ fn seccomp_filter(
 ) -> Result<Vec<u64>, BuildError> {
     let chosen = (sc.seccomp_profile.clone())
         .or_else(|| psc.seccomp_profile.clone())
-        .or_else(|| ctx.seccomp_default.then_some(SecurityProfile::RuntimeDefault));
+        .or_else(|| {
+            ctx.seccomp_default
+                .then_some(SecurityProfile::RuntimeDefault)
+        });
     let profile = match chosen {
         _ if privileged => return Ok(Vec::new()),
         None | Some(SecurityProfile::Unconfined) => return Ok(Vec::new()),

@@ -90,8 +90,8 @@ impl Starter<'_> {
             .cgroups
             .create_container(self.pod_cgroup, &container.name, &limits)
             .map_err(|e| fail(Reason::CreateContainerError, e))?;
-        let privileged = (container.security_context.as_ref())
-            .is_some_and(|s| s.privileged == Some(true));
+        let privileged =
+            (container.security_context.as_ref()).is_some_and(|s| s.privileged == Some(true));
         if !privileged {
             self.cgroups
                 .restrict_devices(&cgroup, devices::DEFAULT)
@@ -115,7 +115,11 @@ impl Starter<'_> {
             None
         } else {
             let path = instance.join(SECCOMP_FILE);
-            let bytes: Vec<u8> = config.seccomp.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let bytes: Vec<u8> = config
+                .seccomp
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
             std::fs::write(&path, bytes).map_err(|e| fail(Reason::CreateContainerError, e))?;
             Some(path)
         };

@@ -81,7 +81,12 @@ pub fn start(
     } = *settings;
     let d = PodDirs::new(root, run_dir, &pod.name);
     // Every pod's files sit below two directories only root may enter.
-    for dir in [run_dir.join("pods"), root.join("pods"), d.run.clone(), d.root.clone()] {
+    for dir in [
+        run_dir.join("pods"),
+        root.join("pods"),
+        d.run.clone(),
+        d.root.clone(),
+    ] {
         state::private_dir(&dir).map_err(|source| ControlError::Create { path: dir, source })?;
     }
     state::write_atomic(&d.spec(), &spec::encode(pod))?;
@@ -163,7 +168,11 @@ pub fn stop(d: &PodDirs, grace: Option<u64>) -> Result<(), ControlError> {
 pub fn remove(d: &PodDirs, pod: &str, grace: Option<u64>) -> Result<(), ControlError> {
     stop(d, grace)?;
     // `<root>/pods/<pod>`: the instance's root is two levels up.
-    let root = d.root.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
+    let root = d
+        .root
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
     remove_cgroups(root, pod)?;
     for dir in [&d.run, &d.root] {
         match std::fs::remove_dir_all(dir) {
@@ -184,8 +193,8 @@ pub fn remove_cgroups(root: &Path, pod: &str) -> Result<(), ControlError> {
         pod: pod.to_owned(),
         message: e.to_string(),
     };
-    let cgroups = cgroup::open(Path::new(cgroup::DEFAULT_ROOT), &cgroup::parent_for(root))
-        .map_err(cg_err)?;
+    let cgroups =
+        cgroup::open(Path::new(cgroup::DEFAULT_ROOT), &cgroup::parent_for(root)).map_err(cg_err)?;
     let cg = CgroupPath::pod(cgroups.parent(), pod).map_err(cg_err)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cgroups.pids(&cg).map_err(cg_err)?.is_empty() {

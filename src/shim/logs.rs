@@ -138,10 +138,11 @@ impl ContainerLog {
                 path: current.clone(),
                 source,
             })?;
-            self.file = super::state::create_private(&current).map_err(|source| LogError::Write {
-                path: current.clone(),
-                source,
-            })?;
+            self.file =
+                super::state::create_private(&current).map_err(|source| LogError::Write {
+                    path: current.clone(),
+                    source,
+                })?;
             self.size = 0;
         }
         self.file

@@ -194,12 +194,19 @@ impl Validator {
                 if s.name.is_empty() {
                     self.err(&path, "required value");
                 } else if !sysctl_name(&s.name) {
-                    self.err(&path, format!("invalid value {:?}: not a sysctl name", &*s.name));
+                    self.err(
+                        &path,
+                        format!("invalid value {:?}: not a sysctl name", &*s.name),
+                    );
                 } else if !seen.insert(s.name.replace('/', ".")) {
                     self.err(&path, format!("duplicate value {:?}", &*s.name));
                 }
             }
-            self.profiles(p, sc.seccomp_profile.as_ref(), sc.app_armor_profile.as_ref());
+            self.profiles(
+                p,
+                sc.seccomp_profile.as_ref(),
+                sc.app_armor_profile.as_ref(),
+            );
         }
     }
 
@@ -368,7 +375,11 @@ impl Validator {
                 sc.run_as_group,
             );
             let p = format!("{path}.securityContext");
-            self.profiles(&p, sc.seccomp_profile.as_ref(), sc.app_armor_profile.as_ref());
+            self.profiles(
+                &p,
+                sc.seccomp_profile.as_ref(),
+                sc.app_armor_profile.as_ref(),
+            );
         }
     }
 
@@ -384,12 +395,17 @@ impl Validator {
             let p = format!("{path}.seccompProfile.localhostProfile");
             let bad = file.is_empty()
                 || file.starts_with('/')
-                || file.split('/').any(|c| c == ".." || c.is_empty() || c == ".")
+                || file
+                    .split('/')
+                    .any(|c| c == ".." || c.is_empty() || c == ".")
                 || file.contains('\0');
             if bad {
                 self.err(
                     &p,
-                    format!("invalid value {:?}: must be a relative path without '..'", &**file),
+                    format!(
+                        "invalid value {:?}: must be a relative path without '..'",
+                        &**file
+                    ),
                 );
             }
         }
@@ -555,8 +571,7 @@ pub fn sysctl_name(name: &str) -> bool {
             !b.is_empty()
                 && b.first().is_some_and(edge)
                 && b.last().is_some_and(edge)
-                && b.iter()
-                    .all(|c| edge(c) || *c == b'-' || *c == b'_')
+                && b.iter().all(|c| edge(c) || *c == b'-' || *c == b'_')
         })
 }
 

@@ -243,9 +243,10 @@ fn device_rules_on_v1_and_as_a_v2_device_program() {
         return;
     }
     let script = "echo x > /dev/null && echo null; head -c0 /dev/kmsg && echo kmsg";
-    let unified = [ROOT, "/sys/fs/cgroup/unified"]
-        .into_iter()
-        .find(|r| Path::new(r).join("cgroup.procs").exists() && Path::new(r).join("cgroup.controllers").exists());
+    let unified = [ROOT, "/sys/fs/cgroup/unified"].into_iter().find(|r| {
+        Path::new(r).join("cgroup.procs").exists()
+            && Path::new(r).join("cgroup.controllers").exists()
+    });
     let mut roots: Vec<(&str, u8)> = Vec::new();
     if Path::new(ROOT).join("devices/devices.allow").exists() {
         roots.push((ROOT, 1));
@@ -253,7 +254,10 @@ fn device_rules_on_v1_and_as_a_v2_device_program() {
     if let Some(u) = unified {
         roots.push((u, 2));
     }
-    assert!(!roots.is_empty(), "no devices controller and no cgroup2 mount");
+    assert!(
+        !roots.is_empty(),
+        "no devices controller and no cgroup2 mount"
+    );
     for (root, version) in roots {
         let parent = parent(&format!("devices-v{version}"));
         let cg = if version == 2 {
@@ -267,7 +271,8 @@ fn device_rules_on_v1_and_as_a_v2_device_program() {
         );
         let pod = cg.create_pod("pod", &Limits::default()).unwrap();
         let c = cg.create_container(&pod, "c", &Limits::default()).unwrap();
-        cg.restrict_devices(&c, pealet::runtime::devices::DEFAULT).unwrap();
+        cg.restrict_devices(&c, pealet::runtime::devices::DEFAULT)
+            .unwrap();
         let mut child = Command::new("sh")
             .args(["-c", &format!("read go; {script}")])
             .stdin(Stdio::piped())

@@ -182,6 +182,9 @@ fn each_instance_root_has_its_own_parent() {
     assert_ne!(a, b);
     assert_eq!(a, super::parent_for(Path::new("/var/lib/pealet")));
     let name = a.to_string_lossy().into_owned();
-    assert!(name.starts_with("pealet-") && name.len() == "pealet-".len() + 8, "{name}");
+    assert!(
+        name.starts_with("pealet-") && name.len() == "pealet-".len() + 8,
+        "{name}"
+    );
     check_parent(&a).unwrap();
 }

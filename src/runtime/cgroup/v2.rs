@@ -147,7 +147,11 @@ impl V2 {
 
 impl Cgroups for V2 {
     fn info(&self) -> CgroupInfo {
-        let devices = if self.devices { Controllers::DEVICES } else { 0 };
+        let devices = if self.devices {
+            Controllers::DEVICES
+        } else {
+            0
+        };
         CgroupInfo {
             version: 2,
             enforced: Controllers(self.enforced.0 | devices),

@@ -23,7 +23,13 @@ pub fn become_program(config: &ContainerConfig) -> SetupFailed {
     let early = !config.no_new_privs;
     let steps = chdir(&config.cwd)
         .and_then(|()| app_armor(config.app_armor.as_deref()))
-        .and_then(|()| if early { seccomp(&config.seccomp) } else { Ok(()) })
+        .and_then(|()| {
+            if early {
+                seccomp(&config.seccomp)
+            } else {
+                Ok(())
+            }
+        })
         // Ordering: the bounding set needs CAP_SETPCAP, which setuid may take away.
         .and_then(|()| drop_bounding(caps))
         .and_then(|()| set_ids(config))
@@ -31,7 +37,13 @@ pub fn become_program(config: &ContainerConfig) -> SetupFailed {
         // Ordering: a change of uid clears the parent-death signal; set it after.
         .and_then(|()| die_with_waiter())
         .and_then(|()| no_new_privs(config.no_new_privs))
-        .and_then(|()| if early { Ok(()) } else { seccomp(&config.seccomp) });
+        .and_then(|()| {
+            if early {
+                Ok(())
+            } else {
+                seccomp(&config.seccomp)
+            }
+        });
     match steps {
         Err(failure) => failure,
         Ok(()) => exec(config),

@@ -197,6 +197,7 @@ mod cap {
 }
 
 /// System calls the default profile allows to every container.
+#[rustfmt::skip]
 const DEFAULT_ALLOW: &[&str] = &[
     "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "cachestat",
     "capget", "capset", "chdir", "chmod", "chown", "chown32", "clock_adjtime",
@@ -263,6 +264,7 @@ const DEFAULT_ALLOW: &[&str] = &[
 ];
 
 /// System calls the default profile allows only with a capability.
+#[rustfmt::skip]
 const BY_CAPABILITY: &[(u32, &[&str])] = &[
     (cap::DAC_READ_SEARCH, &["open_by_handle_at"]),
     (
@@ -476,14 +478,20 @@ fn list<'a>(n: &'a Node, path: &str) -> Result<&'a [Node], ProfileError> {
     match &n.value {
         Value::Seq(v) => Ok(v),
         Value::Null => Ok(&[]),
-        _ => Err(field(path, format!("must be a list, not {}", n.kind_name()))),
+        _ => Err(field(
+            path,
+            format!("must be a list, not {}", n.kind_name()),
+        )),
     }
 }
 
 fn string<'a>(n: &'a Node, path: &str) -> Result<&'a str, ProfileError> {
     match &n.value {
         Value::Str(s) => Ok(s),
-        _ => Err(field(path, format!("must be a string, not {}", n.kind_name()))),
+        _ => Err(field(
+            path,
+            format!("must be a string, not {}", n.kind_name()),
+        )),
     }
 }
 
@@ -546,7 +554,8 @@ fn rule(n: &Node, path: &str) -> Result<Rule, ProfileError> {
         match key.as_str() {
             "names" => {
                 for (i, name) in list(value, &p)?.iter().enumerate() {
-                    rule.names.push(string(name, &format!("{p}[{i}]"))?.to_string());
+                    rule.names
+                        .push(string(name, &format!("{p}[{i}]"))?.to_string());
                 }
             }
             "name" => rule.names.push(string(value, &p)?.to_string()),
@@ -580,7 +589,10 @@ fn rule(n: &Node, path: &str) -> Result<Rule, ProfileError> {
 }
 
 fn arg(n: &Node, path: &str) -> Result<ArgCond, ProfileError> {
-    let get = |k: &str| n.get(k).ok_or_else(|| field(format!("{path}.{k}"), "is required"));
+    let get = |k: &str| {
+        n.get(k)
+            .ok_or_else(|| field(format!("{path}.{k}"), "is required"))
+    };
     let index = unsigned(get("index")?, &format!("{path}.index"))?;
     let index = u8::try_from(index)
         .ok()
@@ -881,8 +893,7 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<Insn>, CompileErro
             let has = |a: Arch| arches.contains(&a);
             let x32 = e.label();
             let native64 = e.label();
-            e.code
-                .push(Asm::Jump(JGE_K, 0x4000_0000, x32, native64));
+            e.code.push(Asm::Jump(JGE_K, 0x4000_0000, x32, native64));
             e.code.push(Asm::Label(native64));
             if has(Arch::X86_64) {
                 e.tree(&ranges(profile, Arch::X86_64, 0));
@@ -917,7 +928,11 @@ pub fn evaluate(prog: &[Insn], audit: u32, nr: u32, args: [u64; 6]) -> Option<u3
             4 => Some(audit),
             16..=63 if off % 4 == 0 => {
                 let a = args[((off - 16) / 8) as usize];
-                Some(if off % 8 == 0 { a as u32 } else { (a >> 32) as u32 })
+                Some(if off % 8 == 0 {
+                    a as u32
+                } else {
+                    (a >> 32) as u32
+                })
             }
             _ => None,
         }

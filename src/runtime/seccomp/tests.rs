@@ -83,17 +83,17 @@ fn runtime_default_on_x86_64_denies_what_docker_denies() {
         ("swapon", 0, EPERM_RET),
         ("clock_settime", 0, EPERM_RET),
         ("kcmp", 0, EPERM_RET),
-        ("clone", 17, ALLOW),                 // fork: SIGCHLD
-        ("clone", 0x3d0f00, ALLOW),           // pthread_create's flags
-        ("clone", 0x1000_0011, EPERM_RET),    // CLONE_NEWUSER
-        ("clone", 0x2000_0011, EPERM_RET),    // CLONE_NEWPID
-        ("clone", 0x0002_0011, EPERM_RET),    // CLONE_NEWNS
+        ("clone", 17, ALLOW),              // fork: SIGCHLD
+        ("clone", 0x3d0f00, ALLOW),        // pthread_create's flags
+        ("clone", 0x1000_0011, EPERM_RET), // CLONE_NEWUSER
+        ("clone", 0x2000_0011, EPERM_RET), // CLONE_NEWPID
+        ("clone", 0x0002_0011, EPERM_RET), // CLONE_NEWNS
         ("clone3", 0, ENOSYS_RET),
         ("personality", 0, ALLOW),
         ("personality", 0xffff_ffff, ALLOW),
         ("personality", 0x0040_0000, EPERM_RET), // READ_IMPLIES_EXEC
         ("socket", 2, ALLOW),
-        ("socket", 40, EPERM_RET), // AF_VSOCK
+        ("socket", 40, EPERM_RET),         // AF_VSOCK
         ("socket", 40 | (1 << 32), ALLOW), // only the whole 64-bit value counts
     ];
     for (name, a0, want) in cases {
@@ -324,24 +324,24 @@ fn instruction_table_of_a_small_profile() {
     assert_eq!(
         got,
         [
-            (0x20, 0, 0, 4),               // ld arch
-            (0x15, 0, 1, 0xc000_00b7),     // aarch64?
-            (0x05, 0, 0, 3),               //   ja its block
-            (0x15, 0, 1, 0x4000_0028),     // arm?
-            (0x05, 0, 0, 7),               //   ja its block
-            (0x06, 0, 0, 0x8000_0000),     // kill
-            (0x20, 0, 0, 0),               // aarch64: ld nr
+            (0x20, 0, 0, 4),           // ld arch
+            (0x15, 0, 1, 0xc000_00b7), // aarch64?
+            (0x05, 0, 0, 3),           //   ja its block
+            (0x15, 0, 1, 0x4000_0028), // arm?
+            (0x05, 0, 0, 7),           //   ja its block
+            (0x06, 0, 0, 0x8000_0000), // kill
+            (0x20, 0, 0, 0),           // aarch64: ld nr
             (0x35, 1, 0, 97),
             (0x06, 0, 0, 0x7fff_0000),
             (0x35, 1, 0, 98),
             (0x06, 0, 0, 0x0005_0001),
             (0x06, 0, 0, 0x7fff_0000),
-            (0x20, 0, 0, 0),               // arm: ld nr
-            (0x35, 1, 0, 337),             // nr >= unshare?
-            (0x06, 0, 0, 0x7fff_0000),     //   no: allow
-            (0x35, 1, 0, 338),             // nr >= unshare + 1?
-            (0x06, 0, 0, 0x0005_0001),     //   no: EPERM
-            (0x06, 0, 0, 0x7fff_0000),     // allow
+            (0x20, 0, 0, 0),           // arm: ld nr
+            (0x35, 1, 0, 337),         // nr >= unshare?
+            (0x06, 0, 0, 0x7fff_0000), //   no: allow
+            (0x35, 1, 0, 338),         // nr >= unshare + 1?
+            (0x06, 0, 0, 0x0005_0001), //   no: EPERM
+            (0x06, 0, 0, 0x7fff_0000), // allow
         ]
     );
 }

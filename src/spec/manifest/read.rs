@@ -326,7 +326,10 @@ impl Reader {
         match (kind, localhost) {
             (Some(Type::Localhost), Some(name)) => Some(SecurityProfile::Localhost(name)),
             (Some(Type::Localhost), None) => {
-                self.err(&at(path, "localhostProfile"), "is required for type Localhost");
+                self.err(
+                    &at(path, "localhostProfile"),
+                    "is required for type Localhost",
+                );
                 None
             }
             (Some(_), Some(_)) => {

@@ -209,7 +209,11 @@ pub(crate) fn cgroup_dir(pod: &str, controller: &str) -> PathBuf {
     let parents = std::fs::read_dir(&base).into_iter().flatten().flatten();
     parents
         .map(|e| e.path().join(pod))
-        .find(|p| p.parent().is_some_and(|d| d.to_string_lossy().contains("/pealet-")) && p.exists())
+        .find(|p| {
+            p.parent()
+                .is_some_and(|d| d.to_string_lossy().contains("/pealet-"))
+                && p.exists()
+        })
         .unwrap_or_else(|| base.join("pealet-none").join(pod))
 }
 

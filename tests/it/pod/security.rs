@@ -31,7 +31,10 @@ impl Loop {
     fn numbers(&self) -> (u64, u64) {
         use std::os::unix::fs::MetadataExt;
         let rdev = std::fs::metadata(&self.dev).unwrap().rdev();
-        (rustix::fs::major(rdev).into(), rustix::fs::minor(rdev).into())
+        (
+            rustix::fs::major(rdev).into(),
+            rustix::fs::minor(rdev).into(),
+        )
     }
 }
 
@@ -83,7 +86,10 @@ spec:
     assert_eq!(out, "made\nmade\ndefaults\n", "default container");
     // The privileged one reads the disk and writes to the kernel log.
     let (_, out) = env.exec(&pod, "root", &script);
-    assert_eq!(out, "made\n 5a\nmade\nwrote\ndefaults\n", "privileged container");
+    assert_eq!(
+        out, "made\n 5a\nmade\nwrote\ndefaults\n",
+        "privileged container"
+    );
 }
 
 /// Python from the host (/usr, /lib, /lib64 bound read-only), to make the system calls
@@ -120,7 +126,8 @@ fn seccomp_runtime_default_localhost_and_the_node_default() {
     let config = env.dir.join("config.toml");
     std::fs::write(&config, "seccomp_default = true\n").unwrap();
     let pod = pod_name("sec-sc");
-    let script = "unshare -U true 2>/dev/null; echo unshare=$?; mkdir /tmp/d 2>/dev/null; echo mkdir=$?";
+    let script =
+        "unshare -U true 2>/dev/null; echo unshare=$?; mkdir /tmp/d 2>/dev/null; echo mkdir=$?";
     let manifest = format!(
         "
 apiVersion: v1
@@ -170,7 +177,10 @@ spec:
     }
     // Processes started with exec get the container's filter too.
     let (_, out) = env.exec(&pod, "node-default", "unshare -U true 2>&1; echo rc=$?");
-    assert!(out.ends_with("rc=1\n") && out.contains("Operation not permitted"), "{out}");
+    assert!(
+        out.ends_with("rc=1\n") && out.contains("Operation not permitted"),
+        "{out}"
+    );
     let (_, out) = env.exec(&pod, "local", "mkdir /tmp/e 2>&1; echo rc=$?");
     assert!(out.contains("Permission denied"), "{out}");
     // Keyrings: EPERM (1) under RuntimeDefault, allowed unconfined.
@@ -221,21 +231,43 @@ spec:
         ),
     );
     let st = env.wait(&pod, "three refusals", |st| {
-        st.container_statuses.iter().filter(|c| waiting_reason(c).is_some()).count() == 3
+        st.container_statuses
+            .iter()
+            .filter(|c| waiting_reason(c).is_some())
+            .count()
+            == 3
     });
     let message = |name: &str| {
-        let c = st.container_statuses.iter().find(|c| c.name == name).unwrap();
+        let c = st
+            .container_statuses
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap();
         let (reason, message) = waiting_reason(c).unwrap();
         assert_eq!(reason, "CreateContainerConfigError", "{name}");
         message
     };
-    assert!(message("gt").contains("SCMP_CMP_GT is not supported"), "{}", message("gt"));
-    assert!(message("missing").contains("none.json"), "{}", message("missing"));
+    assert!(
+        message("gt").contains("SCMP_CMP_GT is not supported"),
+        "{}",
+        message("gt")
+    );
+    assert!(
+        message("missing").contains("none.json"),
+        "{}",
+        message("missing")
+    );
     let apparmor = message("apparmor");
     if std::path::Path::new("/sys/module/apparmor").exists() {
-        assert!(apparmor.contains("pealet loads no default AppArmor profile"), "{apparmor}");
+        assert!(
+            apparmor.contains("pealet loads no default AppArmor profile"),
+            "{apparmor}"
+        );
     } else {
-        assert!(apparmor.contains("AppArmor is not enabled on the host"), "{apparmor}");
+        assert!(
+            apparmor.contains("AppArmor is not enabled on the host"),
+            "{apparmor}"
+        );
     }
 }
 
@@ -363,8 +395,17 @@ spec:
             .arg(format!("{} -c 'id -u'", file.display()))
             .output()
             .unwrap();
-        assert!(!out.status.success(), "{}: {}", file.display(), text(&out.stdout));
-        assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+        assert!(
+            !out.status.success(),
+            "{}: {}",
+            file.display(),
+            text(&out.stdout)
+        );
+        assert!(
+            text(&out.stderr).contains("Permission denied"),
+            "{}",
+            text(&out.stderr)
+        );
     }
     // Specs, statuses and logs: root's only.
     for dir in [root.join("pods"), run.join("pods")] {
@@ -377,7 +418,11 @@ spec:
         assert_eq!(mode & 0o077, 0, "{}", path.display());
     }
     // The container itself still runs as any user: its volume works for uid 1000.
-    let (_, out) = env.exec(&pod, "c", "su app -c 'echo hi > /data/app && cat /data/app'");
+    let (_, out) = env.exec(
+        &pod,
+        "c",
+        "su app -c 'echo hi > /data/app && cat /data/app'",
+    );
     assert_eq!(out, "hi\n");
 }
 
@@ -495,11 +540,17 @@ spec:
             pealet::spec::PodPhase::Succeeded | pealet::spec::PodPhase::Failed
         )
     });
-    assert_eq!(env.logs(&pod, "c"), "hosts-ok\nNo space left\nNo space left\n");
+    assert_eq!(
+        env.logs(&pod, "c"),
+        "hosts-ok\nNo space left\nNo space left\n"
+    );
     assert_eq!(st.phase, pealet::spec::PodPhase::Succeeded);
     match &st.container_statuses[0].state {
         pealet::spec::ContainerState::Terminated { message, .. } => {
-            assert_eq!(message.as_deref().map(|m| m.to_string()), Some("done\n".into()));
+            assert_eq!(
+                message.as_deref().map(|m| m.to_string()),
+                Some("done\n".into())
+            );
         }
         other => panic!("{other:?}"),
     }

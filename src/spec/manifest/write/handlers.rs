@@ -99,7 +99,10 @@ pub(super) fn security(sc: &SecurityContext) -> Node {
             sc.allow_privilege_escalation.map(bool),
         )
         .opt("seccompProfile", sc.seccomp_profile.as_ref().map(profile))
-        .opt("appArmorProfile", sc.app_armor_profile.as_ref().map(profile))
+        .opt(
+            "appArmorProfile",
+            sc.app_armor_profile.as_ref().map(profile),
+        )
         .done()
 }
 
