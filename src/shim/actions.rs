@@ -12,9 +12,6 @@ use crate::runtime::probe::termination::{self, TerminationError};
 use crate::runtime::probe::{ProbeOutcome, ProbeRun, Target, hook_failure_message};
 use crate::spec::{LifecycleHandler, ProbeHandler};
 
-/// Where the shim keeps the file bind-mounted at a container's terminationMessagePath,
-/// inside the instance directory.
-
 /// How much of the end of a log is read to find its last lines.
 const LOG_TAIL_READ: u64 = 64 * 1024;
 
