@@ -307,9 +307,14 @@ pub trait Cgroups: fmt::Debug + Send + Sync {
 /// enforced in the end.
 pub fn detect(root: &Path) -> CgroupInfo {
     if root.join("cgroup.controllers").exists() {
+        let devices = if v2::device_programs_load() {
+            Controllers::DEVICES
+        } else {
+            0
+        };
         return CgroupInfo {
             version: 2,
-            enforced: v2::available(root),
+            enforced: Controllers(v2::available(root).0 | devices),
         };
     }
     let v1 = v1::available(root);

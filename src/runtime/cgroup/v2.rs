@@ -26,6 +26,12 @@ pub struct V2 {
     created: Vec<PathBuf>,
 }
 
+/// Whether the kernel loads device programs (`CONFIG_CGROUP_BPF`, and the caller may
+/// use bpf(2)): what decides [`Controllers::DEVICES`] on v2. Changes nothing.
+pub(super) fn device_programs_load() -> bool {
+    load_device_program(crate::runtime::devices::DEFAULT).is_ok()
+}
+
 /// Load the device program of `rules`.
 fn load_device_program(rules: &[Rule]) -> rustix::io::Result<OwnedFd> {
     let insns: Vec<[u8; 8]> = crate::runtime::devices::program(rules)
@@ -106,13 +112,10 @@ impl V2 {
             }
             enforced = enable(&dir, enforced, false)?;
         }
-        let devices = match load_device_program(crate::runtime::devices::DEFAULT) {
-            Ok(_) => true,
-            Err(errno) => {
-                log::warn!("device access is not controlled: bpf(BPF_PROG_LOAD): {errno}");
-                false
-            }
-        };
+        let devices = device_programs_load();
+        if !devices {
+            log::warn!("device access is not controlled: the kernel loads no device program");
+        }
         Ok(V2 {
             root: root.to_path_buf(),
             parent: parent.to_path_buf(),
@@ -285,7 +288,13 @@ mod tests {
         let root = host("v2-open", ALL);
         let info = super::super::detect(&root);
         assert_eq!(info.version, 2);
-        assert_eq!(info.enforced.0, super::super::USED);
+        // Device control depends on the kernel and on running as root, not on the files.
+        let devices = if device_programs_load() {
+            Controllers::DEVICES
+        } else {
+            0
+        };
+        assert_eq!(info.enforced.0, super::super::USED | devices);
         let v2 = V2::open(&root, Path::new("pealet")).unwrap();
         assert_eq!(v2.info(), info);
         assert_eq!(
@@ -304,7 +313,12 @@ mod tests {
         let root = host("v2-nomem", "cpuset cpu io pids");
         let v2 = V2::open(&root, Path::new("pealet")).unwrap();
         let enforced: Vec<_> = v2.info().enforced.names().collect();
-        assert_eq!(enforced, ["cpu", "pids"]);
+        let want: &[&str] = if device_programs_load() {
+            &["cpu", "pids", "devices"]
+        } else {
+            &["cpu", "pids"]
+        };
+        assert_eq!(enforced, want);
         let pod = v2
             .create_pod(
                 "p",
