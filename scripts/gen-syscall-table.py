@@ -58,24 +58,71 @@ for name in sorted(set().union(*tabs.values()) | set(arm_private)):
         vals.append(NONE if v is None else v)
     assert all(v <= 0xffff for v in vals), (name, vals)
     rows.append((name, vals))
+names = " ".join(n for n, _ in rows) + " "
+offsets, at = [], 0
+for n, _ in rows:
+    offsets.append(at)
+    at += len(n) + 1
+assert at < 0xffff
 out = [
     "//! System call numbers per architecture, written by scripts/gen-syscall-table.py from",
     "//! the `libc` crate's tables (`SYS_*` of gnu x86_64, x32, x86, aarch64 and arm) plus what",
     "//! they lack: the unified numbers added later (424 and up are the same on every",
-    "//! architecture) and the 32-bit time64 calls. Columns: x86_64, x32 (without",
-    "//! `__X32_SYSCALL_BIT`), i386, aarch64, arm; [`NONE`] where the architecture lacks the",
-    "//! call. ARM's private calls (`__ARM_NR_BASE` 0xf0000 + k) are stored as",
-    "//! `ARM_PRIVATE + k`.",
+    "//! architecture) and the 32-bit time64 calls. Stored compactly (the binary's size",
+    "//! matters): the names, sorted, in one string, each followed by a space, with their",
+    "//! offsets; numbers in columns x86_64, x32 (without `__X32_SYSCALL_BIT`), i386,",
+    "//! aarch64, arm, [`NONE`] where the architecture lacks the call. ARM's private calls",
+    "//! (`__ARM_NR_BASE` 0xf0000 + k) are stored as `ARM_PRIVATE + k`.",
     "",
     "/// No such system call on that architecture.",
     "pub const NONE: u16 = 0xffff;",
     "/// ARM's private calls: `0xf000 + k` here is `0xf0000 + k` for the kernel.",
     "pub const ARM_PRIVATE: u16 = 0xf000;",
     "",
-    "/// Sorted by name.",
-    "#[rustfmt::skip]",
-    "pub const SYSCALLS: &[(&str, [u16; 5])] = &[",
+    "/// Every name, sorted, each followed by one space.",
+    "pub const NAMES: &str = concat!(",
 ]
-out += [f'    ("{n}", [{", ".join(str(x) for x in v)}]),' for n, v in rows]
+line = ""
+for n, _ in rows:
+    if len(line) + len(n) + 1 > 80:
+        out.append(f'    "{line}",')
+        line = ""
+    line += n + " "
+out.append(f'    "{line}",')
+out.append(");")
+out.append("")
+out.append("/// Where each name starts in [`NAMES`].")
+out.append("#[rustfmt::skip]")
+out.append(f"pub const OFFSETS: [u16; {len(rows)}] = [")
+for i in range(0, len(offsets), 12):
+    out.append("    " + ", ".join(str(o) for o in offsets[i:i+12]) + ",")
 out.append("];")
+out.append("")
+out.append("/// The numbers of each name, in the order of [`NAMES`].")
+out.append("#[rustfmt::skip]")
+out.append(f"pub const NUMBERS: [[u16; 5]; {len(rows)}] = [")
+for n, v in rows:
+    out.append(f'    [{", ".join(str(x) for x in v)}], // {n}')
+out.append("];")
+out.append("")
+out.append("""/// The `i`th name.
+pub fn name(i: usize) -> &'static str {
+    let start = usize::from(OFFSETS[i]);
+    let rest = &NAMES[start..];
+    &rest[..rest.find(' ').unwrap_or(rest.len())]
+}
+
+/// The index of `name`, if it is a known system call.
+pub fn find(wanted: &str) -> Option<usize> {
+    let (mut lo, mut hi) = (0, OFFSETS.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match name(mid).cmp(wanted) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}""")
 open('src/runtime/seccomp/table.rs', 'w').write("\n".join(out) + "\n")

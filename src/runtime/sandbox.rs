@@ -44,6 +44,10 @@ pub struct SandboxSpec {
     /// Namespaced sysctls to set: (path below /proc/sys, value), checked by the caller
     /// (see [`crate::runtime::sysctl`]).
     pub sysctls: Vec<(String, String)>,
+    /// Put the sandbox directory's files on a tmpfs of [`FILES_SIZE`] bytes in the
+    /// holder's mount namespace (what the shim does). Only processes that start from
+    /// there see them: off for a holder whose containers another process starts.
+    pub files_tmpfs: bool,
 }
 
 /// A created sandbox: where its files are and who holds the namespaces.
@@ -90,7 +94,9 @@ pub fn enter(dir: &Path, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
     }
     // /proc/sys/net and the IPC sysctls are those of the writer's namespaces: ours now.
     set_sysctls(&spec.sysctls)?;
-    mount_files_tmpfs(dir)?;
+    if spec.files_tmpfs {
+        mount_files_tmpfs(dir)?;
+    }
     write_pod_files(dir, spec)?;
     mount_shm(&dir.join("shm"), spec.shm_size)?;
     Ok(Sandbox {

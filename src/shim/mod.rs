@@ -200,6 +200,7 @@ fn sandbox_spec(pod: &Pod) -> SandboxSpec {
         host_network: pod.spec.host.network,
         host_ipc: pod.spec.host.ipc,
         sysctls: crate::runtime::sysctl::values(pod),
+        files_tmpfs: true,
     }
 }
 

@@ -1,5 +1,5 @@
-//! Installing a classic BPF seccomp filter on the calling thread, and writing to this
-//! process's AppArmor exec attribute is done with ordinary file writes (no wrapper).
+//! `seccomp(2)`: installing a classic BPF filter (`struct sock_filter`) on the calling
+//! process; rustix has no wrapper.
 
 use rustix::io::Result;
 
