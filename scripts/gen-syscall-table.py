@@ -112,6 +112,47 @@ pub fn name(i: usize) -> &'static str {
     &rest[..rest.find(' ').unwrap_or(rest.len())]
 }
 
+/// Bit `i` set for each name of the space-separated `list`: evaluated at compile time
+/// (`const`), so that the list's text stays out of the binary; an unknown name stops
+/// the build.
+pub const fn name_set(list: &str) -> [u64; SET_WORDS] {
+    let list = list.as_bytes();
+    let names = NAMES.as_bytes();
+    let mut set = [0u64; SET_WORDS];
+    let mut start = 0;
+    while start < list.len() {
+        if list[start] == b' ' {
+            start += 1;
+            continue;
+        }
+        let mut end = start;
+        while end < list.len() && list[end] != b' ' {
+            end += 1;
+        }
+        let mut i = 0;
+        let found = loop {
+            if i == OFFSETS.len() {
+                panic!("unknown system call in a name set");
+            }
+            let at = OFFSETS[i] as usize;
+            let mut k = 0;
+            while start + k < end && names[at + k] == list[start + k] {
+                k += 1;
+            }
+            if start + k == end && names[at + k] == b' ' {
+                break i;
+            }
+            i += 1;
+        };
+        set[found / 64] |= 1 << (found % 64);
+        start = end;
+    }
+    set
+}
+
+/// Words of a [`name_set`].
+pub const SET_WORDS: usize = OFFSETS.len().div_ceil(64);
+
 /// The index of `name`, if it is a known system call.
 pub fn find(wanted: &str) -> Option<usize> {
     let (mut lo, mut hi) = (0, OFFSETS.len());

@@ -20,8 +20,6 @@
 
 pub mod table;
 
-use std::collections::BTreeMap;
-
 use crate::spec::manifest::node::{Node, Value};
 
 /// What happens to a system call.
@@ -195,7 +193,7 @@ mod cap {
 }
 
 /// System calls the default profile allows to every container.
-/// (Space-separated, one string: a list of `&str` would cost 16 bytes more per name.)
+/// (Space-separated; in the binary only as the set of [`DEFAULT_ALLOW_SET`].)
 const DEFAULT_ALLOW: &str = concat!(
     "accept accept4 access adjtimex alarm bind brk cachestat capget capset chdir ",
     "chmod chown chown32 clock_adjtime clock_adjtime64 clock_getres ",
@@ -252,6 +250,8 @@ const DEFAULT_ALLOW: &str = concat!(
 );
 
 /// System calls the default profile allows only with a capability.
+const DEFAULT_ALLOW_SET: [u64; table::SET_WORDS] = table::name_set(DEFAULT_ALLOW);
+
 const BY_CAPABILITY: &[(u32, &str)] = &[
     (cap::DAC_READ_SEARCH, "open_by_handle_at"),
     (
@@ -283,26 +283,38 @@ const BY_CAPABILITY: &[(u32, &str)] = &[
     (cap::PERFMON, "perf_event_open"),
 ];
 
+/// [`BY_CAPABILITY`] as name sets, computed at compile time.
+const BY_CAPABILITY_SETS: [(u32, [u64; table::SET_WORDS]); BY_CAPABILITY.len()] = {
+    let mut out = [(0, [0; table::SET_WORDS]); BY_CAPABILITY.len()];
+    let mut i = 0;
+    while i < BY_CAPABILITY.len() {
+        out[i] = (BY_CAPABILITY[i].0, table::name_set(BY_CAPABILITY[i].1));
+        i += 1;
+    }
+    out
+};
+
 /// `CLONE_NEWNS | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWCGROUP`.
 const CLONE_NAMESPACES: u64 = 0x7e02_0000;
 
 /// The default profile's policy for a container with capability bits `caps`.
 pub fn runtime_default(caps: u64) -> Profile {
     let has = |c: u32| caps & (1u64 << c) != 0;
-    let names = |list: &str| {
-        list.split_whitespace()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
+    let names = |set: &[u64; table::SET_WORDS]| -> Vec<String> {
+        (0..table::OFFSETS.len())
+            .filter(|i| set[i / 64] & (1 << (i % 64)) != 0)
+            .map(|i| table::name(i).to_string())
+            .collect()
     };
     let allow = |names: Vec<String>| Rule {
         names,
         action: Action::Allow,
         args: Vec::new(),
     };
-    let mut rules = vec![allow(names(DEFAULT_ALLOW))];
-    for (c, list) in BY_CAPABILITY {
+    let mut rules = vec![allow(names(&DEFAULT_ALLOW_SET))];
+    for (c, set) in &BY_CAPABILITY_SETS {
         if has(*c) {
-            rules.push(allow(names(list)));
+            rules.push(allow(names(set)));
         }
     }
     // personality: only the values programs use (Linux, its 32-bit and layout flags).
@@ -655,25 +667,34 @@ pub enum CompileError {
     FarJump(usize),
 }
 
-/// Per architecture: number → verdict for the numbers the profile names.
-fn verdicts(profile: &Profile, arch: Arch) -> BTreeMap<u32, Verdict> {
-    let mut map: BTreeMap<u32, Verdict> = BTreeMap::new();
-    for rule in &profile.rules {
-        for name in &rule.names {
-            let Some(nr) = number(arch, name) else {
-                continue;
-            };
-            let v = map
-                .entry(nr)
-                .or_insert_with(|| Verdict::plain(profile.default));
-            if rule.args.is_empty() {
-                v.otherwise = rule.action;
-            } else {
-                v.conditional.push((rule.args.clone(), rule.action));
-            }
+/// Per architecture: number → verdict for the numbers the profile names, sorted.
+fn verdicts(profile: &Profile, arch: Arch) -> Vec<(u32, Verdict)> {
+    // (number, rule index): sorted, each number's rules stay in the profile's order.
+    let mut hits: Vec<(u32, usize)> = Vec::new();
+    for (r, rule) in profile.rules.iter().enumerate() {
+        hits.extend(
+            rule.names
+                .iter()
+                .filter_map(|n| Some((number(arch, n)?, r))),
+        );
+    }
+    hits.sort_unstable();
+    let mut out: Vec<(u32, Verdict)> = Vec::new();
+    for (nr, r) in hits {
+        if out.last().is_none_or(|(n, _)| *n != nr) {
+            out.push((nr, Verdict::plain(profile.default)));
+        }
+        let Some((_, v)) = out.last_mut() else {
+            continue;
+        };
+        let rule = &profile.rules[r];
+        if rule.args.is_empty() {
+            v.otherwise = rule.action;
+        } else {
+            v.conditional.push((rule.args.clone(), rule.action));
         }
     }
-    map
+    out
 }
 
 /// Sorted, non-overlapping ranges `[start, next start)` covering `base..`, each with

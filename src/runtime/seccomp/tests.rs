@@ -16,8 +16,8 @@ fn nr(arch: Arch, name: &str) -> u32 {
 /// The verdict the profile means, computed from its rules directly.
 fn expected(profile: &Profile, arch: Arch, call: u32, args: [u64; 6]) -> u32 {
     let map = verdicts(profile, arch);
-    let max = map.keys().next_back().copied();
-    match map.get(&call) {
+    let max = map.last().map(|(n, _)| *n);
+    match map.iter().find(|(n, _)| *n == call).map(|(_, v)| v) {
         Some(v) => {
             for (conds, action) in &v.conditional {
                 if conds.iter().all(|c| c.holds(args[usize::from(c.index)])) {
