@@ -430,6 +430,55 @@ fn volume_mounts(ctx: &PodContext<'_>, container: &Container) -> Result<Vec<Moun
 mod tests {
     use super::*;
 
+    fn config_of(yaml: &str, devices_controlled: bool, seccomp_default: bool) -> ContainerConfig {
+        let pod = crate::spec::manifest::read::read_pod(yaml).unwrap().pod;
+        let dirs = PodDirs::new(
+            Path::new("/nonexistent/root"),
+            Path::new("/nonexistent/run"),
+            "p",
+        );
+        let node = Node::default();
+        let ctx = PodContext {
+            pod: &pod,
+            dirs: &dirs,
+            node: &node,
+            joins: Vec::new(),
+            shm: None,
+            etc_mounts: Vec::new(),
+            cgroup_procs: Vec::new(),
+            devices_controlled,
+            seccomp_dir: PathBuf::from("/nonexistent/seccomp"),
+            seccomp_default,
+        };
+        let image_config = ImageConfig::default();
+        let image = ImageView {
+            layers: Vec::new(),
+            config: &image_config,
+        };
+        let container = &pod.spec.containers[0];
+        container_config(&ctx, container, &image, Path::new("/nonexistent/i")).unwrap()
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i}]\n";
+    const PRIVILEGED: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i, securityContext: {privileged: true, seccompProfile: {type: RuntimeDefault}}}]\n";
+
+    #[test]
+    fn devices_and_seccomp_of_a_container() {
+        let mknod = rustix::thread::CapabilitySet::MKNOD.bits();
+        // Device rules in the cgroup: CAP_MKNOD as runc gives it, /dev as usual.
+        let c = config_of(POD, true, false);
+        assert!(c.capabilities & mknod != 0 && !c.dev_nodev);
+        assert!(c.seccomp.is_empty(), "no profile, no node default");
+        // No device control: no CAP_MKNOD, /dev nodev.
+        let c = config_of(POD, false, true);
+        assert!(c.capabilities & mknod == 0 && c.dev_nodev);
+        assert!(!c.seccomp.is_empty(), "the node default applies");
+        // Privileged: every device and capability, unconfined even when asked.
+        let c = config_of(PRIVILEGED, false, true);
+        assert!(c.capabilities & mknod != 0 && !c.dev_nodev);
+        assert!(c.seccomp.is_empty());
+    }
+
     #[test]
     fn host_path_types_are_checked() {
         let dir = std::env::temp_dir().join(format!("pealet-hostpath-{}", std::process::id()));
