@@ -77,6 +77,8 @@ if [ ! -e "$ETC/config.toml" ]; then
         echo "# trusted_keys = [\"ed25519:...\"]"
         echo "# reserved_cpu = \"200m\""
         echo "# reserved_memory = \"128Mi\""
+        echo "seccomp_default = true   # containers without a seccompProfile get RuntimeDefault"
+        echo "# allowed_unsafe_sysctls = [\"kernel.msg*\"]   # beyond the safe set; default none"
         echo ""
         echo "# [tls]"
         echo "# ca_file = \"/etc/pealet/ca.crt\""

@@ -76,6 +76,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
         allow_host_namespaces: settings.allow_host_namespaces,
         allow_host_path: settings.allow_host_path,
         host_path_prefixes: settings.host_path_prefixes.clone(),
+        allowed_unsafe_sysctls: settings.allowed_unsafe_sysctls.clone(),
     };
     let waker = Waker::new().map_err(AgentError::Waker)?;
     let mut runtime = ShimRuntime::new(
@@ -85,6 +86,7 @@ pub fn run(settings: &Settings, paths: &Paths) -> Result<(), AgentError> {
         facts.allocatable(),
     );
     runtime.set_registries(settings.registries.clone());
+    runtime.set_seccomp_default(settings.seccomp_default);
     runtime.set_waker(waker.clone());
     let now = Time::now();
     let mut statics = StaticPods::new(&settings.manifests);

@@ -84,6 +84,16 @@ const KEYS: &[Key] = &[
         "registry-auth-file",
         "PEALET_REGISTRY_AUTH_FILE",
     ),
+    key(
+        "seccomp_default",
+        "seccomp-default",
+        "PEALET_SECCOMP_DEFAULT",
+    ),
+    key(
+        "allowed_unsafe_sysctls",
+        "allowed-unsafe-sysctls",
+        "PEALET_ALLOWED_UNSAFE_SYSCTLS",
+    ),
 ];
 
 /// The sections of per-registry settings: `[registries."HOST"]`.
@@ -278,6 +288,11 @@ pub struct Settings {
     pub trusted_keys: TrustedKeys,
     /// The operator's private key: `apply` and `delete` sign what they publish.
     pub signing_key: Option<PathBuf>,
+    /// Containers without a seccompProfile get RuntimeDefault (the kubelet's
+    /// `--seccomp-default`); default false, as the kubelet's, true in the installed config.
+    pub seccomp_default: bool,
+    /// Admission: sysctls beyond the safe set that pods may set (`name` or `prefix*`).
+    pub allowed_unsafe_sysctls: Vec<String>,
     /// Kept back from the node's capacity for the system: millicores, bytes.
     pub reserved_cpu: u64,
     pub reserved_memory: u64,
@@ -384,7 +399,7 @@ impl Settings {
                         .map(str::to_owned)
                         .collect(),
                 )),
-                Some((_, origin)) => Err(bad(origin, k, "a list of paths")),
+                Some((_, origin)) => Err(bad(origin, k, "a list of strings")),
             }
         };
         let quantity = |k: &'static str, parse: fn(&str) -> Result<u64, _>, what| match get(k) {
@@ -419,6 +434,8 @@ impl Settings {
                 (Err(e), None) => return Err(e),
             },
             signing_key: string("signing_key")?.map(PathBuf::from),
+            seccomp_default: boolean("seccomp_default", false)?,
+            allowed_unsafe_sysctls: list("allowed_unsafe_sysctls")?.unwrap_or_default(),
             reserved_cpu: quantity(
                 "reserved_cpu",
                 crate::spec::quantity::parse_cpu,

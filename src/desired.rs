@@ -29,7 +29,7 @@ pub enum Update {
     Deleted { name: String },
     /// An `index` message; `Err` when it did not decode.
     Index(Result<Index, DecodeError>),
-    /// A signed message (format version 2) and what it carries; `trust::Gate` checks
+    /// A signed message (format version 3) and what it carries; `trust::Gate` checks
     /// its seal and passes on the update inside.
     Signed(Box<Update>, Seal),
     /// A signed message that does not decode, is not for this node and topic, or whose

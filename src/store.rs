@@ -90,7 +90,8 @@ impl Store {
     /// crash in the middle of a write left (the old file is still whole).
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let desired = root.join("desired");
-        fs::create_dir_all(&desired).map_err(|source| StoreError::CreateDir {
+        // Specs hold env values: root only.
+        crate::shim::state::private_dir(&desired).map_err(|source| StoreError::CreateDir {
             path: desired.clone(),
             source,
         })?;
@@ -333,7 +334,7 @@ fn write_synced(tmp: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         path: tmp.to_path_buf(),
         source,
     };
-    let mut file = File::create(tmp).map_err(write_err)?;
+    let mut file = crate::shim::state::create_private(tmp).map_err(write_err)?;
     file.write_all(bytes).map_err(write_err)?;
     file.sync_all().map_err(|source| StoreError::Sync {
         path: tmp.to_path_buf(),

@@ -209,7 +209,7 @@ impl Signer {
     }
 
     /// The signed message of `kind` about `pod` (None: the index) of `node`, at
-    /// `generation`, carrying `message` (a version-1 message; empty for a Deletion).
+    /// `generation`, carrying `message` (a version-2 message; empty for a Deletion).
     pub fn sign(
         &self,
         kind: SignedKind,

@@ -1,4 +1,4 @@
-//! Fuzz target: any bytes as a signed desired-state message (format version 2; seeds in
+//! Fuzz target: any bytes as a signed desired-state message (format version 3; seeds in
 //! `fuzz/seeds/signed`): the envelope parser, signature verification against a fixed
 //! trusted key, and the device's receive path on a pod topic and on the index topic
 //! (which decodes the message inside). Nothing panics; a payload that verifies must

@@ -16,6 +16,8 @@ pub struct Admission {
     pub allow_host_path: bool,
     /// Where hostPath is allowed, volumes must lie under one of these; `None`: anywhere.
     pub host_path_prefixes: Option<Vec<String>>,
+    /// Sysctls beyond the safe set that pods may set (`allowed_unsafe_sysctls`).
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl Admission {
@@ -26,6 +28,7 @@ impl Admission {
             allow_host_namespaces: true,
             allow_host_path: true,
             host_path_prefixes: None,
+            allowed_unsafe_sysctls: Vec::new(),
         }
     }
 }
@@ -55,6 +58,16 @@ impl Admission {
                     c.name
                 )));
             }
+        }
+        if let Err(message) = crate::runtime::sysctl::check(pod, &self.allowed_unsafe_sysctls) {
+            return Err(Refusal {
+                reason: Reason::Other(
+                    crate::runtime::sysctl::FORBIDDEN
+                        .try_into()
+                        .unwrap_or_default(),
+                ),
+                message,
+            });
         }
         let host = &pod.spec.host;
         if !self.allow_host_namespaces && (host.network || host.pid || host.ipc) {
@@ -217,6 +230,25 @@ mod tests {
         assert!(prefixes(&["/et", "/var"]).check(&p).is_err());
         assert!(under("/etc/x", "/etc/"));
         assert!(!under("/etc/../root", "/etc"));
+    }
+
+    #[test]
+    fn unsafe_sysctls_are_forbidden_unless_allowed() {
+        let p = pod(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  securityContext: {sysctls: [{name: kernel.msgmax, value: '1'}]}\n  containers: [{name: c, image: i}]\n",
+        );
+        let refusal = Admission::default().check(&p).unwrap_err();
+        assert_eq!(refusal.reason.to_string(), "SysctlForbidden");
+        assert!(
+            refusal.message.contains("kernel.msgmax"),
+            "{}",
+            refusal.message
+        );
+        let allowed = Admission {
+            allowed_unsafe_sysctls: vec!["kernel.msg*".into()],
+            ..Admission::default()
+        };
+        assert!(allowed.check(&p).is_ok());
     }
 
     #[test]

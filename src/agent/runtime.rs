@@ -68,6 +68,8 @@ pub struct ShimRuntime {
     log_cap: u64,
     /// Registry settings handed to every shim for its image pulls.
     registries: RegistryFlags,
+    /// Handed to every shim: RuntimeDefault for containers without a seccompProfile.
+    seccomp_default: bool,
     admission: Admission,
     allocatable: NodeResources,
     pods: BTreeMap<String, Entry>,
@@ -91,6 +93,7 @@ impl ShimRuntime {
             run_dir,
             log_cap: crate::shim::logs::DEFAULT_CAP,
             registries: RegistryFlags::default(),
+            seccomp_default: false,
             admission,
             allocatable,
             pods: BTreeMap::new(),
@@ -103,6 +106,10 @@ impl ShimRuntime {
     /// The registry settings of the pods' image pulls (the agent's config).
     pub fn set_registries(&mut self, registries: RegistryFlags) {
         self.registries = registries;
+    }
+
+    pub fn set_seccomp_default(&mut self, on: bool) {
+        self.seccomp_default = on;
     }
 
     /// Signalled whenever a start or stop job ends.
@@ -231,12 +238,19 @@ impl ShimRuntime {
                 let (root, run_dir, log_cap) =
                     (self.root.clone(), self.run_dir.clone(), self.log_cap);
                 let registries = self.registries.clone();
+                let seccomp_default = self.seccomp_default;
                 let pod = pod.clone();
                 let job = spawn(&name, self.waker.clone(), previous, move || {
                     let d = PodDirs::new(&root, &run_dir, &pod.name);
                     control::remove(&d, &pod.name, None).map_err(|e| e.to_string())?;
-                    let client = control::start(&root, &run_dir, &pod, log_cap, None, &registries)
-                        .map_err(|e| e.to_string())?;
+                    let shim = control::ShimSettings {
+                        log_cap,
+                        backoff_base_ms: None,
+                        registries: &registries,
+                        seccomp_default,
+                    };
+                    let client =
+                        control::start(&root, &run_dir, &pod, &shim).map_err(|e| e.to_string())?;
                     // Events of the start so far come first: the shim keeps them.
                     (client.send(&Request::Watch { replay: true })).map_err(|e| e.to_string())?;
                     Ok(Some(client))

@@ -48,12 +48,17 @@ admitted with all of these.
   --reserved-memory QUANTITY
                             kept back from allocatable (e.g. 128Mi; default 0)
   --registry-auth-file FILE registry credentials, a Docker config.json (its auths)
+  --seccomp-default BOOL    containers without a seccompProfile get RuntimeDefault
+                            (default false; true in the config install.sh writes)
+  --allowed-unsafe-sysctls LIST
+                            sysctls beyond the safe set pods may set (comma list of
+                            names or prefix*; default none)
 Config file keys: broker, node, prefix, manifests, heartbeat, keep_alive,
 connect_timeout, reconnect_max, mqtt_version, username,
 password_file, tls.ca_file, tls.cert_file, tls.key_file, allow_privileged,
 allow_host_namespaces, allow_host_path, host_path_prefixes (a list), trusted_keys (a
-list), reserved_cpu,
-reserved_memory, registry_auth_file, and per registry [registries.\"HOST\"] sections with mirrors (a
+list), reserved_cpu, reserved_memory, registry_auth_file, seccomp_default,
+allowed_unsafe_sysctls (a list), and per registry [registries.\"HOST\"] sections with mirrors (a
 list, tried in order), insecure (plain HTTP) and ca_file.
 ";
 

@@ -24,7 +24,7 @@ it was created, configured (its spec changed) or unchanged.
 Nothing is published when any pod is invalid.
 
 With --signing-key FILE (or signing_key in the config), every pod message and index
-is signed for its node (format version 2): devices that trust the key's public part
+is signed for its node (format version 3): devices that trust the key's public part
 (trusted_keys) accept them, and refuse unsigned ones.
 ";
 

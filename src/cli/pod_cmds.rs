@@ -11,6 +11,7 @@ use rustix::event::{PollFd, PollFlags};
 use super::{CliError, globals, show_cmds};
 use crate::images::registry::RegistryFlags;
 use crate::runtime::cgroup::{self, CgroupPath};
+use crate::runtime::sysctl;
 use crate::shim::proto::{Client, ProtoError, Request, Response};
 use crate::shim::state::{self, PodDirs};
 use crate::shim::{control, logs};
@@ -93,7 +94,7 @@ fn dirs(pod: &str) -> PodDirs {
 pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
     let (mut file, mut detach, mut log_cap) = (None, false, logs::DEFAULT_CAP);
     let mut backoff_base_ms = None::<u64>;
-    let mut registries = RegistryFlags::default();
+    let mut flag_registries = RegistryFlags::default();
     let mut settings_flags = crate::config::Flags::default();
     while let Some(arg) = args.next()? {
         match arg {
@@ -104,7 +105,7 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             Long(flag) if RegistryFlags::takes(flag) => {
                 let flag = flag.to_owned();
                 let value = args.value()?.string()?;
-                registries.set(&flag, value).map_err(CliError::Usage)?;
+                flag_registries.set(&flag, value).map_err(CliError::Usage)?;
             }
             Long("config") => {
                 settings_flags
@@ -136,14 +137,26 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
             pod.name, pod.name
         )));
     }
-    let mut from_config = crate::config::Settings::load(&settings_flags)
-        .map_err(failed)?
-        .registries;
-    from_config.extend(registries);
-    let registries = from_config;
+    let settings = crate::config::Settings::load(&settings_flags).map_err(failed)?;
+    // As the agent admits it: sysctls beyond the safe set only when the config allows.
+    if let Err(message) = sysctl::check(&pod, &settings.allowed_unsafe_sysctls) {
+        return Err(failed(format!(
+            "pod {}: {}: {message}",
+            pod.name,
+            sysctl::FORBIDDEN
+        )));
+    }
+    let mut registries = settings.registries.clone();
+    registries.extend(flag_registries);
     // Read here too, so a bad auth file is refused before the pod starts.
     registries.registries().map_err(failed)?;
-    let client = start_shim(&pod, log_cap, backoff_base_ms, &registries)?;
+    let shim = control::ShimSettings {
+        log_cap,
+        backoff_base_ms,
+        registries: &registries,
+        seccomp_default: settings.seccomp_default,
+    };
+    let client = start_shim(&pod, &shim)?;
     // Signals are blocked only now: the shim started above must not inherit the mask.
     let signals = crate::sys::signal_fd(&[libc::SIGINT, libc::SIGTERM]).map_err(failed)?;
     client
@@ -153,22 +166,9 @@ pub fn run(mut args: lexopt::Parser) -> Result<(), CliError> {
 }
 
 /// Start `pealet shim` in its own session and connect to it once it listens.
-fn start_shim(
-    pod: &spec::Pod,
-    log_cap: u64,
-    backoff_base_ms: Option<u64>,
-    registries: &RegistryFlags,
-) -> Result<Client, CliError> {
+fn start_shim(pod: &spec::Pod, settings: &control::ShimSettings<'_>) -> Result<Client, CliError> {
     let g = globals();
-    control::start(
-        &g.root,
-        &g.run_dir,
-        pod,
-        log_cap,
-        backoff_base_ms,
-        registries,
-    )
-    .map_err(failed)
+    control::start(&g.root, &g.run_dir, pod, settings).map_err(failed)
 }
 
 /// Print status changes until the pod ends (or, detached, has started).
@@ -318,7 +318,7 @@ pub fn exec(mut args: lexopt::Parser) -> Result<(), CliError> {
     };
     let cgroups = cgroup::open(
         Path::new(cgroup::DEFAULT_ROOT),
-        Path::new(cgroup::DEFAULT_PARENT),
+        &cgroup::parent_for(&g.root),
     )
     .map_err(failed)?;
     let cg = CgroupPath::pod(cgroups.parent(), &pod)
@@ -328,6 +328,13 @@ pub fn exec(mut args: lexopt::Parser) -> Result<(), CliError> {
     cmd.args(["enter", "--pid", &pid.to_string()]);
     for f in cgroups.procs_files(&cg) {
         cmd.arg("--cgroup-procs").arg(f);
+    }
+    let seccomp = st
+        .dirs
+        .instance(&container)
+        .join(crate::shim::container::SECCOMP_FILE);
+    if seccomp.exists() {
+        cmd.arg("--seccomp").arg(seccomp);
     }
     cmd.arg("--").args(argv);
     let status = cmd

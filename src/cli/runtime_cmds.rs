@@ -83,7 +83,7 @@ pub fn sandbox(mut args: lexopt::Parser) -> Result<(), CliError> {
 }
 
 pub const ENTER_HELP: &str = "\
-Usage: pealet enter --pid PID [--cgroup-procs FILE]... -- COMMAND [ARG...]
+Usage: pealet enter --pid PID [--cgroup-procs FILE]... [--seccomp FILE] -- COMMAND [ARG...]
 
 Internal: runs COMMAND in the container whose PID 1 is PID (used by 'pealet exec').
 ";
@@ -92,7 +92,7 @@ pub const SHIM_HELP: &str = "\
 Usage: pealet shim --pod NAME [--log-cap BYTES] [--cgroup-root DIR] [--cgroup-parent P]
                    [--pids-max N] [--backoff-base-ms MS] [--backoff-cap-ms MS]
                    [--insecure-registry HOST] [--ca-file HOST=PEM] [--mirror HOST=MIRROR]
-                   [--auth-file FILE]
+                   [--auth-file FILE] [--seccomp-default]
 
 Internal: runs the pod whose spec is in RUN_DIR/pods/NAME/spec (started by 'pealet run').
 ";
@@ -105,10 +105,11 @@ pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
         pod: String::new(),
         log_cap: logs::DEFAULT_CAP,
         cgroup_root: PathBuf::from(cgroup::DEFAULT_ROOT),
-        cgroup_parent: PathBuf::from(cgroup::DEFAULT_PARENT),
+        cgroup_parent: cgroup::parent_for(&g.root),
         pids_max: cgroup::DEFAULT_PIDS_MAX,
         lifecycle: crate::lifecycle::Config::default(),
         registries: Default::default(),
+        seccomp_default: false,
     };
     while let Some(arg) = args.next()? {
         match arg {
@@ -118,6 +119,7 @@ pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
             Long("cgroup-root") => opts.cgroup_root = args.value()?.into(),
             Long("cgroup-parent") => opts.cgroup_parent = args.value()?.into(),
             Long("pids-max") => opts.pids_max = args.value()?.parse()?,
+            Long("seccomp-default") => opts.seccomp_default = true,
             Long("backoff-base-ms") => opts.lifecycle.backoff_base_ms = args.value()?.parse()?,
             Long("backoff-cap-ms") => opts.lifecycle.backoff_cap_ms = args.value()?.parse()?,
             Long(flag) if crate::images::registry::RegistryFlags::takes(flag) => {
@@ -136,11 +138,13 @@ pub fn shim(mut args: lexopt::Parser) -> Result<(), CliError> {
 
 pub fn enter(mut args: lexopt::Parser) -> Result<(), CliError> {
     let (mut pid, mut procs, mut argv) = (None, Vec::new(), Vec::new());
+    let mut seccomp = None;
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => return Err(CliError::Help),
             Long("pid") => pid = Some(args.value()?.parse()?),
             Long("cgroup-procs") => procs.push(args.value()?.string()?),
+            Long("seccomp") => seccomp = Some(std::path::PathBuf::from(args.value()?)),
             Value(v) => {
                 argv.push(v.string()?);
                 for a in args.raw_args()? {
@@ -154,7 +158,10 @@ pub fn enter(mut args: lexopt::Parser) -> Result<(), CliError> {
         }
     }
     let pid = pid.ok_or_else(|| CliError::Usage("enter: --pid is required".into()))?;
-    std::process::exit(i32::from(crate::runtime::init::enter::main(
-        pid, &procs, argv,
-    )));
+    let target = crate::runtime::init::enter::Target {
+        pid,
+        cgroup_procs: &procs,
+        seccomp: seccomp.as_deref(),
+    };
+    std::process::exit(i32::from(crate::runtime::init::enter::main(&target, argv)));
 }

@@ -41,7 +41,7 @@ Usage: pealet decode [-o yaml|json] FILE
 
 Reads an encoded message (binary, or the hexadecimal text of 'encode --hex';
 '-' is standard input): a pod spec, a pod status, a node status or an event, and
-prints it in Kubernetes field names. A signed message (format version 2: a pod, an
+prints it in Kubernetes field names. A signed message (format version 3: a pod, an
 index or a deletion) has its signer, node, pod and generation printed on standard
 error, unverified, then what it carries.
 
@@ -153,7 +153,7 @@ pub fn decode(mut args: lexopt::Parser) -> Result<(), CliError> {
     let bytes = input::from_hex(&raw).unwrap_or(raw);
     let invalid =
         |e: spec::DecodeError| CliError::Invalid(vec![format!("{}: {e}", input::display(&file))]);
-    // A signed message (version 2): its header on standard error, then what it carries.
+    // A signed message (version 3): its header on standard error, then what it carries.
     let inner = match spec::signed::is_signed(&bytes) {
         false => &bytes[..],
         true => {

@@ -396,6 +396,33 @@ fn escape(entry: &str, what: &'static str, target: &[u8]) -> ExtractError {
 
 mod meta;
 
+/// Clear the setuid and setgid bits of every file below `dir` (directories keep
+/// setgid, as extraction does); symbolic links are never followed. Returns how many
+/// files changed.
+pub fn strip_setuid_tree(dir: &Path) -> std::io::Result<usize> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut changed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = std::fs::symlink_metadata(entry.path())?;
+            let t = meta.file_type();
+            if t.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            let mode = meta.permissions().mode();
+            if t.is_file() && mode & 0o6000 != 0 {
+                let perms = std::fs::Permissions::from_mode(mode & 0o1777);
+                std::fs::set_permissions(entry.path(), perms)?;
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 #[path = "extract_tests.rs"]
 mod tests;

@@ -186,6 +186,7 @@ impl Ctx<'_> {
             let mut layers = Vec::new();
             for l in &plan.layers {
                 if self.store.has_layer(&l.diff_id) {
+                    self.strip_stored(&l.diff_id)?;
                     let size = self.known_size(&l.diff_id)?;
                     layers.push((l.diff_id, size, false));
                     continue;
@@ -235,8 +236,26 @@ impl Ctx<'_> {
             }
         };
         let new = self.store.commit_layer(&tmp, &actual)?;
+        if !new {
+            self.strip_stored(&actual)?;
+        }
         self.sizes.insert(actual, size);
         Ok((actual, size, new))
+    }
+
+    /// `--strip-setuid` for a layer the store already had: its files lose their setuid
+    /// and setgid bits too (in every image that shares the layer), so the option means
+    /// the same whether the layer was new or not.
+    fn strip_stored(&self, diff_id: &Digest) -> Result<(), ImportError> {
+        if !self.opts.extract.strip_setuid {
+            return Ok(());
+        }
+        let dir = self.store.layer_dir(diff_id);
+        extract::strip_setuid_tree(&dir).map_err(|source| ImportError::ReadLayer {
+            layer: dir.display().to_string(),
+            source,
+        })?;
+        Ok(())
     }
 
     /// Writes the config and manifest blobs and the index entries.

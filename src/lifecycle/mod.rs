@@ -91,6 +91,12 @@ pub enum Event {
     },
     /// The deadline of [`Lifecycle::next_deadline`] has passed.
     TimerFired,
+    /// The pod uses more local storage than it may (an emptyDir over its sizeLimit): it
+    /// is killed at once and fails with reason Evicted and this message, as the
+    /// kubelet's eviction manager does.
+    Evicted {
+        message: String,
+    },
     /// Delete the pod; `None` uses the pod's `terminationGracePeriodSeconds`.
     StopRequested {
         grace_seconds: Option<u64>,
@@ -214,6 +220,8 @@ pub struct Lifecycle {
     init_done: bool,
     /// Set when activeDeadlineSeconds passed: the pod is Failed whatever its containers.
     deadline_exceeded: bool,
+    /// The message of an eviction ([`Event::Evicted`]).
+    evicted: Option<String>,
     /// The status as of the end of the last step.
     cached: PodStatus,
     /// Events recorded by the steps, until [`Lifecycle::take_events`].
@@ -248,6 +256,7 @@ impl Lifecycle {
             stage: Stage::Created,
             init_done: false,
             deadline_exceeded: false,
+            evicted: None,
             cached: status::placeholder(spec_hash, now.wall),
             recorded: Recorded::default(),
         };
@@ -285,6 +294,13 @@ impl Lifecycle {
                 message,
             } => self.on_hook_done(id, hook, success, message, now, &mut out),
             Event::TimerFired => self.on_timer(now, &mut out),
+            Event::Evicted { message } => {
+                if self.evicted.is_none() && !matches!(self.stage, pod::Stage::Terminated) {
+                    self.evicted = Some(message);
+                    self.on_stop_requested(0, true, now);
+                    out.push(Action::StatusChanged);
+                }
+            }
             Event::StopRequested { grace_seconds } => {
                 let grace = grace_seconds.map_or(self.grace_ms, |s| s.saturating_mul(1000));
                 self.on_stop_requested(grace, grace_seconds == Some(0), now);

@@ -50,10 +50,12 @@ impl Lifecycle {
             self.ctrs.iter().map(|c| self.container_status(c)).collect();
         let (init, apps) = statuses.split_at(self.n_init);
         let mut phase = self.phase(init, apps);
-        if self.deadline_exceeded {
+        if self.deadline_exceeded || self.evicted.is_some() {
             phase = PodPhase::Failed;
         }
-        let (reason, message) = if self.deadline_exceeded {
+        let (reason, message) = if let Some(message) = &self.evicted {
+            (Some(Reason::Evicted), Some(text(message)))
+        } else if self.deadline_exceeded {
             (Some(Reason::DeadlineExceeded), Some(text(DEADLINE_MESSAGE)))
         } else {
             (None, None)

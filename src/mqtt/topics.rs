@@ -1,7 +1,7 @@
 //! Topic names of one node (`<prefix>/<node>/pods/<pod>`, `status/<pod>`, `node`,
 //! `events`, `index`, `logs/req`, `logs/resp/<id>`) and the device-side receive path: a
 //! message on a subscribed topic becomes a typed `desired::Update` or logs request, its
-//! payload size checked before decoding; a signed one (format version 2) is checked
+//! payload size checked before decoding; a signed one (format version 3) is checked
 //! against its topic and, with trusted keys, verified here (`trust::Gate` then decides).
 //!
 //! No network here: `device` feeds it what the broker sends.
@@ -140,7 +140,7 @@ impl Topics {
         Some(Update::Pod { name, pod })
     }
 
-    /// A signed message (format version 2): parsed, checked to be for this node and
+    /// A signed message (format version 3): parsed, checked to be for this node and
     /// the pod (or index) of its topic, its signature verified when keys are trusted;
     /// [`Update::Signed`] around what it carries, or [`Update::Untrusted`].
     fn receive_signed(&self, topic: &str, payload: &[u8]) -> Option<Update> {

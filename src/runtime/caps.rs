@@ -26,16 +26,31 @@ pub enum CapsError {
     Unknown(String),
 }
 
-/// Every capability the running kernel knows, from `/proc/sys/kernel/cap_last_cap`,
-/// else every one rustix names.
+/// Every capability the running kernel knows (`/proc/sys/kernel/cap_last_cap`, else
+/// every one rustix names) that this process can still pass on: those in its bounding
+/// set (`CapBnd` of `/proc/self/status`). A host (or an outer container) whose bounding
+/// set lacks some would otherwise make every privileged container fail its capset.
 pub fn all() -> CapabilitySet {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok());
-    match last {
-        Some(last) if last < 63 => CapabilitySet::from_bits_truncate((2u64 << last) - 1),
+    let known = match last {
+        Some(last) if last < 63 => CapabilitySet::from_bits_retain((2u64 << last) - 1),
         _ => CapabilitySet::all(),
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    match bounding_set(&status) {
+        Some(bounding) => known & bounding,
+        None => known,
     }
+}
+
+/// The `CapBnd:` line of a `/proc/<pid>/status` text.
+pub fn bounding_set(status: &str) -> Option<CapabilitySet> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16)
+        .ok()
+        .map(CapabilitySet::from_bits_retain)
 }
 
 /// One capability by its Kubernetes name; `ALL` is every capability.
@@ -82,6 +97,9 @@ mod tests {
                 .unwrap()
                 .contains(CapabilitySet::SYS_ADMIN)
         );
+        let status = "Name:\tx\nCapBnd:\t000001ffffffffff\nCapAmb:\t0\n";
+        assert_eq!(bounding_set(status).unwrap().bits(), 0x1ff_ffff_ffff);
+        assert_eq!(bounding_set("Name: x\n"), None);
         assert!(matches!(
             resolve(false, &["FLY"], &[]),
             Err(CapsError::Unknown(_))

@@ -17,6 +17,7 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// Paths masked in every non-privileged container (runc's default list).
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
+    "/proc/asound",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
@@ -25,6 +26,7 @@ pub const MASKED_PATHS: &[&str] = &[
     "/proc/sched_debug",
     "/proc/scsi",
     "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 ];
 
 /// Paths made read-only in every non-privileged container (runc's default list).
@@ -73,8 +75,34 @@ pub struct ContainerConfig {
     pub capabilities: u64,
     /// Set `no_new_privs` (allowPrivilegeEscalation false).
     pub no_new_privs: bool,
+    /// Mount /dev `nodev` (the bound default device nodes keep working): for
+    /// containers whose device access no cgroup controls.
+    pub dev_nodev: bool,
+    /// The seccomp filter to install last before exec (`struct sock_filter` packed by
+    /// [`pack_filter`]); empty for none.
+    pub seccomp: Vec<u64>,
+    /// An AppArmor profile to exec into (written to `/proc/self/attr/apparmor/exec`).
+    pub app_armor: Option<String>,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
+}
+
+/// One `struct sock_filter` as a u64 for the config frame: code, jt, jf, k.
+pub fn pack_filter(insn: &crate::sys::seccomp::SockFilter) -> u64 {
+    u64::from(insn.code)
+        | (u64::from(insn.jt) << 16)
+        | (u64::from(insn.jf) << 24)
+        | (u64::from(insn.k) << 32)
+}
+
+/// The inverse of [`pack_filter`].
+pub fn unpack_filter(v: u64) -> crate::sys::seccomp::SockFilter {
+    crate::sys::seccomp::SockFilter {
+        code: v as u16,
+        jt: (v >> 16) as u8,
+        jf: (v >> 24) as u8,
+        k: (v >> 32) as u32,
+    }
 }
 
 /// One mount, destination inside the container's root.
@@ -156,6 +184,8 @@ pub enum Step {
     SetCapabilities,
     DieWithWaiter,
     NoNewPrivs,
+    AppArmor,
+    Seccomp,
     Exec,
 }
 
@@ -187,6 +217,8 @@ impl fmt::Display for Step {
             Step::SetCapabilities => "capset",
             Step::DieWithWaiter => "prctl(PR_SET_PDEATHSIG)",
             Step::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
+            Step::AppArmor => "AppArmor exec profile: write /proc/self/attr/apparmor/exec",
+            Step::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
             Step::Exec => "execve",
         })
     }

@@ -8,6 +8,8 @@
 //! shim, so they see the pod's network without any setns. The holder also gets its own
 //! mount namespace (made rslave of the host): the shm tmpfs lives only there and in the
 //! containers' copies, so it disappears with the holder and never leaks on the host.
+//! So does the small tmpfs on the sandbox directory that holds the files containers
+//! may write to (/etc/hosts and the others, the termination logs): its size bounds them.
 //! With hostNetwork (hostIPC) the holder keeps the host's network and UTS (IPC)
 //! namespaces instead, so the probes it runs reach what the containers reach.
 //! Pod IPs, bridges and veth pairs come later, in their own module.
@@ -39,6 +41,13 @@ pub struct SandboxSpec {
     pub host_network: bool,
     /// hostIPC: keep the host's IPC namespace.
     pub host_ipc: bool,
+    /// Namespaced sysctls to set: (path below /proc/sys, value), checked by the caller
+    /// (see [`crate::runtime::sysctl`]).
+    pub sysctls: Vec<(String, String)>,
+    /// Put the sandbox directory's files on a tmpfs of [`FILES_SIZE`] bytes in the
+    /// holder's mount namespace (what the shim does). Only processes that start from
+    /// there see them: off for a holder whose containers another process starts.
+    pub files_tmpfs: bool,
 }
 
 /// A created sandbox: where its files are and who holds the namespaces.
@@ -67,6 +76,12 @@ pub enum SandboxError {
     },
     #[error("mount tmpfs on {path}: {errno}")]
     MountShm { path: PathBuf, errno: Errno },
+    #[error("sysctl {name}={value}: {source}")]
+    Sysctl {
+        name: String,
+        value: String,
+        source: std::io::Error,
+    },
 }
 
 /// The sandbox recipe. Call it once, from the single-threaded holder process.
@@ -77,12 +92,50 @@ pub fn enter(dir: &Path, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         loopback_up()?;
         set_hostname(&spec.hostname)?;
     }
+    // /proc/sys/net and the IPC sysctls are those of the writer's namespaces: ours now.
+    set_sysctls(&spec.sysctls)?;
+    if spec.files_tmpfs {
+        mount_files_tmpfs(dir)?;
+    }
     write_pod_files(dir, spec)?;
     mount_shm(&dir.join("shm"), spec.shm_size)?;
     Ok(Sandbox {
         dir: dir.to_path_buf(),
         holder: std::process::id(),
     })
+}
+
+/// Bytes of the tmpfs that holds the files containers may write to (/etc/hosts,
+/// /etc/hostname, /etc/resolv.conf and the termination logs, bound into them): a
+/// container that fills one fills this, never the host's /run.
+pub const FILES_SIZE: u64 = 2 << 20;
+
+/// The sandbox directory becomes a small tmpfs of this (private) mount namespace.
+fn mount_files_tmpfs(dir: &Path) -> Result<(), SandboxError> {
+    let err = |errno| SandboxError::MountShm {
+        path: dir.to_path_buf(),
+        errno,
+    };
+    std::fs::create_dir_all(dir).map_err(|source| SandboxError::WriteFile {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let data = format!("mode=0755,size={FILES_SIZE}");
+    let data = std::ffi::CString::new(data).expect("no NUL in a formatted number");
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    rustix::mount::mount("tmpfs", dir, "tmpfs", flags, data.as_c_str()).map_err(err)
+}
+
+fn set_sysctls(sysctls: &[(String, String)]) -> Result<(), SandboxError> {
+    for (name, value) in sysctls {
+        let path = Path::new("/proc/sys").join(name);
+        std::fs::write(&path, value).map_err(|source| SandboxError::Sysctl {
+            name: name.replace('/', "."),
+            value: value.clone(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 impl Sandbox {
@@ -163,10 +216,12 @@ pub fn write_pod_files(dir: &Path, spec: &SandboxSpec) -> Result<(), SandboxErro
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|source| SandboxError::WriteFile { path, source })
     };
-    std::fs::create_dir_all(dir.join("shm")).map_err(|source| SandboxError::WriteFile {
-        path: dir.join("shm"),
-        source,
-    })?;
+    for sub in ["shm", "termination"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|source| SandboxError::WriteFile {
+            path: dir.join(sub),
+            source,
+        })?;
+    }
     write("hosts", hosts_file(spec).as_bytes())?;
     write("hostname", format!("{}\n", spec.hostname).as_bytes())?;
     let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();

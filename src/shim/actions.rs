@@ -12,10 +12,6 @@ use crate::runtime::probe::termination::{self, TerminationError};
 use crate::runtime::probe::{ProbeOutcome, ProbeRun, Target, hook_failure_message};
 use crate::spec::{LifecycleHandler, ProbeHandler};
 
-/// Where the shim keeps the file bind-mounted at a container's terminationMessagePath,
-/// inside the instance directory.
-pub const TERMINATION_LOG: &str = "termination-log";
-
 /// How much of the end of a log is read to find its last lines.
 const LOG_TAIL_READ: u64 = 64 * 1024;
 
@@ -84,7 +80,12 @@ impl Executor<'_> {
             None => Err("container is not running".to_string()),
             Some(r) => {
                 let procs = self.starter.cgroups.procs_files(&r.cgroup);
-                Run::exec(id, what, argv, r.pid, &procs, now, timeout_ms)
+                let target = super::runs::Target {
+                    pid: r.pid,
+                    procs: &procs,
+                    seccomp: r.seccomp_file.as_deref(),
+                };
+                Run::exec(id, what, argv, &target, now, timeout_ms)
             }
         };
         match started {
@@ -149,8 +150,9 @@ impl Executor<'_> {
         fallback_to_logs: bool,
     ) -> Option<Event> {
         let c = self.container(id);
-        let instance = self.ctx.dirs.instance(&c.name);
-        let file = termination::read_message_file(&instance, Path::new(TERMINATION_LOG));
+        let log = self.ctx.dirs.termination_log(&c.name);
+        let dir = log.parent().unwrap_or(Path::new("/"));
+        let file = termination::read_message_file(dir, Path::new(&*c.name));
         let log_dir = self.ctx.dirs.logs(&c.name);
         let message = termination::message(file, fallback_to_logs, || log_tail(&log_dir));
         (!message.is_empty()).then_some(Event::TerminationMessage { id, message })

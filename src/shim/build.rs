@@ -15,11 +15,13 @@ use super::user::{self, UserError};
 use crate::images::ImageConfig;
 use crate::runtime::caps::{self, CapsError};
 use crate::runtime::config::{
-    ContainerConfig, Join, MASKED_PATHS, Mount, MountKind, READONLY_PATHS,
+    ContainerConfig, Join, MASKED_PATHS, Mount, MountKind, READONLY_PATHS, pack_filter,
 };
 use crate::runtime::resolve::resolve_beneath;
+use crate::runtime::seccomp;
 use crate::spec::{
-    Container, DEFAULT_TERMINATION_MESSAGE_PATH, HostPathType, Pod, StorageMedium, VolumeSource,
+    Container, DEFAULT_TERMINATION_MESSAGE_PATH, HostPathType, Pod, PodSecurityContext,
+    SecurityContext, SecurityProfile, StorageMedium, VolumeSource,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,12 @@ pub enum BuildError {
     User(#[from] UserError),
     #[error("capabilities: {0}")]
     Caps(#[from] CapsError),
+    #[error("seccomp profile {path}: {message}")]
+    Seccomp { path: PathBuf, message: String },
+    #[error("seccomp: {0}")]
+    SeccompCompile(#[from] seccomp::CompileError),
+    #[error("Cannot enforce AppArmor: {0}")]
+    AppArmor(String),
 }
 
 /// Create every volume of the pod before any container starts. Memory volumes are
@@ -175,6 +183,13 @@ pub struct PodContext<'a> {
     pub etc_mounts: Vec<Mount>,
     /// `cgroup.procs` files of the container's cgroup.
     pub cgroup_procs: Vec<String>,
+    /// Whether the container's cgroup limits which devices it opens. Without, a
+    /// non-privileged container gets no CAP_MKNOD and a `nodev` /dev.
+    pub devices_controlled: bool,
+    /// Where Localhost seccomp profiles are: `<root>/seccomp`.
+    pub seccomp_dir: PathBuf,
+    /// RuntimeDefault for containers without a seccompProfile.
+    pub seccomp_default: bool,
 }
 
 /// The image as the shim uses it: layers top-most first and its config.
@@ -212,7 +227,11 @@ pub fn container_config(
     let (add, drop) = (names(&caps.add), names(&caps.drop));
     let add: Vec<&str> = add.iter().map(String::as_str).collect();
     let drop: Vec<&str> = drop.iter().map(String::as_str).collect();
-    let capabilities = caps::resolve(privileged, &add, &drop)?;
+    let mut capabilities = caps::resolve(privileged, &add, &drop)?;
+    let dev_nodev = !privileged && !ctx.devices_controlled;
+    if dev_nodev {
+        capabilities.remove(rustix::thread::CapabilitySet::MKNOD);
+    }
     let vars = env::container_env(pod, container, ctx.node);
     let s = |p: &Path| p.to_string_lossy().into_owned();
     let paths = |list: &[&str]| -> Vec<String> {
@@ -227,7 +246,11 @@ pub fn container_config(
         (None, "") => "/".to_string(),
         (None, dir) => dir.to_string(),
     };
+    let seccomp = seccomp_filter(ctx, &psc, &sc, privileged, capabilities)?;
+    let app_armor = app_armor_profile(&psc, &sc)?;
     Ok(ContainerConfig {
+        seccomp,
+        app_armor,
         layers: image.layers.iter().map(|p| s(p)).collect(),
         upper: s(&instance.join("upper")),
         work: s(&instance.join("work")),
@@ -236,7 +259,10 @@ pub fn container_config(
         mounts: [
             ctx.etc_mounts.clone(),
             volume_mounts(ctx, container)?,
-            vec![termination_mount(container, instance)],
+            vec![termination_mount(
+                container,
+                &ctx.dirs.termination_log(&container.name),
+            )],
         ]
         .concat(),
         shm: ctx.shm.clone(),
@@ -258,24 +284,104 @@ pub fn container_config(
         // Deliberately stricter than Kubernetes' default: set unless the container
         // allows privilege escalation explicitly (or is privileged).
         no_new_privs: !privileged && sc.allow_privilege_escalation != Some(true),
+        dev_nodev,
         masked_paths: paths(MASKED_PATHS),
         readonly_paths: paths(READONLY_PATHS),
     })
 }
 
+/// The container's seccomp filter, packed for the config frame; empty for none. Its
+/// own profile, else the pod's, else RuntimeDefault under `seccomp_default`.
+/// Privileged containers run unconfined, as Kubernetes documents.
+fn seccomp_filter(
+    ctx: &PodContext<'_>,
+    psc: &PodSecurityContext,
+    sc: &SecurityContext,
+    privileged: bool,
+    caps: rustix::thread::CapabilitySet,
+) -> Result<Vec<u64>, BuildError> {
+    let chosen = (sc.seccomp_profile.clone())
+        .or_else(|| psc.seccomp_profile.clone())
+        .or_else(|| {
+            ctx.seccomp_default
+                .then_some(SecurityProfile::RuntimeDefault)
+        });
+    let profile = match chosen {
+        _ if privileged => return Ok(Vec::new()),
+        None | Some(SecurityProfile::Unconfined) => return Ok(Vec::new()),
+        Some(SecurityProfile::RuntimeDefault) => seccomp::runtime_default(caps.bits()),
+        Some(SecurityProfile::Localhost(file)) => {
+            let path = ctx.seccomp_dir.join(&*file);
+            let err = |message: String| BuildError::Seccomp {
+                path: path.clone(),
+                message,
+            };
+            let mut text = String::new();
+            let file = std::fs::File::open(&path).map_err(|e| err(e.to_string()))?;
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(file, seccomp::MAX_PROFILE as u64 + 1),
+                &mut text,
+            )
+            .map_err(|e| err(e.to_string()))?;
+            seccomp::localhost(&text).map_err(|e| err(e.to_string()))?
+        }
+    };
+    let filter = seccomp::compile(&profile, seccomp::Arch::native())?;
+    Ok(filter.iter().map(pack_filter).collect())
+}
+
+/// The AppArmor profile to exec into, or why it cannot be enforced (the kubelet's
+/// rule: any profile but Unconfined needs AppArmor on the host). pealet loads no
+/// profile of its own: RuntimeDefault is refused, a Localhost one must be loaded.
+fn app_armor_profile(
+    psc: &PodSecurityContext,
+    sc: &SecurityContext,
+) -> Result<Option<String>, BuildError> {
+    let chosen = (sc.app_armor_profile.clone()).or_else(|| psc.app_armor_profile.clone());
+    let name = match chosen {
+        None | Some(SecurityProfile::Unconfined) => return Ok(None),
+        Some(SecurityProfile::RuntimeDefault) if app_armor_enabled() => {
+            return Err(BuildError::AppArmor(
+                "pealet loads no default AppArmor profile: name a loaded one with type \
+                 Localhost"
+                    .into(),
+            ));
+        }
+        Some(SecurityProfile::RuntimeDefault) => String::new(),
+        Some(SecurityProfile::Localhost(name)) => name.to_string(),
+    };
+    if !app_armor_enabled() {
+        return Err(BuildError::AppArmor(
+            "AppArmor is not enabled on the host".into(),
+        ));
+    }
+    let loaded = std::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.rsplit_once(" (").is_some_and(|(n, _)| n == name));
+    if !loaded {
+        return Err(BuildError::AppArmor(format!(
+            "profile {name:?} is not loaded"
+        )));
+    }
+    Ok(Some(name))
+}
+
+fn app_armor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
+}
+
 /// The instance's termination-log file at the container's terminationMessagePath, as the
 /// kubelet mounts it; the shim reads it there once the container has exited.
-fn termination_mount(container: &Container, instance: &Path) -> Mount {
+fn termination_mount(container: &Container, log: &Path) -> Mount {
     let path = container
         .termination_message
         .as_ref()
         .map_or(DEFAULT_TERMINATION_MESSAGE_PATH, |t| t.path.as_str());
     Mount {
         kind: MountKind::Bind,
-        source: instance
-            .join(super::actions::TERMINATION_LOG)
-            .to_string_lossy()
-            .into_owned(),
+        source: log.to_string_lossy().into_owned(),
         sub_path: None,
         destination: path.to_string(),
         readonly: false,
@@ -323,6 +429,55 @@ fn volume_mounts(ctx: &PodContext<'_>, container: &Container) -> Result<Vec<Moun
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_of(yaml: &str, devices_controlled: bool, seccomp_default: bool) -> ContainerConfig {
+        let pod = crate::spec::manifest::read::read_pod(yaml).unwrap().pod;
+        let dirs = PodDirs::new(
+            Path::new("/nonexistent/root"),
+            Path::new("/nonexistent/run"),
+            "p",
+        );
+        let node = Node::default();
+        let ctx = PodContext {
+            pod: &pod,
+            dirs: &dirs,
+            node: &node,
+            joins: Vec::new(),
+            shm: None,
+            etc_mounts: Vec::new(),
+            cgroup_procs: Vec::new(),
+            devices_controlled,
+            seccomp_dir: PathBuf::from("/nonexistent/seccomp"),
+            seccomp_default,
+        };
+        let image_config = ImageConfig::default();
+        let image = ImageView {
+            layers: Vec::new(),
+            config: &image_config,
+        };
+        let container = &pod.spec.containers[0];
+        container_config(&ctx, container, &image, Path::new("/nonexistent/i")).unwrap()
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i}]\n";
+    const PRIVILEGED: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i, securityContext: {privileged: true, seccompProfile: {type: RuntimeDefault}}}]\n";
+
+    #[test]
+    fn devices_and_seccomp_of_a_container() {
+        let mknod = rustix::thread::CapabilitySet::MKNOD.bits();
+        // Device rules in the cgroup: CAP_MKNOD as runc gives it, /dev as usual.
+        let c = config_of(POD, true, false);
+        assert!(c.capabilities & mknod != 0 && !c.dev_nodev);
+        assert!(c.seccomp.is_empty(), "no profile, no node default");
+        // No device control: no CAP_MKNOD, /dev nodev.
+        let c = config_of(POD, false, true);
+        assert!(c.capabilities & mknod == 0 && c.dev_nodev);
+        assert!(!c.seccomp.is_empty(), "the node default applies");
+        // Privileged: every device and capability, unconfined even when asked.
+        let c = config_of(PRIVILEGED, false, true);
+        assert!(c.capabilities & mknod != 0 && !c.dev_nodev);
+        assert!(c.seccomp.is_empty());
+    }
 
     #[test]
     fn host_path_types_are_checked() {

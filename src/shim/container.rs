@@ -2,14 +2,15 @@
 //! cgroup, config, `pealet init`; and what is known about it while it runs.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rustix::process::{Pid, PidfdFlags};
 
 use super::build::{self, ImageView, PodContext};
 use crate::images::Store;
-use crate::runtime::cgroup::{CgroupPath, Cgroups, Limits};
+use crate::runtime::cgroup::{CgroupPath, Cgroups, Controllers, Limits};
+use crate::runtime::devices;
 use crate::runtime::init::{self, SpawnError};
 use crate::spec::{Container, Reason};
 
@@ -22,6 +23,8 @@ pub struct Running {
     pub pid: u32,
     pub cgroup: CgroupPath,
     pub oom_kills_before: u64,
+    /// The container's seccomp filter, for the processes `pealet enter` starts in it.
+    pub seccomp_file: Option<PathBuf>,
 }
 
 /// The streams of a container instance, read until end of file.
@@ -61,7 +64,11 @@ pub struct Starting {
     pending: init::Pending,
     cgroup: CgroupPath,
     oom_kills_before: u64,
+    seccomp_file: Option<PathBuf>,
 }
+
+/// The file in a container instance's directory that holds its seccomp filter.
+pub const SECCOMP_FILE: &str = "seccomp";
 
 impl Starter<'_> {
     /// Start `container`, first half: everything up to `pealet init` having its
@@ -76,12 +83,21 @@ impl Starter<'_> {
             .resolve(&container.image)
             .map_err(|e| image_missing(container, e))?;
         let instance = ctx.dirs.instance(&container.name);
-        fresh_instance(&instance).map_err(|e| fail(Reason::CreateContainerError, e))?;
+        let log = ctx.dirs.termination_log(&container.name);
+        fresh_instance(&instance, &log).map_err(|e| fail(Reason::CreateContainerError, e))?;
         let limits = Limits::container(container.resources.as_ref());
         let cgroup = self
             .cgroups
             .create_container(self.pod_cgroup, &container.name, &limits)
             .map_err(|e| fail(Reason::CreateContainerError, e))?;
+        let privileged =
+            (container.security_context.as_ref()).is_some_and(|s| s.privileged == Some(true));
+        if !privileged {
+            self.cgroups
+                .restrict_devices(&cgroup, devices::DEFAULT)
+                .map_err(|e| fail(Reason::CreateContainerError, e))?;
+        }
+        ctx.devices_controlled = self.cgroups.info().enforced.0 & Controllers::DEVICES != 0;
         let oom_kills_before = self.cgroups.oom_kills(&cgroup).unwrap_or(0);
         ctx.cgroup_procs = self
             .cgroups
@@ -95,6 +111,18 @@ impl Starter<'_> {
         };
         let config = build::container_config(ctx, container, &view, &instance)
             .map_err(|e| fail(Reason::CreateContainerConfigError, e))?;
+        let seccomp_file = if config.seccomp.is_empty() {
+            None
+        } else {
+            let path = instance.join(SECCOMP_FILE);
+            let bytes: Vec<u8> = config
+                .seccomp
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            std::fs::write(&path, bytes).map_err(|e| fail(Reason::CreateContainerError, e))?;
+            Some(path)
+        };
         let mut cmd = Command::new("/proc/self/exe");
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -105,6 +133,7 @@ impl Starter<'_> {
             pending,
             cgroup,
             oom_kills_before,
+            seccomp_file,
         })
     }
 }
@@ -124,6 +153,7 @@ impl Starting {
             pending,
             cgroup,
             oom_kills_before,
+            seccomp_file,
         } = self;
         let mut started = pending.finish().map_err(run_error)?;
         let pipes = Pipes {
@@ -144,6 +174,7 @@ impl Starting {
             pid: started.pid,
             cgroup,
             oom_kills_before,
+            seccomp_file,
         };
         Ok((running, pipes))
     }
@@ -164,7 +195,7 @@ fn image_missing(container: &Container, e: impl std::fmt::Display) -> StartFailu
 }
 
 /// Empty `upper`, `work` and `rootfs` for a new instance (a restart starts clean).
-fn fresh_instance(dir: &Path) -> std::io::Result<()> {
+fn fresh_instance(dir: &Path, termination_log: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -173,9 +204,11 @@ fn fresh_instance(dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir.join(d))?;
     }
     // Writable by whatever user the container runs as, as the kubelet makes it.
-    let log = dir.join(super::actions::TERMINATION_LOG);
-    std::fs::write(&log, b"")?;
-    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+    std::fs::write(termination_log, b"")?;
+    std::fs::set_permissions(
+        termination_log,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
 }
 
 /// Exit code and signal of the waiter's status: the waiter already turns a container

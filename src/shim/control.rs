@@ -51,26 +51,46 @@ pub enum ControlError {
     },
 }
 
+/// What a shim is started with besides its pod.
+#[derive(Debug, Clone, Copy)]
+pub struct ShimSettings<'a> {
+    /// The bytes of log kept per container.
+    pub log_cap: u64,
+    /// Overrides the crash-loop and image back-off base (10 s) of this pod.
+    pub backoff_base_ms: Option<u64>,
+    /// The settings of its image pulls.
+    pub registries: &'a RegistryFlags,
+    /// RuntimeDefault for containers without a seccompProfile (`seccomp_default`).
+    pub seccomp_default: bool,
+}
+
 /// Writes the pod's spec into its (new) run directory and starts `pealet shim` for it
 /// in a session of its own, stdout/stderr to `shim.log`; returns a connection once the
 /// shim listens.
-/// `backoff_base_ms` overrides the crash-loop and image back-off base (10 s) of this
-/// pod; `registries` are the settings of its image pulls.
 pub fn start(
     root: &Path,
     run_dir: &Path,
     pod: &Pod,
-    log_cap: u64,
-    backoff_base_ms: Option<u64>,
-    registries: &RegistryFlags,
+    settings: &ShimSettings<'_>,
 ) -> Result<Client, ControlError> {
+    let ShimSettings {
+        log_cap,
+        backoff_base_ms,
+        registries,
+        seccomp_default,
+    } = *settings;
     let d = PodDirs::new(root, run_dir, &pod.name);
-    std::fs::create_dir_all(&d.run).map_err(|source| ControlError::Create {
-        path: d.run.clone(),
-        source,
-    })?;
+    // Every pod's files sit below two directories only root may enter.
+    for dir in [
+        run_dir.join("pods"),
+        root.join("pods"),
+        d.run.clone(),
+        d.root.clone(),
+    ] {
+        state::private_dir(&dir).map_err(|source| ControlError::Create { path: dir, source })?;
+    }
     state::write_atomic(&d.spec(), &spec::encode(pod))?;
-    let log = std::fs::File::create(d.shim_log()).map_err(|source| ControlError::Create {
+    let log = state::create_private(&d.shim_log()).map_err(|source| ControlError::Create {
         path: d.shim_log(),
         source,
     })?;
@@ -88,6 +108,9 @@ pub fn start(
         cmd.args(["--backoff-base-ms", &ms.to_string()]);
     }
     cmd.args(registries.args());
+    if seccomp_default {
+        cmd.arg("--seccomp-default");
+    }
     let err_log = log.try_clone().map_err(ControlError::Spawn)?;
     cmd.stdin(Stdio::null()).stdout(err_log).stderr(log);
     crate::sys::new_session(&mut cmd);
@@ -144,7 +167,13 @@ pub fn stop(d: &PodDirs, grace: Option<u64>) -> Result<(), ControlError> {
 /// Stops the pod (`grace` overrides its grace period, as [`stop`]) and removes it.
 pub fn remove(d: &PodDirs, pod: &str, grace: Option<u64>) -> Result<(), ControlError> {
     stop(d, grace)?;
-    remove_cgroups(pod)?;
+    // `<root>/pods/<pod>`: the instance's root is two levels up.
+    let root = d
+        .root
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
+    remove_cgroups(root, pod)?;
     for dir in [&d.run, &d.root] {
         match std::fs::remove_dir_all(dir) {
             Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
@@ -158,17 +187,14 @@ pub fn remove(d: &PodDirs, pod: &str, grace: Option<u64>) -> Result<(), ControlE
 }
 
 /// Kills whatever is left in the pod's cgroup (a shim killed with SIGKILL leaves its
-/// containers running) and removes it.
-pub fn remove_cgroups(pod: &str) -> Result<(), ControlError> {
+/// containers running) and removes it; `root` is the instance's `--root`.
+pub fn remove_cgroups(root: &Path, pod: &str) -> Result<(), ControlError> {
     let cg_err = |e: cgroup::CgroupError| ControlError::Cgroup {
         pod: pod.to_owned(),
         message: e.to_string(),
     };
-    let cgroups = cgroup::open(
-        Path::new(cgroup::DEFAULT_ROOT),
-        Path::new(cgroup::DEFAULT_PARENT),
-    )
-    .map_err(cg_err)?;
+    let cgroups =
+        cgroup::open(Path::new(cgroup::DEFAULT_ROOT), &cgroup::parent_for(root)).map_err(cg_err)?;
     let cg = CgroupPath::pod(cgroups.parent(), pod).map_err(cg_err)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cgroups.pids(&cg).map_err(cg_err)?.is_empty() {

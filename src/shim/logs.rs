@@ -91,7 +91,8 @@ impl ContainerLog {
             }
         }
         let path = dir.join("current.log");
-        let file = File::create(&path).map_err(|source| LogError::Write { path, source })?;
+        let file = super::state::create_private(&path)
+            .map_err(|source| LogError::Write { path, source })?;
         Ok(ContainerLog {
             dir: dir.to_path_buf(),
             cap: cap.max(2 * MAX_LINE as u64),
@@ -137,10 +138,11 @@ impl ContainerLog {
                 path: current.clone(),
                 source,
             })?;
-            self.file = File::create(&current).map_err(|source| LogError::Write {
-                path: current.clone(),
-                source,
-            })?;
+            self.file =
+                super::state::create_private(&current).map_err(|source| LogError::Write {
+                    path: current.clone(),
+                    source,
+                })?;
             self.size = 0;
         }
         self.file

@@ -23,6 +23,7 @@ pub mod pulls;
 pub mod run;
 mod runs;
 pub mod state;
+mod usage;
 pub mod user;
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -56,6 +57,8 @@ pub struct Options {
     pub lifecycle: lifecycle::Config,
     /// Registry settings for the pods' image pulls.
     pub registries: crate::images::registry::RegistryFlags,
+    /// RuntimeDefault for containers without a seccompProfile.
+    pub seccomp_default: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +131,9 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         }),
         etc_mounts: sandbox.etc_mounts(),
         cgroup_procs: Vec::new(),
+        devices_controlled: false,
+        seccomp_dir: opts.root.join("seccomp"),
+        seccomp_default: opts.seccomp_default,
     };
     let starter = Starter {
         root: &opts.root,
@@ -193,6 +199,8 @@ fn sandbox_spec(pod: &Pod) -> SandboxSpec {
         shm_size: None,
         host_network: pod.spec.host.network,
         host_ipc: pod.spec.host.ipc,
+        sysctls: crate::runtime::sysctl::values(pod),
+        files_tmpfs: true,
     }
 }
 

@@ -90,6 +90,8 @@ pub struct Executor<'a> {
     terminated: bool,
     /// Where the shim is on its way to giving memory back when idle.
     idle: Idle,
+    /// On-disk emptyDir sizeLimits, measured on the shim's timer.
+    size_limits: super::usage::SizeLimits,
 }
 
 impl<'a> Executor<'a> {
@@ -103,6 +105,7 @@ impl<'a> Executor<'a> {
         log_cap: u64,
     ) -> Executor<'a> {
         let n = pod.spec.all_containers().count();
+        let size_limits = super::usage::SizeLimits::new(pod, ctx.dirs);
         Executor {
             pod,
             lifecycle,
@@ -122,6 +125,7 @@ impl<'a> Executor<'a> {
             backlog: VecDeque::new(),
             terminated: false,
             idle: Idle::Busy,
+            size_limits,
         }
     }
 
@@ -160,6 +164,9 @@ impl<'a> Executor<'a> {
             let now = self.now().mono_ms;
             if self.lifecycle.next_deadline().is_some_and(|t| t <= now) {
                 self.events.push_back(Event::TimerFired);
+            }
+            if let Some(message) = self.size_limits.check(now) {
+                self.events.push_back(Event::Evicted { message });
             }
         }
     }
@@ -353,6 +360,7 @@ impl<'a> Executor<'a> {
         }
         let now = self.now().mono_ms;
         let next = self.runs.iter().map(Run::deadline);
+        let next = next.chain(self.size_limits.next_check());
         let timeout = next.chain(self.lifecycle.next_deadline()).min().map(|at| {
             let ms = at.saturating_sub(now).saturating_add(1);
             Timespec {

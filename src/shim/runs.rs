@@ -7,7 +7,7 @@
 //! child and hands an exec run its status through [`Run::exited`]).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rustix::event::PollFlags;
@@ -54,22 +54,34 @@ struct ExecRun {
     status: Option<ExecResult>,
 }
 
+/// A running container a process is started in: its PID 1, the `cgroup.procs` files
+/// of its cgroup, and its seccomp filter's file.
+#[derive(Clone, Copy)]
+pub(super) struct Target<'a> {
+    pub pid: u32,
+    pub procs: &'a [PathBuf],
+    pub seccomp: Option<&'a Path>,
+}
+
 impl Run {
     pub(super) fn net(id: ContainerId, what: What, run: ProbeRun) -> Run {
         Run::new(id, what, Work::Net(run))
     }
 
-    /// Start `argv` in the container whose PID 1 is `pid`, joining its cgroup through
-    /// `procs`; killed at `now_ms + timeout_ms`.
+    /// Start `argv` in the container `target`; killed at `now_ms + timeout_ms`.
     pub(super) fn exec(
         id: ContainerId,
         what: What,
         argv: Vec<String>,
-        pid: u32,
-        procs: &[PathBuf],
+        target: &Target<'_>,
         now_ms: u64,
         timeout_ms: u64,
     ) -> Result<Run, String> {
+        let Target {
+            pid,
+            procs,
+            seccomp,
+        } = *target;
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| format!("pipe: {e}"))?;
         let _ = rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK);
@@ -77,6 +89,9 @@ impl Run {
         cmd.args(["enter", "--pid", &pid.to_string()]);
         for f in procs {
             cmd.arg("--cgroup-procs").arg(f);
+        }
+        if let Some(file) = seccomp {
+            cmd.arg("--seccomp").arg(file);
         }
         cmd.arg("--").args(&argv);
         let err = write.try_clone().map_err(|e| format!("dup: {e}"))?;

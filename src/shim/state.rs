@@ -80,6 +80,11 @@ impl PodDirs {
     pub fn sandbox(&self) -> PathBuf {
         self.run.join("sandbox")
     }
+    /// A container's termination-log file, on the sandbox's small tmpfs (the shim's
+    /// mount namespace only).
+    pub fn termination_log(&self, container: &str) -> PathBuf {
+        self.sandbox().join("termination").join(container)
+    }
     pub fn memory_volume(&self, name: &str) -> PathBuf {
         self.run.join("volumes").join(name)
     }
@@ -94,6 +99,28 @@ impl PodDirs {
     }
 }
 
+/// Create (or truncate) a file only root reads: specs, statuses and logs hold env
+/// values and program output.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Create `dir` (and what is missing above it) and make it 0700: no other local user
+/// reaches anything below, so a setuid file a container leaves in a volume or a writable
+/// layer is of no use to them. Containers are not affected: they reach their volumes and
+/// layers through mounts that root made, never through these paths.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 /// Replace `path` with `bytes` at once: write a temporary file beside it, then rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let tmp = path.with_extension("tmp");
@@ -101,7 +128,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    let mut file = create_private(&tmp).map_err(err)?;
     file.write_all(bytes).map_err(err)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(err)

@@ -20,7 +20,7 @@ use super::{Event, Index, NodeStatus, Pod, PodStatus};
 
 /// The format version every message starts with. Golden-byte tests pin the encoding of
 /// this version: a change of format means a new number here.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Set in the kind byte when the body is compressed.
 pub const COMPRESSED: u8 = 0x80;

@@ -211,6 +211,21 @@ pub struct PodSecurityContext {
     pub fs_group: Option<u32>,
     pub supplemental_groups: BoundedVec<u32, MAX_SMALL>,
     pub sysctls: BoundedVec<Sysctl, MAX_SMALL>,
+    /// The containers' seccomp profile unless a container names its own.
+    pub seccomp_profile: Option<SecurityProfile>,
+    /// The containers' AppArmor profile unless a container names its own.
+    pub app_armor_profile: Option<SecurityProfile>,
+}
+
+/// A seccomp or AppArmor profile (`seccompProfile`, `appArmorProfile`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecurityProfile {
+    /// The runtime's default: for seccomp, the policy of Docker's default profile.
+    RuntimeDefault,
+    Unconfined,
+    /// `localhostProfile`: for seccomp a file below `<root>/seccomp/`, for AppArmor the
+    /// name of a profile loaded on the host.
+    Localhost(Text),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -629,6 +644,8 @@ pub struct SecurityContext {
     pub allow_privilege_escalation: Option<bool>,
     pub read_only_root_filesystem: Option<bool>,
     pub capabilities: Option<Capabilities>,
+    pub seccomp_profile: Option<SecurityProfile>,
+    pub app_armor_profile: Option<SecurityProfile>,
 }
 
 /// Capability names as written in the manifest (`NET_ADMIN`, `ALL`).

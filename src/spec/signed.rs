@@ -1,13 +1,13 @@
-//! The signed envelope of desired state (format version 2): a Pod, an Index or the
+//! The signed envelope of desired state (format version 3): a Pod, an Index or the
 //! deletion of a pod, addressed to one node (and pod), with a generation that only
 //! grows, signed with an operator's Ed25519 key. This module lays out and parses the
 //! bytes; it does not verify signatures or hold keys (that is `trust`).
 //!
 //! ```text
-//! 0      02          format version 2: signed desired state
+//! 0      03          format version 3: signed desired state
 //! 1      kind        1 Pod, 5 Index, 10 Deletion (of a pod)
 //! 2..    header      postcard: key id [u8; 8], node Short, pod Option<Name>, generation u64
-//! ..     message     the version-1 message signed (a Pod or an Index as `encode` writes
+//! ..     message     the version-2 message signed (a Pod or an Index as `encode` writes
 //!                    it, compressed or not); nothing for a Deletion
 //! last   signature   64 bytes, Ed25519 over every byte before it
 //! ```
@@ -22,7 +22,7 @@ use super::bounded::{MAX_PAYLOAD, Name, Short};
 use super::codec::{COMPRESSED, FORMAT_VERSION, Kind, Message};
 
 /// The format version of a signed message: its first byte.
-pub const SIGNED_VERSION: u8 = 2;
+pub const SIGNED_VERSION: u8 = 3;
 /// An Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 
@@ -91,7 +91,7 @@ pub struct Header {
 pub struct Envelope<'a> {
     pub kind: SignedKind,
     pub header: Header,
-    /// The version-1 message inside (empty for a Deletion).
+    /// The version-2 message inside (empty for a Deletion).
     pub message: &'a [u8],
     /// Every byte the signature covers.
     pub signed: &'a [u8],
@@ -166,7 +166,7 @@ pub fn open(payload: &[u8]) -> Result<Envelope<'_>, DecodeError> {
     })
 }
 
-/// The bytes to sign for `header` and `message` (a version-1 message, or empty for a
+/// The bytes to sign for `header` and `message` (a version-2 message, or empty for a
 /// Deletion): the signed message without its signature. `seal` appends the signature.
 pub fn unsigned_bytes(kind: SignedKind, header: &Header, message: &[u8]) -> Vec<u8> {
     let out = vec![SIGNED_VERSION, kind as u8];
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_hostile_inputs() {
-        let msg = [1u8, 5, 0]; // an empty Index
+        let msg = [crate::spec::codec::FORMAT_VERSION, 5, 0]; // an empty Index
         let bytes = seal(
             unsigned_bytes(SignedKind::Index, &header(None), &msg),
             &[9; 64],
@@ -263,7 +263,7 @@ mod tests {
             &[0; 64],
         );
         assert!(open(&wrong).is_err());
-        assert_eq!(open(&[1, 1]), Err(DecodeError::UnsupportedVersion(1)));
-        assert_eq!(open(&[2, 3]), Err(DecodeError::UnknownKind(3)));
+        assert_eq!(open(&[2, 1]), Err(DecodeError::UnsupportedVersion(2)));
+        assert_eq!(open(&[3, 3]), Err(DecodeError::UnknownKind(3)));
     }
 }

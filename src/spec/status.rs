@@ -404,7 +404,8 @@ pub struct CgroupInfo {
     pub enforced: Controllers,
 }
 
-/// A set of cgroup controllers: bit 0 cpu, 1 memory, 2 pids, 3 cpuset, 4 io.
+/// A set of cgroup controllers: bit 0 cpu, 1 memory, 2 pids, 3 cpuset, 4 io, 5 devices
+/// (device access control: the v1 devices controller or a v2 device program).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Controllers(pub u8);
 
@@ -414,12 +415,14 @@ impl Controllers {
     pub const PIDS: u8 = 4;
     pub const CPUSET: u8 = 8;
     pub const IO: u8 = 16;
-    pub const NAMES: [(u8, &'static str); 5] = [
+    pub const DEVICES: u8 = 32;
+    pub const NAMES: [(u8, &'static str); 6] = [
         (Self::CPU, "cpu"),
         (Self::MEMORY, "memory"),
         (Self::PIDS, "pids"),
         (Self::CPUSET, "cpuset"),
         (Self::IO, "io"),
+        (Self::DEVICES, "devices"),
     ];
 
     pub fn names(self) -> impl Iterator<Item = &'static str> {

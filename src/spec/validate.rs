@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use super::quantity::{format_bytes, format_cpu};
 use super::{
     Container, EnvValue, FieldError, HttpGet, LifecycleHandler, Pod, PortRef, Probe, ProbeHandler,
-    VolumeSource,
+    SecurityProfile, VolumeSource,
 };
 
 /// Prints a quantity in its canonical form.
@@ -188,13 +188,25 @@ impl Validator {
             for (i, g) in sc.supplemental_groups.iter().enumerate() {
                 self.id(&format!("{p}.supplementalGroups[{i}]"), Some(*g));
             }
+            let mut seen = HashSet::new();
             for (i, s) in sc.sysctls.iter().enumerate() {
-                self.check(
-                    !s.name.is_empty(),
-                    &format!("{p}.sysctls[{i}].name"),
-                    "required value",
-                );
+                let path = format!("{p}.sysctls[{i}].name");
+                if s.name.is_empty() {
+                    self.err(&path, "required value");
+                } else if !sysctl_name(&s.name) {
+                    self.err(
+                        &path,
+                        format!("invalid value {:?}: not a sysctl name", &*s.name),
+                    );
+                } else if !seen.insert(s.name.replace('/', ".")) {
+                    self.err(&path, format!("duplicate value {:?}", &*s.name));
+                }
             }
+            self.profiles(
+                p,
+                sc.seccomp_profile.as_ref(),
+                sc.app_armor_profile.as_ref(),
+            );
         }
     }
 
@@ -362,6 +374,44 @@ impl Validator {
                 &format!("{path}.securityContext.runAsGroup"),
                 sc.run_as_group,
             );
+            let p = format!("{path}.securityContext");
+            self.profiles(
+                &p,
+                sc.seccomp_profile.as_ref(),
+                sc.app_armor_profile.as_ref(),
+            );
+        }
+    }
+
+    /// A seccomp Localhost profile is a relative path below the root's seccomp
+    /// directory, an AppArmor one a profile name.
+    fn profiles(
+        &mut self,
+        path: &str,
+        seccomp: Option<&SecurityProfile>,
+        app_armor: Option<&SecurityProfile>,
+    ) {
+        if let Some(SecurityProfile::Localhost(file)) = seccomp {
+            let p = format!("{path}.seccompProfile.localhostProfile");
+            let bad = file.is_empty()
+                || file.starts_with('/')
+                || file
+                    .split('/')
+                    .any(|c| c == ".." || c.is_empty() || c == ".")
+                || file.contains('\0');
+            if bad {
+                self.err(
+                    &p,
+                    format!(
+                        "invalid value {:?}: must be a relative path without '..'",
+                        &**file
+                    ),
+                );
+            }
+        }
+        if let Some(SecurityProfile::Localhost(name)) = app_armor {
+            let p = format!("{path}.appArmorProfile.localhostProfile");
+            self.check(!name.trim().is_empty(), &p, "required value");
         }
     }
 
@@ -509,6 +559,20 @@ fn is_label_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// A sysctl name as the API server checks it: dot- or slash-separated segments of
+/// lower-case letters, digits, `-` and `_`, each starting and ending alphanumeric.
+pub fn sysctl_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split(['.', '/']).all(|seg| {
+            let b = seg.as_bytes();
+            let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+            !b.is_empty()
+                && b.first().is_some_and(edge)
+                && b.last().is_some_and(edge)
+                && b.iter().all(|c| edge(c) || *c == b'-' || *c == b'_')
+        })
 }
 
 #[cfg(test)]

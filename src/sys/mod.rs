@@ -1,11 +1,14 @@
 //! The only module allowed `unsafe`: thin wrappers for the few calls rustix marks
 //! unsafe or does not offer (fork, unshare, an fd kept across exec, SIOCSIFFLAGS,
-//! signal dispositions).
+//! signal dispositions, bpf(2) for device programs, seccomp(2)).
 //!
 //! Every wrapper is small, documents why it is sound, and returns `rustix::io::Result`
 //! so callers handle errno the same way as for every safe rustix call.
 
 #![allow(unsafe_code)]
+
+pub mod bpf;
+pub mod seccomp;
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;

@@ -232,3 +232,70 @@ fn v2_on_the_unified_mount_of_a_hybrid_host() {
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "{status:?}");
 }
+
+/// The device rules on the kernel: v1's devices controller under /sys/fs/cgroup, and the
+/// v2 device program in the unified hierarchy (a hybrid host's /sys/fs/cgroup/unified, or
+/// the root of a v2 host): a process in the container's cgroup writes to /dev/null but
+/// cannot open /dev/kmsg; one outside can.
+#[test]
+fn device_rules_on_v1_and_as_a_v2_device_program() {
+    if !privileged("device_rules_on_v1_and_as_a_v2_device_program") {
+        return;
+    }
+    let script = "echo x > /dev/null && echo null; head -c0 /dev/kmsg && echo kmsg";
+    let unified = [ROOT, "/sys/fs/cgroup/unified"].into_iter().find(|r| {
+        Path::new(r).join("cgroup.procs").exists()
+            && Path::new(r).join("cgroup.controllers").exists()
+    });
+    let mut roots: Vec<(&str, u8)> = Vec::new();
+    if Path::new(ROOT).join("devices/devices.allow").exists() {
+        roots.push((ROOT, 1));
+    }
+    if let Some(u) = unified {
+        roots.push((u, 2));
+    }
+    assert!(
+        !roots.is_empty(),
+        "no devices controller and no cgroup2 mount"
+    );
+    for (root, version) in roots {
+        let parent = parent(&format!("devices-v{version}"));
+        let cg = if version == 2 {
+            Box::new(cgroup::V2::open(Path::new(root), &parent).unwrap()) as Box<dyn Cgroups>
+        } else {
+            cgroup::open(Path::new(root), &parent).unwrap()
+        };
+        assert!(
+            cg.info().enforced.0 & Controllers::DEVICES != 0,
+            "v{version}: devices enforced"
+        );
+        let pod = cg.create_pod("pod", &Limits::default()).unwrap();
+        let c = cg.create_container(&pod, "c", &Limits::default()).unwrap();
+        cg.restrict_devices(&c, pealet::runtime::devices::DEFAULT)
+            .unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", &format!("read go; {script}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        if version == 2 {
+            let procs = Path::new(root).join(c.as_path()).join("cgroup.procs");
+            std::fs::write(procs, pid.to_string()).unwrap();
+        } else {
+            cg.add_pid(&c, pid).unwrap();
+        }
+        release(&mut child);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "null\n", "v{version}");
+        cg.remove(&pod).unwrap();
+        let outside = Command::new("sh").args(["-c", script]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&outside.stdout), "null\nkmsg\n");
+        if version == 2 {
+            let _ = std::fs::remove_dir(Path::new(root).join(&parent));
+        }
+        assert!(!Path::new(root).join(&parent).join("pod").exists());
+    }
+}

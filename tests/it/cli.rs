@@ -56,7 +56,7 @@ fn version_names_the_wire_format() {
     let out = stdout(&o);
     assert!(
         out.starts_with(&format!(
-            "pealet {} (wire format 1, signed 2,",
+            "pealet {} (wire format 2, signed 3,",
             env!("CARGO_PKG_VERSION")
         )),
         "{out}"
@@ -128,8 +128,8 @@ fn encode_decode_round_trips_every_example() {
         assert!(enc.status.success(), "{path}: {}", stderr(&enc));
         assert_eq!(
             &enc.stdout[..2],
-            &[1, 0x81],
-            "{path}: envelope is version 1, kind Pod, compressed"
+            &[pealet::spec::codec::FORMAT_VERSION, 0x81],
+            "{path}: envelope is the format version, kind Pod, compressed"
         );
         for format in ["yaml", "json"] {
             let dec = pealet_with_stdin(&["decode", "-o", format, "-"], &enc.stdout);
@@ -152,7 +152,8 @@ fn hex_output_decodes_too() {
     let enc = pealet(&["encode", "--hex", file.to_str().unwrap()]);
     assert!(enc.status.success());
     let hex = stdout(&enc);
-    assert!(hex.starts_with("0181") && hex.ends_with('\n'), "{hex}");
+    let envelope = format!("{:02x}81", pealet::spec::codec::FORMAT_VERSION);
+    assert!(hex.starts_with(&envelope) && hex.ends_with('\n'), "{hex}");
     let dec = pealet_with_stdin(&["decode", "-"], hex.as_bytes());
     assert!(dec.status.success(), "{}", stderr(&dec));
     let yaml = stdout(&dec);

@@ -8,6 +8,7 @@ mod hooks;
 mod lifecycle;
 mod namespaces;
 mod probes;
+mod security;
 mod volumes;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::runtime::devices::Rule;
+
 use super::{CgroupError, CgroupInfo, CgroupPath, Cgroups, Limits};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,10 @@ impl Cgroups for Disabled {
     }
 
     fn kill_all(&self, _cg: &CgroupPath) -> Result<(), CgroupError> {
+        Ok(())
+    }
+
+    fn restrict_devices(&self, _cg: &CgroupPath, _rules: &[Rule]) -> Result<(), CgroupError> {
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! create namespaces or start processes.
 //!
 //! Layout: `<root>/<parent>/<pod>/<container>` (v1: the same path in each controller's
-//! hierarchy), with processes only in the container leaves. A controller that is missing
+//! hierarchy), the parent being `pealet-<id of the instance's --root>` ([`parent_for`]), with processes only in the container leaves. A controller that is missing
 //! or cannot be enabled is left out and reported by [`Cgroups::info`]: a pod never fails
 //! to start because of it.
 
@@ -21,13 +21,26 @@ pub use disabled::Disabled;
 pub use v1::V1;
 pub use v2::V2;
 
+use crate::runtime::devices::Rule;
 use crate::spec::pod::{PodSpec, Resources};
 pub use crate::spec::status::{CgroupInfo, Controllers};
 
 /// Where the kernel's cgroup filesystems are mounted.
 pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
-/// The cgroup that holds every pod, relative to the root.
+/// The prefix of the cgroup that holds every pod of one pealet instance.
 pub const DEFAULT_PARENT: &str = "pealet";
+
+/// The cgroup that holds the pods of the pealet instance whose `--root` is `root`,
+/// relative to the hierarchy's root: `pealet-` and 8 hex digits of the SHA-256 of the
+/// root's canonical path. Two instances (two roots) never share a pod's cgroup even
+/// when their pods have the same name.
+pub fn parent_for(root: &Path) -> PathBuf {
+    use sha2::Digest as _;
+    let path = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let hash = sha2::Sha256::digest(path.as_os_str().as_encoded_bytes());
+    let id: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    PathBuf::from(format!("{DEFAULT_PARENT}-{id}"))
+}
 /// Tasks one pod may have at most, unless configured otherwise.
 pub const DEFAULT_PIDS_MAX: u64 = 1024;
 /// The CFS period every CPU limit uses, in microseconds (as the kubelet).
@@ -63,6 +76,11 @@ pub enum CgroupError {
         path: PathBuf,
         pid: u32,
         source: io::Error,
+    },
+    #[error("device program for {}: {errno}", path.display())]
+    DeviceProgram {
+        path: PathBuf,
+        errno: rustix::io::Errno,
     },
     #[error("remove directory {}", path.display())]
     Remove { path: PathBuf, source: io::Error },
@@ -255,6 +273,9 @@ pub trait Cgroups: fmt::Debug + Send + Sync {
     fn oom_kills(&self, cg: &CgroupPath) -> Result<u64, CgroupError>;
     /// SIGKILL every process in `cg` and below; returns once sent, not once gone.
     fn kill_all(&self, cg: &CgroupPath) -> Result<(), CgroupError>;
+    /// Let the processes of `cg` open only the devices `rules` allow (mknod included);
+    /// nothing when device access control is not enforced ([`Controllers::DEVICES`]).
+    fn restrict_devices(&self, cg: &CgroupPath, rules: &[Rule]) -> Result<(), CgroupError>;
     /// Remove `cg` and everything below it, leaf-first; for a pod also the parent cgroup
     /// when this manager created it and no other pod uses it.
     fn remove(&self, cg: &CgroupPath) -> Result<(), CgroupError>;
@@ -286,9 +307,14 @@ pub trait Cgroups: fmt::Debug + Send + Sync {
 /// enforced in the end.
 pub fn detect(root: &Path) -> CgroupInfo {
     if root.join("cgroup.controllers").exists() {
+        let devices = if v2::device_programs_load() {
+            Controllers::DEVICES
+        } else {
+            0
+        };
         return CgroupInfo {
             version: 2,
-            enforced: v2::available(root),
+            enforced: Controllers(v2::available(root).0 | devices),
         };
     }
     let v1 = v1::available(root);

@@ -174,3 +174,17 @@ fn errors_name_the_step_and_the_path() {
         "write 1048576 to /sys/fs/cgroup/pealet/p/memory.max"
     );
 }
+
+#[test]
+fn each_instance_root_has_its_own_parent() {
+    let a = super::parent_for(Path::new("/var/lib/pealet"));
+    let b = super::parent_for(Path::new("/srv/pealet-2"));
+    assert_ne!(a, b);
+    assert_eq!(a, super::parent_for(Path::new("/var/lib/pealet")));
+    let name = a.to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("pealet-") && name.len() == "pealet-".len() + 8,
+        "{name}"
+    );
+    check_parent(&a).unwrap();
+}

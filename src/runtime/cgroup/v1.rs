@@ -1,7 +1,9 @@
 //! cgroup v1 (legacy or hybrid): one hierarchy per controller, mounted under the root;
-//! the same cgroup path is created in the memory, cpu and pids hierarchies.
+//! the same cgroup path is created in the memory, cpu, pids and devices hierarchies.
 
 use std::path::{Path, PathBuf};
+
+use crate::runtime::devices::Rule;
 
 use super::files::{self, keyed_value, make_path, read_optional, write, write_if_present};
 use super::{CPU_PERIOD_US, CgroupError, CgroupInfo, CgroupPath, Cgroups, Controllers, Limits};
@@ -10,7 +12,7 @@ use super::{CPU_PERIOD_US, CgroupError, CgroupInfo, CgroupPath, Cgroups, Control
 const CREATE_ATTEMPTS: usize = 3;
 
 /// Where a controller's hierarchy may be mounted, and a file only it has at its root.
-const MOUNTS: [(u8, &[&str], &str); 3] = [
+const MOUNTS: [(u8, &[&str], &str); 4] = [
     (Controllers::MEMORY, &["memory"], "memory.limit_in_bytes"),
     (
         Controllers::CPU,
@@ -18,6 +20,7 @@ const MOUNTS: [(u8, &[&str], &str); 3] = [
         "cpu.shares",
     ),
     (Controllers::PIDS, &["pids"], "cgroup.procs"),
+    (Controllers::DEVICES, &["devices"], "devices.allow"),
 ];
 
 /// One controller's hierarchy.
@@ -212,6 +215,18 @@ impl Cgroups for V1 {
 
     fn kill_all(&self, cg: &CgroupPath) -> Result<(), CgroupError> {
         self.all(cg).try_for_each(|dir| files::kill_members(&dir))
+    }
+
+    /// Deny everything, then allow the rules (before any process is in `cg`).
+    fn restrict_devices(&self, cg: &CgroupPath, rules: &[Rule]) -> Result<(), CgroupError> {
+        let Some(dir) = self.dir(Controllers::DEVICES, cg) else {
+            return Ok(());
+        };
+        write(&dir.join("devices.deny"), "a")?;
+        for rule in rules {
+            write(&dir.join("devices.allow"), &rule.v1_line())?;
+        }
+        Ok(())
     }
 
     fn remove(&self, cg: &CgroupPath) -> Result<(), CgroupError> {

@@ -3,6 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{Mode, OFlags};
+
+use crate::runtime::devices::Rule;
+
 use super::files::{self, keyed_value, make_dir, read_optional, write, write_if_present};
 use super::{CPU_PERIOD_US, CgroupError, CgroupInfo, CgroupPath, Cgroups, Controllers, Limits};
 
@@ -14,8 +20,25 @@ pub struct V2 {
     root: PathBuf,
     parent: PathBuf,
     enforced: Controllers,
+    /// Whether the kernel loads device programs (`CONFIG_CGROUP_BPF`).
+    devices: bool,
     /// The directories of `parent` that `open` created, outermost first.
     created: Vec<PathBuf>,
+}
+
+/// Whether the kernel loads device programs (`CONFIG_CGROUP_BPF`, and the caller may
+/// use bpf(2)): what decides [`Controllers::DEVICES`] on v2. Changes nothing.
+pub(super) fn device_programs_load() -> bool {
+    load_device_program(crate::runtime::devices::DEFAULT).is_ok()
+}
+
+/// Load the device program of `rules`.
+fn load_device_program(rules: &[Rule]) -> rustix::io::Result<OwnedFd> {
+    let insns: Vec<[u8; 8]> = crate::runtime::devices::program(rules)
+        .into_iter()
+        .map(|i| i.to_bytes())
+        .collect();
+    crate::sys::bpf::load_device_program(&insns)
 }
 
 /// The controllers pealet uses that `root` offers (`cgroup.controllers`).
@@ -89,10 +112,15 @@ impl V2 {
             }
             enforced = enable(&dir, enforced, false)?;
         }
+        let devices = device_programs_load();
+        if !devices {
+            log::warn!("device access is not controlled: the kernel loads no device program");
+        }
         Ok(V2 {
             root: root.to_path_buf(),
             parent: parent.to_path_buf(),
             enforced,
+            devices,
             created,
         })
     }
@@ -122,9 +150,14 @@ impl V2 {
 
 impl Cgroups for V2 {
     fn info(&self) -> CgroupInfo {
+        let devices = if self.devices {
+            Controllers::DEVICES
+        } else {
+            0
+        };
         CgroupInfo {
             version: 2,
-            enforced: self.enforced,
+            enforced: Controllers(self.enforced.0 | devices),
         }
     }
 
@@ -202,6 +235,22 @@ impl Cgroups for V2 {
         files::kill_members(&dir)
     }
 
+    /// Attach the rules' device program to `cg` (before any process is in it).
+    fn restrict_devices(&self, cg: &CgroupPath, rules: &[Rule]) -> Result<(), CgroupError> {
+        if !self.devices {
+            return Ok(());
+        }
+        let path = self.dir(cg);
+        let err = |errno| CgroupError::DeviceProgram {
+            path: path.clone(),
+            errno,
+        };
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(&path, flags, Mode::empty()).map_err(err)?;
+        let program = load_device_program(rules).map_err(err)?;
+        crate::sys::bpf::attach_device_program(dir.as_fd(), program.as_fd()).map_err(err)
+    }
+
     fn remove(&self, cg: &CgroupPath) -> Result<(), CgroupError> {
         files::remove_tree(&self.dir(cg))?;
         if cg.as_path().parent() == Some(self.parent.as_path()) {
@@ -239,7 +288,13 @@ mod tests {
         let root = host("v2-open", ALL);
         let info = super::super::detect(&root);
         assert_eq!(info.version, 2);
-        assert_eq!(info.enforced.0, super::super::USED);
+        // Device control depends on the kernel and on running as root, not on the files.
+        let devices = if device_programs_load() {
+            Controllers::DEVICES
+        } else {
+            0
+        };
+        assert_eq!(info.enforced.0, super::super::USED | devices);
         let v2 = V2::open(&root, Path::new("pealet")).unwrap();
         assert_eq!(v2.info(), info);
         assert_eq!(
@@ -258,7 +313,12 @@ mod tests {
         let root = host("v2-nomem", "cpuset cpu io pids");
         let v2 = V2::open(&root, Path::new("pealet")).unwrap();
         let enforced: Vec<_> = v2.info().enforced.names().collect();
-        assert_eq!(enforced, ["cpu", "pids"]);
+        let want: &[&str] = if device_programs_load() {
+            &["cpu", "pids", "devices"]
+        } else {
+            &["cpu", "pids"]
+        };
+        assert_eq!(enforced, want);
         let pod = v2
             .create_pod(
                 "p",

@@ -1,7 +1,8 @@
 //! `pealet enter`: a new process inside a running container (what `pealet exec` runs):
 //! its cgroups, then its namespaces (cgroup, ipc, uts, net, pid, and mnt last, which
 //! also moves to its root), then a fork so the child is in its PID namespace; the child
-//! takes on the container's ids, bounding set, environment and no_new_privs and execs.
+//! takes on the container's ids, bounding set, environment, AppArmor profile,
+//! no_new_privs and seccomp filter (the file the shim wrote) and execs.
 //! The parent waits and exits with the child's status.
 //!
 //! Everything about the container is read from `/proc/<pid>` of its PID 1 before the
@@ -26,14 +27,24 @@ const NAMESPACES: [(&str, Ns); 6] = [
     ("mnt", Ns::Mount),
 ];
 
-/// Run `argv` in the container whose PID 1 is `pid`; the exit status to pass on.
-pub fn main(pid: u32, cgroup_procs: &[String], argv: Vec<String>) -> u8 {
+/// The container a process is started in.
+pub struct Target<'a> {
+    /// Its PID 1.
+    pub pid: u32,
+    /// The `cgroup.procs` files of its cgroups.
+    pub cgroup_procs: &'a [String],
+    /// Its seccomp filter (packed `struct sock_filter`s, as the shim wrote them).
+    pub seccomp: Option<&'a std::path::Path>,
+}
+
+/// Run `argv` in the container `target`; the exit status to pass on.
+pub fn main(target: &Target<'_>, argv: Vec<String>) -> u8 {
     // The program inherits our signal mask: run it with none blocked.
     if let Err(errno) = sys::unblock_all_signals() {
         eprintln!("pealet exec: unblock signals: {errno}");
         return SETUP_FAILED_EXIT;
     }
-    match prepare(pid, cgroup_procs, argv) {
+    match prepare(target, argv) {
         Ok(config) => match sys::fork() {
             Ok(Forked::Child) => {
                 let failure = process::become_program(&config);
@@ -53,8 +64,18 @@ pub fn main(pid: u32, cgroup_procs: &[String], argv: Vec<String>) -> u8 {
     }
 }
 
-fn prepare(pid: u32, cgroup_procs: &[String], argv: Vec<String>) -> StepResult<ContainerConfig> {
-    let config = read_process(pid, argv)?;
+fn prepare(target: &Target<'_>, argv: Vec<String>) -> StepResult<ContainerConfig> {
+    let (pid, cgroup_procs) = (target.pid, target.cgroup_procs);
+    let mut config = read_process(pid, argv)?;
+    // Read before the mount namespace changes: the file is the host's.
+    if let Some(path) = target.seccomp {
+        let bytes = std::fs::read(path)
+            .map_err(|e| failed(Step::ReadConfig, path.display())(super::io_errno(&e)))?;
+        config.seccomp = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+    }
     let namespaces = open_namespaces(pid)?;
     let me = std::process::id().to_string();
     for path in cgroup_procs {
@@ -116,9 +137,17 @@ fn read_process(pid: u32, argv: Vec<String>) -> StepResult<ContainerConfig> {
         .filter(|v| !v.is_empty())
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .collect();
+    // The AppArmor profile it runs under (`name (enforce)`), unless unconfined.
+    let label = std::fs::read_to_string(format!("/proc/{pid}/attr/current")).unwrap_or_default();
+    let label = label.trim_end_matches(['\n', '\0']).trim();
+    let app_armor = match label.rsplit_once(" (") {
+        Some((name, _)) if !name.is_empty() && name != "unconfined" => Some(name.to_string()),
+        _ => None,
+    };
     Ok(ContainerConfig {
         argv,
         env,
+        app_armor,
         cwd: "/".into(),
         uid: first("Uid:"),
         gid: first("Gid:"),

@@ -21,7 +21,7 @@ pub fn assemble(config: &ContainerConfig) -> StepResult {
     let root = Path::new(&config.rootfs);
     mount_overlay(config)?;
     mount_proc(root)?;
-    mount_dev(root)?;
+    mount_dev(root, config.dev_nodev)?;
     for dev in DEVICES {
         bind_device(root, dev)?;
     }
@@ -72,9 +72,14 @@ fn mount_proc(root: &Path) -> StepResult {
         .map_err(failed(Step::MountProc, target.display()))
 }
 
-fn mount_dev(root: &Path) -> StepResult {
+/// `nodev` when no cgroup controls device access: then only the bound default nodes
+/// (mounts of their own, from the host's /dev) can be opened.
+fn mount_dev(root: &Path, nodev: bool) -> StepResult {
     let target = dir_in_root(root, "/dev")?;
-    let flags = MountFlags::NOSUID | MountFlags::STRICTATIME;
+    let mut flags = MountFlags::NOSUID | MountFlags::STRICTATIME;
+    if nodev {
+        flags |= MountFlags::NODEV;
+    }
     rustix::mount::mount("tmpfs", &target, "tmpfs", flags, c"mode=755,size=65536k")
         .map_err(failed(Step::MountDev, target.display()))?;
     for (link, to) in [

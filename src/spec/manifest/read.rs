@@ -9,8 +9,8 @@
 //! Fields are sorted into four kinds: mapped onto the [`Pod`]; refused because pealet
 //! cannot do what they ask (`is not supported`); accepted and returned in
 //! [`ReadPod::ignored`] because they mean nothing on a single node (scheduling, service
-//! accounts, fields written by API servers) or are not enforced (seccomp, AppArmor,
-//! SELinux); anything else is an `unknown field`. Values that do not fit a field
+//! accounts, fields written by API servers, `windowsOptions`); anything else is an
+//! `unknown field`. Values that do not fit a field
 //! still produce a placeholder, so that [`validate`] runs on the whole pod and no
 //! problem hides behind another. This module does no I/O.
 
@@ -22,14 +22,14 @@ use super::yaml;
 use crate::spec::bounded::{self, BoundedString, BoundedVec, Name};
 use crate::spec::quantity::QuantityError;
 use crate::spec::validate::validate;
-use crate::spec::{FieldError, Pod};
+use crate::spec::{FieldError, Pod, SecurityProfile};
 
 /// A pod read from a manifest, and the fields that were accepted without effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadPod {
     pub pod: Pod,
     /// Field paths accepted but meaningless or not enforced on one node, in document
-    /// order: `spec.nodeSelector`, `spec.containers[0].securityContext.seccompProfile`.
+    /// order: `spec.nodeSelector`, `spec.serviceAccountName`.
     pub ignored: Vec<String>,
 }
 
@@ -297,6 +297,69 @@ impl Reader {
         parse(&text).map_err(|e| self.err(path, e.to_string())).ok()
     }
 
+    /// `seccompProfile` or `appArmorProfile`: `type` and, for Localhost,
+    /// `localhostProfile`.
+    fn security_profile(&mut self, n: &Node, path: &str) -> Option<SecurityProfile> {
+        #[derive(Clone, Copy)]
+        enum Type {
+            RuntimeDefault,
+            Unconfined,
+            Localhost,
+        }
+        let mut kind = None;
+        let mut localhost = None;
+        for (k, v) in self.map(n, path) {
+            let p = at(path, k);
+            match k.as_str() {
+                "type" => {
+                    let options = [
+                        ("RuntimeDefault", Type::RuntimeDefault),
+                        ("Unconfined", Type::Unconfined),
+                        ("Localhost", Type::Localhost),
+                    ];
+                    kind = self.choice(v, &p, &options);
+                }
+                "localhostProfile" => localhost = self.bounded(v, &p),
+                _ => self.unknown(&p),
+            }
+        }
+        match (kind, localhost) {
+            (Some(Type::Localhost), Some(name)) => Some(SecurityProfile::Localhost(name)),
+            (Some(Type::Localhost), None) => {
+                self.err(
+                    &at(path, "localhostProfile"),
+                    "is required for type Localhost",
+                );
+                None
+            }
+            (Some(_), Some(_)) => {
+                self.err(
+                    &at(path, "localhostProfile"),
+                    "may be set only for type Localhost",
+                );
+                None
+            }
+            (Some(Type::RuntimeDefault), None) => Some(SecurityProfile::RuntimeDefault),
+            (Some(Type::Unconfined), None) => Some(SecurityProfile::Unconfined),
+            (None, _) => {
+                if n.get("type").is_none() {
+                    self.err(&at(path, "type"), "is required");
+                }
+                None
+            }
+        }
+    }
+
+    /// `seLinuxOptions`: refused unless empty; this node applies no SELinux labels.
+    fn se_linux_options(&mut self, n: &Node, path: &str) {
+        if !self.map(n, path).is_empty() {
+            self.err(
+                path,
+                "is not supported by pealet: it applies no SELinux labels (leave it empty)",
+            );
+        }
+    }
+
     /// One of a fixed set of strings.
     fn choice<T: Copy>(&mut self, n: &Node, path: &str, options: &[(&str, T)]) -> Option<T> {
         let s = self.str(n, path)?;
@@ -558,17 +621,44 @@ spec:
     #[test]
     fn ignored_fields_are_listed_in_order() {
         let text = format!(
-            "{MINIMAL}    tty: true\n    securityContext: {{seccompProfile: {{type: RuntimeDefault}}}}\n  nodeName: pi\n  dnsPolicy: None\nstatus: {{}}\n"
+            "{MINIMAL}    tty: true\n    securityContext: {{windowsOptions: {{}}}}\n  nodeName: pi\n  dnsPolicy: None\nstatus: {{}}\n"
         );
         let read = read_pod(&text).unwrap();
         let want = [
             "spec.containers[0].tty",
-            "spec.containers[0].securityContext.seccompProfile",
+            "spec.containers[0].securityContext.windowsOptions",
             "spec.nodeName",
             "spec.dnsPolicy",
             "status",
         ];
         assert_eq!(read.ignored, want);
+    }
+
+    #[test]
+    fn security_profiles_are_read_and_what_pealet_cannot_apply_is_refused() {
+        let text = format!(
+            "{MINIMAL}    securityContext:\n      seccompProfile: {{type: Localhost, localhostProfile: profiles/deny.json}}\n      appArmorProfile: {{type: Unconfined}}\n      procMount: Default\n      seLinuxOptions: {{}}\n  securityContext:\n    seccompProfile: {{type: RuntimeDefault}}\n    sysctls: [{{name: net.ipv4.ping_group_range, value: '0 0'}}]\n"
+        );
+        let p = read_pod(&text).unwrap().pod;
+        let csc = p.spec.containers[0].security_context.as_ref().unwrap();
+        let file = crate::spec::bounded::Text::try_from("profiles/deny.json").unwrap();
+        assert_eq!(csc.seccomp_profile, Some(SecurityProfile::Localhost(file)));
+        assert_eq!(csc.app_armor_profile, Some(SecurityProfile::Unconfined));
+        let psc = p.spec.security_context.as_ref().unwrap();
+        assert_eq!(psc.seccomp_profile, Some(SecurityProfile::RuntimeDefault));
+        let text = format!(
+            "{MINIMAL}    securityContext:\n      seccompProfile: {{type: Localhost, localhostProfile: ../../etc/x}}\n      appArmorProfile: {{type: Localhost}}\n      procMount: Unmasked\n      seLinuxOptions: {{level: 's0:c1'}}\n  securityContext:\n    seccompProfile: {{type: RuntimeDefault, localhostProfile: a}}\n    sysctls: [{{name: 'Net.IPv4', value: '1'}}, {{name: kernel.msgmax, value: '1'}}, {{name: kernel/msgmax, value: '2'}}]\n"
+        );
+        let want = [
+            "spec.containers[0].securityContext.appArmorProfile.localhostProfile: is required for type Localhost",
+            "spec.containers[0].securityContext.procMount: unsupported value \"Unmasked\": supported values \"Default\"",
+            "spec.containers[0].securityContext.seLinuxOptions: is not supported by pealet: it applies no SELinux labels (leave it empty)",
+            "spec.securityContext.seccompProfile.localhostProfile: may be set only for type Localhost",
+            "spec.containers[0].securityContext.seccompProfile.localhostProfile: invalid value \"../../etc/x\": must be a relative path without '..'",
+            "spec.securityContext.sysctls[0].name: invalid value \"Net.IPv4\": not a sysctl name",
+            "spec.securityContext.sysctls[2].name: duplicate value \"kernel/msgmax\"",
+        ];
+        assert_eq!(errors(&text), want);
     }
 
     #[test]

@@ -116,6 +116,14 @@ fn pod_security(sc: &PodSecurityContext) -> Node {
                     .done()
             })
         })
+        .opt(
+            "seccompProfile",
+            sc.seccomp_profile.as_ref().map(handlers::profile),
+        )
+        .opt(
+            "appArmorProfile",
+            sc.app_armor_profile.as_ref().map(handlers::profile),
+        )
         .done()
 }
 

@@ -174,7 +174,7 @@ fn only_signed_fresh_desired_state_runs() {
     w.env.pods.push(p.clone());
     w.wait_running(&v1);
     let old = w.retained(&[w.topics().pod(&p)]).remove(0).payload;
-    assert_eq!(old[0], 2, "format version 2: signed");
+    assert_eq!(old[0], 3, "format version 3: signed");
 
     // Signed by the second key (rotation): replaces it.
     let v2 = apply(&w, "2", Some(&k2));
@@ -219,7 +219,7 @@ fn only_signed_fresh_desired_state_runs() {
     let tombstone = w.retained(&[w.topics().pod(&p)]).remove(0).payload;
     assert_eq!(
         &tombstone[..2],
-        &[2, 10],
+        &[3, 10],
         "a signed deletion stays retained"
     );
 

@@ -83,7 +83,8 @@ fn bad_payloads_are_refused_one_by_one_and_good_ones_still_arrive() {
     let b = Broker::start("bad", false, Tls::None);
     let t = Topics::new("pealet/v1", "n");
     let good = pod("good", "busybox");
-    publish(&b, &t.pod("garbage"), b"\x01\x01\xff\xff\xff", true);
+    let garbage = [pealet::spec::codec::FORMAT_VERSION, 1, 0xff, 0xff, 0xff];
+    publish(&b, &t.pod("garbage"), &garbage, true);
     publish(&b, &t.pod("huge"), &vec![1u8; 70 * 1024], true);
     publish(
         &b,

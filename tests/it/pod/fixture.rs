@@ -218,7 +218,16 @@ pub(crate) fn cgroup_dir(pod: &str, controller: &str) -> PathBuf {
     } else {
         Path::new("/sys/fs/cgroup").join(controller)
     };
-    base.join("pealet").join(pod)
+    // `pealet-<id of the test's root>`: the pod's name is the test's own.
+    let parents = std::fs::read_dir(&base).into_iter().flatten().flatten();
+    parents
+        .map(|e| e.path().join(pod))
+        .find(|p| {
+            p.parent()
+                .is_some_and(|d| d.to_string_lossy().contains("/pealet-"))
+                && p.exists()
+        })
+        .unwrap_or_else(|| base.join("pealet-none").join(pod))
 }
 
 pub(crate) fn cgroup_exists(pod: &str) -> bool {

@@ -191,12 +191,14 @@ fn hostile_payloads_never_panic() {
 #[test]
 fn typed_errors_for_each_way_of_failing() {
     let seed = encode(&samples::seed_pod());
-    let pod = |rest: &[u8]| [&[1, 1, 4][..], b"test", rest].concat();
+    let v = codec::FORMAT_VERSION;
+    let pod = |rest: &[u8]| [&[v, 1, 4][..], b"test", rest].concat();
     let cases: Vec<(Vec<u8>, DecodeError)> = vec![
         (vec![], DecodeError::Empty),
-        (vec![1], DecodeError::Truncated("envelope")),
-        (vec![2, 1], DecodeError::UnsupportedVersion(2)),
-        (vec![1, 10], DecodeError::UnknownKind(10)),
+        (vec![v], DecodeError::Truncated("envelope")),
+        (vec![1, 1], DecodeError::UnsupportedVersion(1)),
+        (vec![3, 1], DecodeError::UnsupportedVersion(3)),
+        (vec![v, 10], DecodeError::UnknownKind(10)),
         (
             seed[..seed.len() - 1].to_vec(),
             DecodeError::Truncated("Pod"),
@@ -229,7 +231,7 @@ fn typed_errors_for_each_way_of_failing() {
         ),
         // An Event whose reason has 254 bytes.
         (
-            [&[1, 4, 0, 0xfe, 0x01][..], &[b'a'; 254]].concat(),
+            [&[v, 4, 0, 0xfe, 0x01][..], &[b'a'; 254]].concat(),
             DecodeError::StringTooLong {
                 max: MAX_SHORT,
                 got: 254,

@@ -137,6 +137,7 @@ pub fn full_pod() -> Pod {
             add: v(vec![t("NET_BIND_SERVICE")]),
             drop: v(vec![t("ALL")]),
         }),
+        seccomp_profile: Some(SecurityProfile::Localhost(t("web.json"))),
         ..SecurityContext::default()
     });
     web.termination_message = Some(TerminationMessage {
@@ -201,6 +202,7 @@ pub fn full_pod() -> Pod {
                     name: t("net.ipv4.ip_unprivileged_port_start"),
                     value: t("0"),
                 }]),
+                seccomp_profile: Some(SecurityProfile::RuntimeDefault),
                 ..PodSecurityContext::default()
             }),
         },

@@ -1,4 +1,4 @@
-//! Golden bytes of format version 2, signed desired state (`spec::signed`): the seed pod,
+//! Golden bytes of format version 3, signed desired state (`spec::signed`): the seed pod,
 //! the two-pod index and a deletion, for node `n1`, signed with the key whose seed is 32
 //! bytes of 0x01 at generation 1,700,000,000,000 (Ed25519 signatures are deterministic).
 //! A change here is a change of format: describe it in docs/wire-format.md and replace
@@ -14,24 +14,24 @@ const GENERATION: u64 = 1_700_000_000_000;
 
 /// The seed pod (62 bytes compressed) signed: 151 bytes.
 const SIGNED_SEED_POD: &str = "
-    020134750f98bd59fcfc026e3101047465737480d095ffbc3101817c00399a4c
+    030134750f98bd59fcfc026e3101047465737480d095ffbc3102817c00399a4c
     26815235c417fa7c39e32856ad522c12272e2794dd03178484c87817cc8da14f
-    098979a860179fcaf49e35edfb9a6ec9356eaaaf2fd3002f3d5606e8ee3afe52
-    511907c79f5dedd43855b6ecd02babb583d179d4e42362903b9126d1fef2cce6
-    02572675cd6d884cc6a6a40b0f34302561f0c427bc760d
+    098979a860179fcaf49e35edfb9a6ec9356eaaaf2fd300ea713ec0747b6a8455
+    3bf14a5698663a12fb071caf4382bf9656740d414f719239af1770387395b86c
+    f44f8abdad02f0600422401bb729fc14e2e90d9de6db06
 ";
 
 const SIGNED_INDEX: &str = "
-    020534750f98bd59fcfc026e310080d095ffbc3101050204746573749937e294
-    b13b09fb037765625eed000102030405326971b20c793209ebe9da279bc06a99
-    3baee1492d80ca888ba95cddda704ac93ee0a38cfe8cf3df040325ef415455b3
-    08d50a8bacc80965316ef87a54641802
+    030534750f98bd59fcfc026e310080d095ffbc31020502047465737482e76de5
+    dbd4b02c037765625eed000102030405a1bc617eede74ca41bfc1d9e280843d0
+    03fe460112ca002c116eb505167f2f72cedc84751d74617a838824bef068063d
+    783e26cc8e5756cba68c6e51c4cc6508
 ";
 
 const SIGNED_DELETION: &str = "
-    020a34750f98bd59fcfc026e3101047465737480d095ffbc3196280ec422cc89
-    9d7feb04322f1c5f1c16bfd9fa03a1a36b8a093d9e3949762b8095c3a1f9d180
-    5c97c7ecae3143e5137659056a30e50f33492ca605bc4eb10b
+    030a34750f98bd59fcfc026e3101047465737480d095ffbc318ecaee25e2ad63
+    0775180bc58871747f6bbf3e5dd7826b66e6a3b8b02b3d70cd0c87492740579a
+    a6750a3e256973ebe25f47c3a12f2911922ef5a09433d99609
 ";
 
 fn signer() -> Signer {
@@ -63,7 +63,7 @@ fn check(kind: SignedKind, pod: Option<&str>, message: &[u8], golden: &str) -> V
 }
 
 #[test]
-fn golden_bytes_of_version_2() {
+fn golden_bytes_of_version_3() {
     let pod = spec::encode(&samples::seed_pod());
     let bytes = check(SignedKind::Pod, Some("test"), &pod, SIGNED_SEED_POD);
     assert_eq!(&bytes[..2], &[signed::SIGNED_VERSION, 1]);
@@ -85,7 +85,7 @@ fn golden_bytes_of_version_2() {
 }
 
 #[test]
-fn version_1_still_decodes_and_version_2_is_not_version_1() {
+fn version_2_still_decodes_and_version_3_is_not_version_2() {
     let pod = spec::encode(&samples::seed_pod());
     assert_eq!(
         signed::desired::<Pod>(&pod).unwrap().unwrap(),
@@ -96,6 +96,6 @@ fn version_1_still_decodes_and_version_2_is_not_version_1() {
         .unwrap();
     assert_eq!(
         spec::decode::<Pod>(&bytes),
-        Err(spec::DecodeError::UnsupportedVersion(2))
+        Err(spec::DecodeError::UnsupportedVersion(3))
     );
 }

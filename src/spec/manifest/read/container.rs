@@ -555,8 +555,15 @@ impl Reader {
                     }
                     sc.capabilities = Some(caps);
                 }
-                "seccompProfile" | "appArmorProfile" | "seLinuxOptions" | "procMount"
-                | "windowsOptions" => self.ignore(&p),
+                "seccompProfile" => sc.seccomp_profile = self.security_profile(v, &p),
+                "appArmorProfile" => sc.app_armor_profile = self.security_profile(v, &p),
+                "seLinuxOptions" => self.se_linux_options(v, &p),
+                // Default is what every container gets; Unmasked would need a user
+                // namespace (hostUsers: false), which pealet does not make.
+                "procMount" => {
+                    self.choice(v, &p, &[("Default", ())]);
+                }
+                "windowsOptions" => self.ignore(&p),
                 _ => self.unknown(&p),
             }
         }

@@ -229,9 +229,10 @@ impl Reader {
                 "sysctls" => {
                     sc.sysctls = self.name_values(v, &p, |name, value| Sysctl { name, value });
                 }
-                "seccompProfile" | "appArmorProfile" | "seLinuxOptions" | "windowsOptions" => {
-                    self.ignore(&p);
-                }
+                "seccompProfile" => sc.seccomp_profile = self.security_profile(v, &p),
+                "appArmorProfile" => sc.app_armor_profile = self.security_profile(v, &p),
+                "seLinuxOptions" => self.se_linux_options(v, &p),
+                "windowsOptions" => self.ignore(&p),
                 "fsGroupChangePolicy" | "supplementalGroupsPolicy" | "seLinuxChangePolicy" => {
                     self.unsupported(&p);
                 }

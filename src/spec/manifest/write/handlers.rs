@@ -3,7 +3,9 @@
 use super::{Map, bool, list, s, uint};
 use crate::spec::bounded::Text;
 use crate::spec::manifest::node::Node;
-use crate::spec::{HttpGet, LifecycleHandler, PortRef, Probe, ProbeHandler, SecurityContext};
+use crate::spec::{
+    HttpGet, LifecycleHandler, PortRef, Probe, ProbeHandler, SecurityContext, SecurityProfile,
+};
 
 pub(super) fn probe(p: &Probe) -> Node {
     let handler = match &p.handler {
@@ -96,5 +98,23 @@ pub(super) fn security(sc: &SecurityContext) -> Node {
             "allowPrivilegeEscalation",
             sc.allow_privilege_escalation.map(bool),
         )
+        .opt("seccompProfile", sc.seccomp_profile.as_ref().map(profile))
+        .opt(
+            "appArmorProfile",
+            sc.app_armor_profile.as_ref().map(profile),
+        )
+        .done()
+}
+
+/// `{type: Localhost, localhostProfile: NAME}`.
+pub(super) fn profile(p: &SecurityProfile) -> Node {
+    let (kind, localhost) = match p {
+        SecurityProfile::RuntimeDefault => ("RuntimeDefault", None),
+        SecurityProfile::Unconfined => ("Unconfined", None),
+        SecurityProfile::Localhost(name) => ("Localhost", Some(s(name))),
+    };
+    Map::new()
+        .put("type", s(kind))
+        .opt("localhostProfile", localhost)
         .done()
 }
