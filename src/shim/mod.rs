@@ -78,6 +78,8 @@ pub enum ShimError {
     Volumes(#[from] build::BuildError),
     #[error("pod cgroup: {0}")]
     Cgroup(#[from] cgroup::CgroupError),
+    #[error("processes a previous shim of the pod left running survive SIGKILL")]
+    Leftovers,
     #[error("listen on {path}: {errno}")]
     Listen { path: PathBuf, errno: Errno },
 }
@@ -107,6 +109,7 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
     build::prepare_volumes(&pod, &dirs)?;
     let cgroups = cgroup::open(&opts.cgroup_root, &opts.cgroup_parent)?;
     let pod_cgroup = cgroups.create_pod(&pod.name, &Limits::pod(&pod.spec, Some(opts.pids_max)))?;
+    stop_leftovers(cgroups.as_ref(), &pod_cgroup, &pod.name)?;
     let listener = listen(&dirs.socket())?;
     let mut joins: Vec<Join> = sandbox
         .joins()
@@ -139,7 +142,12 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         mono_ms: 0,
         wall: Time::now(),
     };
-    let lifecycle = Lifecycle::new(&pod, hash, opts.lifecycle, now);
+    let mut lifecycle = Lifecycle::new(&pod, hash, opts.lifecycle, now);
+    // A shim started again for the same spec (its predecessor died, or the agent
+    // repairs a pod it found without one) keeps the restart counts shown so far.
+    if let Some(previous) = &state.status {
+        lifecycle.resume(previous);
+    }
     let mut executor = run::Executor::new(
         &pod,
         lifecycle,
@@ -168,6 +176,38 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
     drop(host);
     drop(host_net);
     Ok(())
+}
+
+/// Stop what a shim of this pod that died left running in its cgroup: its containers,
+/// whose exit statuses and log pipes went with it, are nobody's children now and cannot
+/// be supervised again; the lifecycle starts them anew and counts the restart (see
+/// [`Lifecycle::resume`]). Bounded: a process that outlives SIGKILL for 10 s fails the
+/// start.
+fn stop_leftovers(
+    cgroups: &dyn cgroup::Cgroups,
+    cg: &cgroup::CgroupPath,
+    pod: &str,
+) -> Result<(), ShimError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut told = false;
+    loop {
+        let left = cgroups.pids(cg)?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if !told {
+            log::warn!(
+                "pod {pod}: stopping {} processes a previous shim left running",
+                left.len()
+            );
+            told = true;
+        }
+        cgroups.kill_all(cg)?;
+        if std::time::Instant::now() > deadline {
+            return Err(ShimError::Leftovers);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 fn sandbox_spec(pod: &Pod) -> SandboxSpec {

@@ -3,9 +3,11 @@
 //! Each test has its own node name, root, run directory and manifests directory.
 //! `agent/logs.rs`: remote logs; `agent/resilience.rs`: TLS and broker outages;
 //! `agent/events.rs`: what the event-driven loop pushes (pull Events, stable statuses,
-//! static pods at once).
+//! static pods at once); `agent/faults.rs`: shims killed, with the agent up or down,
+//! and shims reaped.
 
 mod events;
+mod faults;
 mod logs;
 mod resilience;
 
