@@ -60,7 +60,7 @@ pub struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
-    #[error("signalfd(SIGTERM, SIGINT): {0}")]
+    #[error("signalfd(SIGTERM, SIGINT, SIGCHLD): {0}")]
     Signals(Errno),
     #[error("prctl(PR_SET_CHILD_SUBREAPER): {0}")]
     Subreaper(Errno),
@@ -86,8 +86,10 @@ pub enum ShimError {
 
 /// `pealet shim`: returns when the pod has terminated.
 pub fn main(opts: &Options) -> Result<(), ShimError> {
-    let signals =
-        crate::sys::signal_fd(&[libc::SIGTERM, libc::SIGINT]).map_err(ShimError::Signals)?;
+    // SIGCHLD too: every child that exits is reaped at once, those the poll loop
+    // watches no pidfd of as well (orphans of the pod, reparented to the subreaper).
+    let signals = crate::sys::signal_fd(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
+        .map_err(ShimError::Signals)?;
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(ShimError::Subreaper)?;
     let dirs = PodDirs::new(&opts.root, &opts.run_dir, &opts.pod);
@@ -161,7 +163,9 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         registries: opts.registries.clone(),
         netns: Some(fd_path(&host_net)),
     };
+    executor.pid_ns = pid_ns;
     executor.run();
+    let pid_ns = executor.pid_ns.take();
     drop(executor);
     if let Some(pid_ns) = pid_ns {
         pid_ns.stop();

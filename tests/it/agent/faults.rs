@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{WAIT, World, all_running, manifest};
 use crate::mqtt::support::{eventually, settings};
-use crate::pod::fixture::{pod_name, privileged};
+use crate::pod::fixture::{pod_name, privileged, zombie_children};
 use pealet::mqtt::Operator;
 use pealet::shim::state;
 use pealet::spec::{self, Pod, PodPhase, PodStatus, SpecHash};
@@ -21,29 +21,6 @@ fn restarts(status: &PodStatus) -> Vec<u32> {
 fn kill(pid: u32) {
     let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-}
-
-/// Children of `parent` that are zombies, from /proc.
-pub(crate) fn zombie_children(parent: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) S ppid ...": the command may hold spaces and parentheses.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let (state, ppid) = (fields.next(), fields.next());
-        if state == Some("Z") && ppid.and_then(|p| p.parse().ok()) == Some(parent) {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 impl World {
