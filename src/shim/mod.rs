@@ -1,15 +1,17 @@
 //! The per-pod shim, `pealet shim`: one single-threaded process per pod, started by
 //! fork+exec in a session of its own. It holds the pod's sandbox, starts the containers
-//! through `pealet init`, is their child subreaper, keeps their logs and exit codes and
+//! through `pealet init` as its own children (each one's PID 1), is child subreaper, keeps their logs and exit codes and
 //! the pod's status, and serves a socket. It does not decide the lifecycle itself:
 //! [`crate::lifecycle::Lifecycle`] does; `run.rs` feeds it events and performs its
 //! actions, `runs.rs` and `actions.rs` carry out probes, hooks and termination messages.
 //!
-//! Set-up, in order: signalfd (SIGTERM/SIGINT stop the pod), child subreaper, shim.pid,
-//! the node facts (before the sandbox changes the hostname), host namespace fds for
-//! hostNetwork/hostIPC/hostPID, the sandbox, the shared PID namespace with its reaper
-//! (shareProcessNamespace), volumes, the pod cgroup, the socket; then the loop; at the
-//! end the reaper, containers' overlays and cgroups go, the status stays.
+//! Set-up, in order: signalfd (SIGTERM/SIGINT stop the pod, SIGCHLD reaps), child
+//! subreaper, shim.pid, the node facts (before the sandbox changes the hostname), host
+//! namespace fds for hostNetwork/hostIPC/hostPID, the sandbox, the shared PID namespace
+//! with its reaper (shareProcessNamespace), volumes, the pod cgroup (emptied of what a
+//! shim of the pod that died left running), the socket; the lifecycle takes the restart
+//! counts of an earlier shim's status of the same spec; then the loop; at the end the
+//! reaper, containers' overlays and cgroups go, the status stays.
 
 mod actions;
 pub mod build;
