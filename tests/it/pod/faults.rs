@@ -122,3 +122,34 @@ fn a_killed_reaper_is_replaced_with_a_new_pid_namespace() {
     assert_eq!(pid1, "pealet reap ", "PID 1 of the new namespace");
     assert!(zombie_children(shim).is_empty());
 }
+
+#[test]
+fn exec_probes_killed_at_their_deadline_leave_no_zombie() {
+    if !privileged("exec_probes_killed_at_their_deadline_leave_no_zombie") {
+        return;
+    }
+    let mut env = Env::new("fs-probezombie");
+    let pod = pod_name("fs-probezombie");
+    let manifest = format!(
+        "{{apiVersion: v1, kind: Pod, metadata: {{name: {pod}}}, spec: {{\
+         terminationGracePeriodSeconds: 1, containers: [{{name: c, image: busybox:test, \
+         command: [sleep, '100000'], readinessProbe: {{exec: {{command: [sleep, '5']}}, \
+         periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2}}}}]}}}}"
+    );
+    let out = env.run(&pod, &manifest);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Two runs timed out and were killed (`pealet enter` and its `sleep`).
+    env.wait(&pod, "two timed-out probes", |st| {
+        (ctr(st, "c").probes.iter()).any(|p| p.consecutive_failures >= 2)
+    });
+    let shim = shim_pid(&env, &pod);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !zombie_children(shim).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "zombies of the shim: {:?}",
+            zombie_children(shim)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
