@@ -1,5 +1,6 @@
 //! The agent's loop: one `poll` over the signalfd, the waker, the manifests directory's
-//! inotify fd and every shim's watch socket, with the earliest timer as its timeout (the
+//! inotify fd, every shim's watch socket and the pidfd of every shim it started (reaped
+//! once it exits), with the earliest timer as its timeout (the
 //! node heartbeat, the remote-logs rate limit). Each wake handles what is ready, then
 //! publishes what changed: Events, cleared statuses, statuses, the node status. Idle,
 //! it wakes only for heartbeats. As the shim does, once nothing has happened for a
@@ -26,6 +27,8 @@ struct Ready {
     manifests: bool,
     /// Pods whose shim pushed something.
     shims: Vec<String>,
+    /// A shim this agent started has exited: reap it.
+    children: bool,
     /// The sleep was cut to [`IDLE_RELEASE_AFTER`] to see whether the agent is idle.
     capped: bool,
 }
@@ -33,7 +36,7 @@ struct Ready {
 impl Ready {
     /// Something other than a timer woke the loop.
     fn any(&self) -> bool {
-        self.signal || self.woken || self.manifests || !self.shims.is_empty()
+        self.signal || self.woken || self.manifests || !self.shims.is_empty() || self.children
     }
 }
 
@@ -79,6 +82,9 @@ impl Agent {
             }
             for pod in &ready.shims {
                 self.reconciler.runtime_mut().on_watch(pod);
+            }
+            if ready.children {
+                self.reconciler.runtime_mut().reap_children();
             }
             if self
                 .reconciler
@@ -127,6 +133,10 @@ impl Agent {
         for (_, fd) in &watches {
             fds.push(PollFd::from_borrowed_fd(*fd, PollFlags::IN));
         }
+        let first_child = fds.len();
+        for fd in runtime.children() {
+            fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+        }
         let next = [self.logs_due, self.reconciler.retry_due()]
             .into_iter()
             .flatten()
@@ -157,6 +167,7 @@ impl Agent {
                 .filter(|(i, _)| is(first_watch + i))
                 .map(|(_, (name, _))| name.to_string())
                 .collect(),
+            children: (first_child..fds.len()).any(is),
             capped,
         }
     }

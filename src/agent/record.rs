@@ -194,6 +194,13 @@ impl<J> PodRecord<J> {
         };
     }
 
+    /// A new shim is being started for the spec that runs, because the last one died
+    /// (`shim_gone`) or was found dead: the status stays Unknown until the new shim
+    /// tells its own.
+    pub fn repairing(&mut self, job: J) {
+        self.work = Work::Replacing(job);
+    }
+
     /// The newest spec was refused: the old one, if any, keeps running.
     pub fn refuse(&mut self, hash: SpecHash, why: Refusal, now: Time) {
         let since = match &self.refused {

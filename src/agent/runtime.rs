@@ -10,8 +10,8 @@
 //! (fork+exec) and the shim's socket, never fork.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -43,8 +43,9 @@ pub enum RuntimeError {
     },
 }
 
-/// What a job hands back: a start's watch connection, or why it failed.
-type Outcome = Result<Option<Client>, String>;
+/// What a job hands back: a start's watch connection and its shim's pidfd, or why it
+/// failed.
+type Outcome = Result<Option<(Client, OwnedFd)>, String>;
 
 /// A start or a stop on a thread of its own.
 pub struct Job {
@@ -79,6 +80,8 @@ pub struct ShimRuntime {
     events: Vec<spec::Event>,
     /// Pods whose status is to be cleared upstream (removed, or only refused).
     cleared: Vec<String>,
+    /// Pidfds of the shims this agent started (its children) until it has reaped them.
+    children: Vec<OwnedFd>,
 }
 
 impl ShimRuntime {
@@ -100,6 +103,7 @@ impl ShimRuntime {
             waker: None,
             events: Vec::new(),
             cleared: Vec::new(),
+            children: Vec::new(),
         }
     }
 
@@ -235,30 +239,81 @@ impl ShimRuntime {
                     true => log::info!("pod {name}: replacing it"),
                     false => log::info!("pod {name}: starting it"),
                 }
-                let (root, run_dir, log_cap) =
-                    (self.root.clone(), self.run_dir.clone(), self.log_cap);
-                let registries = self.registries.clone();
-                let seccomp_default = self.seccomp_default;
-                let pod = pod.clone();
-                let job = spawn(&name, self.waker.clone(), previous, move || {
-                    let d = PodDirs::new(&root, &run_dir, &pod.name);
-                    control::remove(&d, &pod.name, None).map_err(|e| e.to_string())?;
-                    let shim = control::ShimSettings {
-                        log_cap,
-                        backoff_base_ms: None,
-                        registries: &registries,
-                        seccomp_default,
-                    };
-                    let client =
-                        control::start(&root, &run_dir, &pod, &shim).map_err(|e| e.to_string())?;
-                    // Events of the start so far come first: the shim keeps them.
-                    (client.send(&Request::Watch { replay: true })).map_err(|e| e.to_string())?;
-                    Ok(Some(client))
-                });
+                // The same spec with no shim left (it died, maybe while the agent was
+                // down): a new shim takes over its run directory and restart counts.
+                let resume = existing.hash == Some(spec::SpecHash::of_pod(pod));
+                if resume {
+                    log::warn!("pod {name}: its shim is gone; starting a new one");
+                }
+                let paths = (self.root.as_path(), self.run_dir.as_path(), self.log_cap);
+                let settings = (&self.registries, self.seccomp_default);
+                let start = Self::start_job(paths, settings, pod, !resume);
+                let job = spawn(&name, self.waker.clone(), previous, start);
                 entry.record.starting(job, replacing);
             }
         }
         Ok(())
+    }
+
+    /// A job that starts a shim for `pod` and watches it, after removing what is left
+    /// of an earlier run of it when `fresh` (a new spec); otherwise the new shim takes
+    /// over the run directory (status, restart counts, logs) of the one that died.
+    fn start_job(
+        (root, run_dir, log_cap): (&Path, &Path, u64),
+        (registries, seccomp_default): (&RegistryFlags, bool),
+        pod: &Pod,
+        fresh: bool,
+    ) -> impl FnOnce() -> Outcome + Send + 'static {
+        let (root, run_dir) = (root.to_path_buf(), run_dir.to_path_buf());
+        let registries = registries.clone();
+        let pod = pod.clone();
+        move || {
+            if fresh {
+                let d = PodDirs::new(&root, &run_dir, &pod.name);
+                control::remove(&d, &pod.name, None).map_err(|e| e.to_string())?;
+            }
+            let shim = control::ShimSettings {
+                log_cap,
+                backoff_base_ms: None,
+                registries: &registries,
+                seccomp_default,
+            };
+            let (client, pidfd) =
+                control::start_child(&root, &run_dir, &pod, &shim).map_err(|e| e.to_string())?;
+            // Events of the start so far come first: the shim keeps them.
+            (client.send(&Request::Watch { replay: true })).map_err(|e| e.to_string())?;
+            Ok(Some((client, pidfd)))
+        }
+    }
+
+    /// The shim of `name` died while its pod ran: start a new one at once, which stops
+    /// what the old one left running and starts the containers again, keeping their
+    /// restart counts. Until it reports, the pod's status says Unknown.
+    fn repair(&mut self, name: &str) {
+        let Some(pod) = self.pods.get(name).and_then(|e| e.record.spec().cloned()) else {
+            return;
+        };
+        let paths = (self.root.as_path(), self.run_dir.as_path(), self.log_cap);
+        let start = Self::start_job(paths, self.shim_settings(), &pod, false);
+        let job = spawn(name, self.waker.clone(), None, start);
+        if let Some(entry) = self.pods.get_mut(name) {
+            entry.record.repairing(job);
+        }
+    }
+
+    /// What every shim of this agent is started with besides its pod and paths.
+    fn shim_settings(&self) -> (&RegistryFlags, bool) {
+        (&self.registries, self.seccomp_default)
+    }
+
+    /// The pidfds of the shims this agent has started and not reaped yet, for its poll.
+    pub fn children(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.children.iter().map(|fd| fd.as_fd())
+    }
+
+    /// Reaps the shims that have exited.
+    pub fn reap_children(&mut self) {
+        self.children.retain(|fd| !control::reap(fd));
     }
 
     /// Stops a pod gracefully and deletes its state, on a thread; static or not.
@@ -299,7 +354,11 @@ impl ShimRuntime {
                 continue;
             };
             let (result, client) = match outcome {
-                Ok(client) => (Ok(()), client),
+                Ok(Some((client, pidfd))) => {
+                    self.children.push(pidfd);
+                    (Ok(()), Some(client))
+                }
+                Ok(None) => (Ok(()), None),
                 Err(e) => (Err(e), None),
             };
             if let Err(message) = &result {
@@ -341,7 +400,8 @@ impl ShimRuntime {
                 Pushed::Closed => {
                     entry.watch = None;
                     if entry.record.shim_gone() {
-                        log::warn!("pod {name}: its shim exited unexpectedly");
+                        log::warn!("pod {name}: its shim exited unexpectedly; starting a new one");
+                        self.repair(name);
                     }
                     break;
                 }

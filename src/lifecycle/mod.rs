@@ -264,6 +264,29 @@ impl Lifecycle {
         lc
     }
 
+    /// Carries over what an earlier shim of the same spec reported (its status file,
+    /// kept in the run directory), before the first step: each container's restart
+    /// count, and that it ran, so that its next start counts as a restart. A shim
+    /// started again after its predecessor died thus keeps the counts the operator saw.
+    /// Statuses of another spec, and containers the spec does not have, are ignored.
+    pub fn resume(&mut self, previous: &PodStatus) {
+        if previous.spec_hash != self.spec_hash {
+            return;
+        }
+        let before = previous
+            .init_container_statuses
+            .iter()
+            .chain(previous.container_statuses.iter());
+        for old in before {
+            let Some(c) = self.ctrs.iter_mut().find(|c| c.name == old.name) else {
+                continue;
+            };
+            c.restart_count = c.restart_count.max(old.restart_count);
+            c.ever_ran |= old.started.is_some() || old.restart_count > 0;
+        }
+        self.cached = self.build_status(self.start, None);
+    }
+
     /// Applies one event; returns what the shim must do, in order.
     pub fn step(&mut self, event: Event, now: Now) -> Vec<Action> {
         let mut out = Out::default();

@@ -2,8 +2,8 @@
 //! ([`InitReport`]), as length-prefixed postcard frames on one `SOCK_SEQPACKET` socket.
 //!
 //! Paths are UTF-8 strings (postcard encodes no `PathBuf` without serde's std). Every
-//! frame is one packet, so the two writers on the init side (the waiter and the
-//! container's PID 1) can never interleave bytes.
+//! frame is one packet, so a frame is never read in part. `InitReport::Started` is no
+//! longer sent (the parent knows its child's pid) and is ignored when received.
 
 use std::fmt;
 use std::os::fd::AsFd;

@@ -34,6 +34,12 @@ impl Executor<'_> {
             if n < 4 {
                 break;
             }
+            // An orphan of the pod reparented to us (we are child subreaper), or a child
+            // whose pidfd we no longer watch (an exec run killed at its deadline).
+            if crate::sys::signal_number(&buf) == Some(libc::SIGCHLD) {
+                self.reap();
+                continue;
+            }
             log::info!(
                 "signal {:?}: stopping the pod",
                 crate::sys::signal_number(&buf)

@@ -1,5 +1,5 @@
 //! Starting one container instance for the shim: image, fresh overlay directories,
-//! cgroup, config, `pealet init`; and what is known about it while it runs.
+//! cgroup, config, `pealet init` (which becomes the container's PID 1, our child); and what is known about it while it runs.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -16,10 +16,10 @@ use crate::spec::{Container, Reason};
 
 /// A running container instance.
 pub struct Running {
-    /// The `pealet init` waiter, our child: its exit status is the container's.
-    pub waiter: Pid,
+    /// The container's PID 1, our child: reaped here, its exit status is the container's.
+    pub process: Pid,
     pub pidfd: OwnedFd,
-    /// The container's PID 1 as the shim sees it: signal this one.
+    /// The same process's pid as a number: signal this one.
     pub pid: u32,
     pub cgroup: CgroupPath,
     pub oom_kills_before: u64,
@@ -163,13 +163,13 @@ impl Starting {
         for fd in [&pipes.stdout, &pipes.stderr].into_iter().flatten() {
             let _ = rustix::fs::fcntl_setfl(fd.as_fd(), rustix::fs::OFlags::NONBLOCK);
         }
-        let waiter = Pid::from_child(&started.child);
-        let pidfd = rustix::process::pidfd_open(waiter, PidfdFlags::empty())
+        let process = Pid::from_child(&started.child);
+        let pidfd = rustix::process::pidfd_open(process, PidfdFlags::empty())
             .map_err(|e| fail(Reason::RunContainerError, format!("pidfd_open: {e}")))?;
-        // Dropping the Child neither waits nor kills: the shim reaps the waiter itself.
+        // Dropping the Child neither waits nor kills: the shim reaps the container itself.
         drop(started.child);
         let running = Running {
-            waiter,
+            process,
             pidfd,
             pid: started.pid,
             cgroup,
@@ -211,8 +211,7 @@ fn fresh_instance(dir: &Path, termination_log: &Path) -> std::io::Result<()> {
     )
 }
 
-/// Exit code and signal of the waiter's status: the waiter already turns a container
-/// killed by signal N into 128 + N; a waiter killed itself reports the signal.
+/// Exit code and signal of the container's PID 1: killed by signal N, it exited 128 + N.
 pub fn exit_of(status: rustix::process::WaitStatus) -> (i32, Option<u8>) {
     if let Some(code) = status.exit_status() {
         return (code, None);

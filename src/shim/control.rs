@@ -2,9 +2,12 @@
 //! and `rm` do, shared with the agent. Processes are only started with `Command`
 //! (fork+exec), so this is safe to call from a multithreaded process.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, PidfdFlags};
 
 use super::proto::{Client, ProtoError, Request};
 use super::state::{self, PodDirs};
@@ -73,6 +76,18 @@ pub fn start(
     pod: &Pod,
     settings: &ShimSettings<'_>,
 ) -> Result<Client, ControlError> {
+    start_child(root, run_dir, pod, settings).map(|(c, _)| c)
+}
+
+/// As [`start`], for a caller that lives on as the shim's parent (the agent): also a
+/// pidfd of the shim, readable once it has exited, when the caller reaps it
+/// ([`reap`]) so that no shim stays a zombie.
+pub fn start_child(
+    root: &Path,
+    run_dir: &Path,
+    pod: &Pod,
+    settings: &ShimSettings<'_>,
+) -> Result<(Client, OwnedFd), ControlError> {
     let ShimSettings {
         log_cap,
         backoff_base_ms,
@@ -115,12 +130,17 @@ pub fn start(
     cmd.stdin(Stdio::null()).stdout(err_log).stderr(log);
     crate::sys::new_session(&mut cmd);
     let mut child = cmd.spawn().map_err(ControlError::Spawn)?;
+    // Opened before anyone could reap the child, so it names this shim.
+    let pidfd = rustix::process::pidfd_open(Pid::from_child(&child), PidfdFlags::empty())
+        .map_err(|e| ControlError::Spawn(e.into()))?;
     let deadline = Instant::now() + SHIM_START_TIMEOUT;
     loop {
         if let Ok(client) = Client::connect(&d.socket()) {
-            // The shim lives on in its own session; its exit is reaped by init.
+            // The shim lives on in its own session: dropping the Child neither waits
+            // nor kills. Its parent reaps it through the pidfd, or, once the parent
+            // has gone (`pealet run`), init does.
             drop(child);
-            return Ok(client);
+            return Ok((client, pidfd));
         }
         if let Ok(Some(status)) = child.try_wait() {
             let log = std::fs::read_to_string(d.shim_log()).unwrap_or_default();
@@ -133,6 +153,19 @@ pub fn start(
             return Err(ControlError::ShimTimeout { pod });
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Reap the shim behind `pidfd` (from [`start_child`]) if it has exited; true when it
+/// has (or cannot be waited for: not ours, already reaped).
+pub fn reap(pidfd: &OwnedFd) -> bool {
+    use rustix::process::{WaitId, WaitIdOptions};
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    match rustix::process::waitid(WaitId::PidFd(pidfd.as_fd()), options) {
+        Ok(Some(_)) => true,
+        Ok(None) => false,
+        Err(rustix::io::Errno::INTR) => false,
+        Err(_) => true,
     }
 }
 

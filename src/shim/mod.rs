@@ -1,15 +1,17 @@
 //! The per-pod shim, `pealet shim`: one single-threaded process per pod, started by
 //! fork+exec in a session of its own. It holds the pod's sandbox, starts the containers
-//! through `pealet init`, is their child subreaper, keeps their logs and exit codes and
+//! through `pealet init` as its own children (each one's PID 1), is child subreaper, keeps their logs and exit codes and
 //! the pod's status, and serves a socket. It does not decide the lifecycle itself:
 //! [`crate::lifecycle::Lifecycle`] does; `run.rs` feeds it events and performs its
 //! actions, `runs.rs` and `actions.rs` carry out probes, hooks and termination messages.
 //!
-//! Set-up, in order: signalfd (SIGTERM/SIGINT stop the pod), child subreaper, shim.pid,
-//! the node facts (before the sandbox changes the hostname), host namespace fds for
-//! hostNetwork/hostIPC/hostPID, the sandbox, the shared PID namespace with its reaper
-//! (shareProcessNamespace), volumes, the pod cgroup, the socket; then the loop; at the
-//! end the reaper, containers' overlays and cgroups go, the status stays.
+//! Set-up, in order: signalfd (SIGTERM/SIGINT stop the pod, SIGCHLD reaps), child
+//! subreaper, shim.pid, the node facts (before the sandbox changes the hostname), host
+//! namespace fds for hostNetwork/hostIPC/hostPID, the sandbox, the shared PID namespace
+//! with its reaper (shareProcessNamespace), volumes, the pod cgroup (emptied of what a
+//! shim of the pod that died left running), the socket; the lifecycle takes the restart
+//! counts of an earlier shim's status of the same spec; then the loop; at the end the
+//! reaper, containers' overlays and cgroups go, the status stays.
 
 mod actions;
 pub mod build;
@@ -63,7 +65,7 @@ pub struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
-    #[error("signalfd(SIGTERM, SIGINT): {0}")]
+    #[error("signalfd(SIGTERM, SIGINT, SIGCHLD): {0}")]
     Signals(Errno),
     #[error("prctl(PR_SET_CHILD_SUBREAPER): {0}")]
     Subreaper(Errno),
@@ -81,14 +83,18 @@ pub enum ShimError {
     Volumes(#[from] build::BuildError),
     #[error("pod cgroup: {0}")]
     Cgroup(#[from] cgroup::CgroupError),
+    #[error("processes a previous shim of the pod left running survive SIGKILL")]
+    Leftovers,
     #[error("listen on {path}: {errno}")]
     Listen { path: PathBuf, errno: Errno },
 }
 
 /// `pealet shim`: returns when the pod has terminated.
 pub fn main(opts: &Options) -> Result<(), ShimError> {
-    let signals =
-        crate::sys::signal_fd(&[libc::SIGTERM, libc::SIGINT]).map_err(ShimError::Signals)?;
+    // SIGCHLD too: every child that exits is reaped at once, those the poll loop
+    // watches no pidfd of as well (orphans of the pod, reparented to the subreaper).
+    let signals = crate::sys::signal_fd(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
+        .map_err(ShimError::Signals)?;
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(ShimError::Subreaper)?;
     let dirs = PodDirs::new(&opts.root, &opts.run_dir, &opts.pod);
@@ -110,6 +116,7 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
     build::prepare_volumes(&pod, &dirs)?;
     let cgroups = cgroup::open(&opts.cgroup_root, &opts.cgroup_parent)?;
     let pod_cgroup = cgroups.create_pod(&pod.name, &Limits::pod(&pod.spec, Some(opts.pids_max)))?;
+    stop_leftovers(cgroups.as_ref(), &pod_cgroup, &pod.name)?;
     let listener = listen(&dirs.socket())?;
     let mut joins: Vec<Join> = sandbox
         .joins()
@@ -145,7 +152,12 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         mono_ms: 0,
         wall: Time::now(),
     };
-    let lifecycle = Lifecycle::new(&pod, hash, opts.lifecycle, now);
+    let mut lifecycle = Lifecycle::new(&pod, hash, opts.lifecycle, now);
+    // A shim started again for the same spec (its predecessor died, or the agent
+    // repairs a pod it found without one) keeps the restart counts shown so far.
+    if let Some(previous) = &state.status {
+        lifecycle.resume(previous);
+    }
     let mut executor = run::Executor::new(
         &pod,
         lifecycle,
@@ -159,7 +171,9 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
         registries: opts.registries.clone(),
         netns: Some(fd_path(&host_net)),
     };
+    executor.pid_ns = pid_ns;
     executor.run();
+    let pid_ns = executor.pid_ns.take();
     drop(executor);
     if let Some(pid_ns) = pid_ns {
         pid_ns.stop();
@@ -174,6 +188,38 @@ pub fn main(opts: &Options) -> Result<(), ShimError> {
     drop(host);
     drop(host_net);
     Ok(())
+}
+
+/// Stop what a shim of this pod that died left running in its cgroup: its containers,
+/// whose exit statuses and log pipes went with it, are nobody's children now and cannot
+/// be supervised again; the lifecycle starts them anew and counts the restart (see
+/// [`Lifecycle::resume`]). Bounded: a process that outlives SIGKILL for 10 s fails the
+/// start.
+fn stop_leftovers(
+    cgroups: &dyn cgroup::Cgroups,
+    cg: &cgroup::CgroupPath,
+    pod: &str,
+) -> Result<(), ShimError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut told = false;
+    loop {
+        let left = cgroups.pids(cg)?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if !told {
+            log::warn!(
+                "pod {pod}: stopping {} processes a previous shim left running",
+                left.len()
+            );
+            told = true;
+        }
+        cgroups.kill_all(cg)?;
+        if std::time::Instant::now() > deadline {
+            return Err(ShimError::Leftovers);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 fn sandbox_spec(pod: &Pod) -> SandboxSpec {

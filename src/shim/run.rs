@@ -20,7 +20,8 @@ use super::pulls::{Pull, PullSettings};
 use super::runs::Run;
 use super::state::write_atomic;
 use crate::lifecycle::{Action, ContainerId, Event, Lifecycle, Now, PodEvent, Sig};
-use crate::runtime::config;
+use crate::runtime::config::{self, Namespace};
+use crate::runtime::init::reaper;
 use crate::spec::{self, Container, Pod, Time};
 
 /// A connected client; `watch` clients get every status, `stop` ones `Stopped`.
@@ -50,6 +51,8 @@ enum Ready {
     Pipe(usize, Stream),
     Run(usize),
     Pull,
+    /// The shared PID namespace's reaper exited.
+    Reaper,
 }
 
 /// Whether the shim has been idle long enough to give memory back
@@ -82,6 +85,9 @@ pub struct Executor<'a> {
     pub(super) pulls: Vec<Pull>,
     /// How image pulls are run (registry settings, the host's network).
     pub pull_settings: PullSettings,
+    /// The pod's shared PID namespace (shareProcessNamespace), held by its `pealet
+    /// reap`; rebuilt when that dies.
+    pub pid_ns: Option<reaper::PidNamespace>,
     /// The origin of the lifecycle's monotonic milliseconds.
     clock: Instant,
     pub(super) events: VecDeque<Event>,
@@ -119,6 +125,7 @@ impl<'a> Executor<'a> {
             runs: Vec::new(),
             pulls: Vec::new(),
             pull_settings: PullSettings::default(),
+            pid_ns: None,
             // The lifecycle was made at monotonic 0 just before.
             clock: Instant::now(),
             events: VecDeque::from([Event::Start]),
@@ -244,6 +251,9 @@ impl<'a> Executor<'a> {
     }
 
     fn start(&mut self, ids: &[ContainerId]) {
+        if !ids.is_empty() {
+            self.settle_pid_namespace();
+        }
         let mut starting = Vec::new();
         for &id in ids {
             let container = self.container(id);
@@ -358,6 +368,10 @@ impl<'a> Executor<'a> {
                 pollfds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
             }
         }
+        if let Some(ns) = &self.pid_ns {
+            sources.push(Ready::Reaper);
+            pollfds.push(PollFd::from_borrowed_fd(ns.pidfd(), PollFlags::IN));
+        }
         let now = self.now().mono_ms;
         let next = self.runs.iter().map(Run::deadline);
         let next = next.chain(self.size_limits.next_check());
@@ -409,6 +423,7 @@ impl<'a> Executor<'a> {
             Ready::Pipe(i, stream) => self.read_pipe(i, stream),
             // Its output is read and its end noticed in `advance_pulls`.
             Ready::Pull => self.reap(),
+            Ready::Reaper => self.reap(),
             Ready::Run(i) => {
                 // An exec run's pidfd: reap it with the rest.
                 if self.runs[i].child().is_some() {
@@ -420,8 +435,12 @@ impl<'a> Executor<'a> {
     }
 
     /// Reap every child that exited: containers become events, strays are collected.
-    fn reap(&mut self) {
+    pub(super) fn reap(&mut self) {
         while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+            if self.pid_ns.as_ref().is_some_and(|ns| ns.process() == pid) {
+                self.rebuild_pid_namespace();
+                continue;
+            }
             if let Some(run) = self.runs.iter_mut().find(|r| r.child() == Some(pid)) {
                 run.exited(status);
                 continue;
@@ -433,9 +452,14 @@ impl<'a> Executor<'a> {
             let slot = self
                 .slots
                 .iter()
-                .position(|s| s.running.as_ref().is_some_and(|r| r.waiter == pid));
+                .position(|s| s.running.as_ref().is_some_and(|r| r.process == pid));
             let Some(i) = slot else { continue };
             let running = self.slots[i].running.take().expect("found above");
+            // In a PID namespace that is not the container's own, its other processes
+            // outlive its main one: end them with it, as its own namespace would.
+            if self.ctx.joins.iter().any(|j| j.kind == Namespace::Pid) {
+                let _ = self.starter.cgroups.kill_all(&running.cgroup);
+            }
             let (exit_code, signal) = container::exit_of(status);
             let ooms = self.starter.cgroups.oom_kills(&running.cgroup).unwrap_or(0);
             let oom_killed = ooms > running.oom_kills_before;
@@ -451,6 +475,49 @@ impl<'a> Executor<'a> {
                 oom_killed,
             });
         }
+    }
+
+    /// Containers that died with their shared PID namespace are started again before
+    /// its `pealet reap` has finished exiting (it waits until the shim has reaped them):
+    /// a start into it would fail. Reap until it is gone (and so replaced), at most 2 s.
+    fn settle_pid_namespace(&mut self) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        while self
+            .pid_ns
+            .as_ref()
+            .is_some_and(reaper::PidNamespace::exiting)
+        {
+            if Instant::now() > deadline {
+                return;
+            }
+            self.reap();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// The pod's `pealet reap` died (killed from the host: nothing in the pod can), and
+    /// the kernel killed every process of its PID namespace with it. Start a new
+    /// namespace for the containers the lifecycle starts again (their exits arrive as
+    /// usual and count as restarts); without one, their starts fail and say why.
+    fn rebuild_pid_namespace(&mut self) {
+        let pod = &self.pod.name;
+        self.pid_ns = match reaper::start() {
+            Ok(ns) => {
+                log::warn!(
+                    "pod {pod}: pealet {} of its shared PID namespace died; started a new one",
+                    reaper::COMMAND
+                );
+                let join = ns.join();
+                self.ctx.joins.retain(|j| j.kind != Namespace::Pid);
+                self.ctx.joins.push(join);
+                Some(ns)
+            }
+            Err(e) => {
+                log::error!("pod {pod}: its shared PID namespace is gone: {e}");
+                // Containers then fail to start with the reason (the namespace's path).
+                None
+            }
+        };
     }
 
     fn read_pipe(&mut self, i: usize, stream: Stream) {

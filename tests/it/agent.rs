@@ -5,13 +5,15 @@
 //! `agent/faults.rs`: an oversized retained message, the agent killed in the middle of
 //! a deletion, a stopped pod applied again, a full disk;
 //! `agent/events.rs`: what the event-driven loop pushes (pull Events, stable statuses,
-//! static pods at once); `agent/trust.rs`: secure admission defaults and signed desired
+//! static pods at once); `agent/shims.rs`: shims killed, with the agent up or down,
+//! and shims reaped; `agent/trust.rs`: secure admission defaults and signed desired
 //! state (forged, unsigned and replayed specs refused).
 
 mod events;
 mod faults;
 mod logs;
 mod resilience;
+mod shims;
 mod trust;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! `rm`. Each test has its own --root and --run-dir and its own pod names; traffic stays
 //! on the loopback of the pod's own network namespace.
 
+mod faults;
 pub(crate) mod fixture;
 mod hooks;
 mod lifecycle;

@@ -199,3 +199,27 @@ fn a_failed_start_and_a_lost_shim() {
     assert!(!r.shim_gone());
     assert_eq!(r.status().unwrap().phase, PodPhase::Succeeded);
 }
+
+#[test]
+fn a_lost_shim_is_repaired_and_unknown_until_the_new_one_tells() {
+    let mut r: PodRecord<u8> = PodRecord::default();
+    let a = pod("a", 1);
+    r.place(&a, Ok(()), NOTHING, Time(1));
+    r.starting(1, false);
+    r.finished(Ok(()), Time(1));
+    r.set_status(running(&a));
+    assert!(r.shim_gone());
+    r.repairing(2);
+    assert_eq!(work(&r), "replacing");
+    assert_eq!(r.status().unwrap().phase, PodPhase::Unknown);
+    // The new shim is up: still Unknown until its first status.
+    assert_eq!(r.finished(Ok(()), Time(2)), Done::Started);
+    assert_eq!(r.status().unwrap().phase, PodPhase::Unknown);
+    r.set_status(running(&a));
+    assert_eq!(r.status().unwrap().phase, PodPhase::Running);
+    // A new shim that fails to start: Unknown stays, with why.
+    assert!(r.shim_gone());
+    r.repairing(3);
+    r.finished(Err("no shim".into()), Time(3));
+    assert_eq!(r.status().unwrap().phase, PodPhase::Unknown);
+}

@@ -346,3 +346,41 @@ fn termination_message_is_asked_for_and_recorded() {
         assert_eq!(message.as_deref(), Some("bye"));
     }
 }
+
+#[test]
+fn a_resumed_pod_keeps_its_restart_counts_and_counts_the_new_start() {
+    let spec = pod(RestartPolicy::Always, vec![], vec![ctr("a"), ctr("b")]);
+    // The pod a dead shim ran: "a" restarted twice and runs, "b" never started.
+    let mut old = machine(&spec);
+    run(
+        &mut old,
+        vec![
+            (0, Event::Start, vec![start(0), start(1)]),
+            (0, started(0), vec![]),
+        ],
+    );
+    let mut t = 0;
+    crash_after(&mut old, &mut t, 20_000);
+    crash_after(&mut old, &mut t, 20_000);
+    assert_eq!(cs(&old, 0).restart_count, 2);
+    let previous = old.status();
+
+    let mut lc = machine(&spec);
+    lc.resume(&previous);
+    assert_eq!(cs(&lc, 0).restart_count, 2, "shown before the first step");
+    run(
+        &mut lc,
+        vec![
+            (0, Event::Start, vec![start(0), start(1)]),
+            (0, started(0), vec![]),
+            (0, started(1), vec![]),
+        ],
+    );
+    assert_eq!(cs(&lc, 0).restart_count, 3, "the new start is a restart");
+    assert_eq!(cs(&lc, 1).restart_count, 0, "b had never run");
+
+    // A status of another spec carries nothing over.
+    let mut other = Lifecycle::new(&spec, SpecHash([7; 8]), Config::default(), at(0));
+    other.resume(&previous);
+    assert_eq!(cs(&other, 0).restart_count, 0);
+}

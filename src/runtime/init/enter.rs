@@ -13,7 +13,7 @@ use std::os::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
 use rustix::thread::LinkNameSpaceType as Ns;
 
-use super::{SETUP_FAILED_EXIT, StepResult, failed, process, wait_for};
+use super::{SETUP_FAILED_EXIT, StepResult, failed, process};
 use crate::runtime::config::{ContainerConfig, Step};
 use crate::sys::{self, Forked};
 
@@ -156,4 +156,24 @@ fn read_process(pid: u32, argv: Vec<String>) -> StepResult<ContainerConfig> {
         no_new_privs: first("NoNewPrivs:") == 1,
         ..ContainerConfig::default()
     })
+}
+
+/// Pass on the exit status of our child `pid` (128 + signal when it was killed).
+fn wait_for(pid: rustix::process::Pid) -> u8 {
+    use rustix::process::WaitOptions;
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return SETUP_FAILED_EXIT,
+            Ok(None) => continue,
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return code as u8;
+                }
+                if let Some(signal) = status.terminating_signal() {
+                    return (128 + signal) as u8;
+                }
+            }
+        }
+    }
 }

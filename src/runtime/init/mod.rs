@@ -2,24 +2,26 @@
 //! and then replaced by the user's program; and [`spawn`], how a parent starts it.
 //!
 //! The parent (the shim, or a test) runs `pealet init --fd 3` with fork+exec, fd 3
-//! being its end of a `SOCK_SEQPACKET` socket pair. It sends one config frame and reads
-//! [`InitReport`] frames until end of stream. In the init process:
+//! being its end of a `SOCK_SEQPACKET` socket pair, with the children of its spawning
+//! thread sent into the container's PID namespace for that one spawn: a new one (whose
+//! PID 1 the init process becomes), or the pod's shared one, or the host's (a PID
+//! namespace applies to children only, so the parent chooses it, as crun's clone does).
+//! The init process is thus the container's PID 1 and the parent's own child: no
+//! process of pealet stays per container, the parent reaps the program's exit status
+//! directly, and the container gets SIGKILL if its parent dies. The parent sends one
+//! config frame and reads [`InitReport`] frames until end of stream. In the init process:
 //!
 //! 1. read the config; enter the container's cgroups (before the cgroup namespace, so
 //!    that its root is the container's cgroup);
-//! 2. join the pod's namespaces, unshare mount + cgroup + PID (+ UTS when private);
+//! 2. join the pod's net/ipc/uts namespaces, unshare mount + cgroup (+ UTS when private);
 //! 3. make `/` rslave so no mount of ours reaches the host;
-//! 4. fork: the child is PID 1 of the new PID namespace (a PID namespace applies to
-//!    children only). The parent stays as a tiny waiter: it reports `Started { pid }`,
-//!    closes the socket and exits with the child's status (128 + signal when killed),
-//!    so the shim reaps an ordinary child. The child gets SIGKILL if the waiter dies;
-//!    signal the reported pid for a graceful stop. In a PID namespace that is not the
-//!    container's own (shareProcessNamespace, hostPID) the kernel does not end the
-//!    container's other processes with its main one, so the waiter kills what is left
-//!    in the container's cgroup before it exits;
-//! 5. the child assembles the root file system ([`rootfs`]), pivots into it, takes on
-//!    the user's identity ([`process`]) and execs. The socket is close-on-exec, so end
-//!    of stream after `Started` and without `SetupFailed` means the program runs.
+//! 4. assemble the root file system ([`rootfs`]), pivot into it, take on the user's
+//!    identity ([`process`]) and exec. The socket is close-on-exec, so end of stream
+//!    without `SetupFailed` means the program runs.
+//!
+//! In a PID namespace that is not the container's own (shareProcessNamespace, hostPID)
+//! the kernel does not end the container's other processes with its main one: the
+//! parent kills what is left in the container's cgroup when it reaps the main one.
 //!
 //! Any failing step sends `SetupFailed { step, arg, errno }` and exits 127.
 
@@ -29,16 +31,15 @@ pub mod reaper;
 mod rootfs;
 
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command};
 
 use rustix::io::{Errno, FdFlags};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
-use rustix::process::WaitOptions;
 use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 
 use crate::runtime::config::{self, ContainerConfig, FrameError, InitReport, Namespace};
 use crate::runtime::config::{SetupFailed, Step};
-use crate::sys::{self, Forked};
+use crate::sys;
 
 /// The fd number of the report socket in `pealet init`.
 pub const INIT_FD: RawFd = 3;
@@ -61,9 +62,9 @@ pub fn failed(step: Step, arg: impl std::fmt::Display) -> impl FnOnce(Errno) -> 
 /// A container whose program runs.
 #[derive(Debug)]
 pub struct Started {
-    /// The init process (the waiter): wait on it for the container's exit status.
+    /// The container's PID 1, the caller's child: wait on it for its exit status.
     pub child: Child,
-    /// The container's PID 1 in the caller's PID namespace: send signals here.
+    /// The same process's pid in the caller's PID namespace: send signals here.
     pub pid: u32,
 }
 
@@ -74,16 +75,18 @@ pub enum SpawnError {
     Socketpair(Errno),
     #[error("spawn pealet init: {0}")]
     Spawn(std::io::Error),
+    #[error("open PID namespace {path}: {errno}")]
+    OpenPidNamespace { path: String, errno: Errno },
+    #[error("unshare(CLONE_NEWPID): {0}")]
+    NewPidNamespace(Errno),
+    #[error("setns to PID namespace {path}: {errno}")]
+    JoinPidNamespace { path: String, errno: Errno },
     #[error("send config to pealet init: {0}")]
     SendConfig(FrameError),
     #[error("read report of pealet init: {0}")]
     Report(FrameError),
     #[error("container set-up failed: {0}")]
     Setup(SetupFailed),
-    #[error("pealet init exited ({0}) without a report")]
-    NoReport(ExitStatus),
-    #[error("wait for pealet init: {0}")]
-    Wait(std::io::Error),
 }
 
 /// A container whose `pealet init` has its config but has not reported yet: several
@@ -99,7 +102,8 @@ pub fn spawn(cmd: Command, config: &ContainerConfig) -> Result<Started, SpawnErr
     begin(cmd, config)?.finish()
 }
 
-/// The first half of [`spawn`]: start `pealet init` and send it the config.
+/// The first half of [`spawn`]: start `pealet init` and send it the config. Call it
+/// from the thread that is to be the container's parent (see [`in_pid_namespace`]).
 pub fn begin(mut cmd: Command, config: &ContainerConfig) -> Result<Pending, SpawnError> {
     let (ours, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
@@ -110,7 +114,7 @@ pub fn begin(mut cmd: Command, config: &ContainerConfig) -> Result<Pending, Spaw
     .map_err(SpawnError::Socketpair)?;
     cmd.arg("init").arg("--fd").arg(INIT_FD.to_string());
     sys::keep_fd_across_exec(&mut cmd, theirs.as_fd(), INIT_FD);
-    let mut child = cmd.spawn().map_err(SpawnError::Spawn)?;
+    let mut child = in_pid_namespace(config, || cmd.spawn())?.map_err(SpawnError::Spawn)?;
     drop(theirs);
     if let Err(e) = config::send(&ours, config) {
         // Without a config the init process exits on its own; reap it.
@@ -121,29 +125,69 @@ pub fn begin(mut cmd: Command, config: &ContainerConfig) -> Result<Pending, Spaw
     Ok(Pending { child, ours })
 }
 
+/// Runs `spawn` with this thread's new children going into the container's PID
+/// namespace: the one `config` joins (the pod's shared one, or the host's), else a new
+/// one whose PID 1 the spawned process becomes; then sets them back to the caller's own
+/// namespace, whatever the spawn did. The caller's own PID never changes: a PID
+/// namespace only applies to children, and per thread, so `spawn` must start its child
+/// from this thread (`Command::spawn` does).
+fn in_pid_namespace<T>(
+    config: &ContainerConfig,
+    spawn: impl FnOnce() -> T,
+) -> Result<T, SpawnError> {
+    use rustix::fs::{Mode, OFlags};
+    let open = |path: &str| {
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|errno| {
+            SpawnError::OpenPidNamespace {
+                path: path.to_owned(),
+                errno,
+            }
+        })
+    };
+    let setns = |fd: &OwnedFd, path: &str| {
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(LinkNameSpaceType::ProcessID))
+            .map_err(|errno| SpawnError::JoinPidNamespace {
+                path: path.to_owned(),
+                errno,
+            })
+    };
+    const OWN: &str = "/proc/thread-self/ns/pid";
+    let own = open(OWN)?;
+    match config.join.iter().find(|j| j.kind == Namespace::Pid) {
+        Some(join) => setns(&open(&join.path)?, &join.path)?,
+        None => sys::unshare(UnshareFlags::NEWPID).map_err(SpawnError::NewPidNamespace)?,
+    }
+    let spawned = spawn();
+    // Always back, even when the spawn failed: every later child of this thread (probes,
+    // pulls, the next container) must start where the caller is.
+    setns(&own, OWN)?;
+    Ok(spawned)
+}
+
 impl Pending {
     /// The second half of [`spawn`]: read the reports until the program runs or a step
     /// failed.
     pub fn finish(self) -> Result<Started, SpawnError> {
         let Pending { mut child, ours } = self;
-        let mut pid = None;
         let mut setup = None;
         let result = loop {
             match config::recv::<InitReport>(&ours) {
-                Ok(Some(InitReport::Started { pid: p })) => pid = Some(p),
+                // Not sent by this init (the pid is the child's own); harmless.
+                Ok(Some(InitReport::Started { .. })) => {}
                 Ok(Some(InitReport::SetupFailed(f))) => setup = Some(f),
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(SpawnError::Report(e)),
             }
         };
-        let failure = match (result, setup, pid) {
-            (Err(e), _, _) => e,
-            (Ok(()), Some(f), _) => SpawnError::Setup(f),
-            (Ok(()), None, Some(pid)) => return Ok(Started { child, pid }),
-            (Ok(()), None, None) => match child.wait() {
-                Ok(status) => return Err(SpawnError::NoReport(status)),
-                Err(e) => return Err(SpawnError::Wait(e)),
-            },
+        let failure = match (result, setup) {
+            (Err(e), _) => e,
+            (Ok(()), Some(f)) => SpawnError::Setup(f),
+            // End of stream with no failure: the exec closed the socket (or the init
+            // process died before it; then the caller sees it exit at once).
+            (Ok(()), None) => {
+                let pid = child.id();
+                return Ok(Started { child, pid });
+            }
         };
         // The init process exits on its own after a failure; reap it.
         let _ = child.wait();
@@ -165,55 +209,30 @@ pub fn main(fd: RawFd) -> u8 {
             return SETUP_FAILED_EXIT;
         }
     };
-    match run(&socket) {
-        Ok((pid, leftovers)) => {
-            let started = InitReport::Started {
-                pid: pid.as_raw_nonzero().get() as u32,
-            };
-            let _ = config::send(&socket, &started);
-            // Close our end here, or the parent would never see end of stream.
-            drop(socket);
-            // The waiter lives as long as the container and only waits: keep nothing of
-            // the set-up (one waiter per container), once the container has run for a
-            // second, so that its start never shares the CPU with this.
-            if !exits_within(pid, IDLE_RELEASE_AFTER) {
-                sys::release_idle_memory();
-            }
-            let status = wait_for(pid);
-            if let Some(procs) = leftovers {
-                kill_leftovers(&procs);
-            }
-            status
-        }
-        Err(failure) => {
-            // If even the report cannot be sent, the exit status still tells.
-            let _ = config::send(&socket, &InitReport::SetupFailed(failure));
-            SETUP_FAILED_EXIT
-        }
-    }
+    let failure = run(&socket);
+    // If even the report cannot be sent, the exit status still tells.
+    let _ = config::send(&socket, &InitReport::SetupFailed(failure));
+    SETUP_FAILED_EXIT
 }
 
-/// The recipe up to the fork; see the module documentation for the order. Returns in
-/// the waiter only (the child either execs or fails), with the container's pid and, when
-/// it shares a PID namespace, the `cgroup.procs` files whose members to kill at its end.
-fn run(socket: &OwnedFd) -> StepResult<(rustix::process::Pid, Option<Vec<OwnedFd>>)> {
-    rustix::io::fcntl_setfd(socket, FdFlags::CLOEXEC).map_err(failed(Step::ReadConfig, "fd"))?;
-    let config = read_config(socket)?;
-    enter_cgroups(&config)?;
-    join_namespaces(&config)?;
-    unshare_namespaces(&config)?;
-    set_hostname(&config)?;
-    make_root_rslave()?;
-    // Opened now: the child's pivot_root moves the waiter's root too (one mount
-    // namespace), and the container's root has no cgroup file system.
-    let leftovers = if joins(&config, Namespace::Pid) {
-        Some(cgroup_dirs(&config)?)
-    } else {
-        None
+/// The recipe; see the module documentation for the order. Returns only when a step
+/// (exec included) failed.
+fn run(socket: &OwnedFd) -> SetupFailed {
+    let steps = rustix::io::fcntl_setfd(socket, FdFlags::CLOEXEC)
+        .map_err(failed(Step::ReadConfig, "fd"))
+        .and_then(|()| read_config(socket));
+    let config = match steps {
+        Ok(config) => config,
+        Err(failure) => return failure,
     };
-    match sys::fork().map_err(failed(Step::Fork, "container"))? {
-        Forked::Parent(pid) => Ok((pid, leftovers)),
-        Forked::Child => Err(container(&config)),
+    let steps = enter_cgroups(&config)
+        .and_then(|()| join_namespaces(&config))
+        .and_then(|()| unshare_namespaces(&config))
+        .and_then(|()| set_hostname(&config))
+        .and_then(|()| make_root_rslave());
+    match steps {
+        Err(failure) => failure,
+        Ok(()) => container(&config),
     }
 }
 
@@ -242,13 +261,14 @@ fn enter_cgroups(config: &ContainerConfig) -> StepResult {
     Ok(())
 }
 
+/// The PID namespace is not joined here: the parent started us in it.
 fn join_namespaces(config: &ContainerConfig) -> StepResult {
     for join in &config.join {
         let kind = match join.kind {
             Namespace::Net => LinkNameSpaceType::Network,
             Namespace::Ipc => LinkNameSpaceType::InterProcessCommunication,
             Namespace::Uts => LinkNameSpaceType::HostNameAndNISDomainName,
-            Namespace::Pid => LinkNameSpaceType::ProcessID,
+            Namespace::Pid => continue,
         };
         let open = rustix::fs::open(
             join.path.as_str(),
@@ -268,9 +288,6 @@ fn joins(config: &ContainerConfig, kind: Namespace) -> bool {
 
 fn unshare_namespaces(config: &ContainerConfig) -> StepResult {
     let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWCGROUP;
-    if !joins(config, Namespace::Pid) {
-        flags |= UnshareFlags::NEWPID;
-    }
     if config.hostname.is_some() && !joins(config, Namespace::Uts) {
         flags |= UnshareFlags::NEWUTS;
     }
@@ -291,96 +308,6 @@ fn make_root_rslave() -> StepResult {
     use rustix::mount::MountPropagationFlags as P;
     rustix::mount::mount_change("/", P::DOWNSTREAM | P::REC)
         .map_err(failed(Step::MakeRootSlave, "/"))
-}
-
-/// The waiter: pass on the container's exit status.
-/// How long the container runs before its waiter gives memory back.
-const IDLE_RELEASE_AFTER: rustix::event::Timespec = rustix::event::Timespec {
-    tv_sec: 1,
-    tv_nsec: 0,
-};
-
-/// Whether our child `pid` exits (or cannot be watched) within `timeout`; it is not
-/// reaped here.
-fn exits_within(pid: rustix::process::Pid, timeout: rustix::event::Timespec) -> bool {
-    use rustix::event::{PollFd, PollFlags};
-    let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
-        return true;
-    };
-    let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-    match rustix::event::poll(&mut fds, Some(&timeout)) {
-        Ok(n) => n > 0,
-        Err(_) => true,
-    }
-}
-
-fn wait_for(pid: rustix::process::Pid) -> u8 {
-    loop {
-        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
-            Err(Errno::INTR) => continue,
-            Err(_) => return SETUP_FAILED_EXIT,
-            Ok(None) => continue,
-            Ok(Some((_, status))) => {
-                if let Some(code) = status.exit_status() {
-                    return code as u8;
-                }
-                if let Some(signal) = status.terminating_signal() {
-                    return (128 + signal) as u8;
-                }
-            }
-        }
-    }
-}
-
-/// The directories of the container's `cgroup.procs` files, as `O_PATH` fds.
-fn cgroup_dirs(config: &ContainerConfig) -> StepResult<Vec<OwnedFd>> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    config
-        .cgroup_procs
-        .iter()
-        .map(|procs| {
-            let dir = std::path::Path::new(procs).parent().unwrap_or("/".as_ref());
-            rustix::fs::open(dir, flags, Mode::empty()).map_err(failed(Step::EnterCgroup, procs))
-        })
-        .collect()
-}
-
-/// The members of the cgroup whose directory is `dir`.
-fn members(dir: &OwnedFd) -> Vec<u32> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    let Ok(fd) = rustix::fs::openat(dir, "cgroup.procs", flags, Mode::empty()) else {
-        return Vec::new();
-    };
-    let mut text = String::new();
-    let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text);
-    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
-}
-
-/// The container's main process has exited: SIGKILL every other member of its cgroups
-/// (a shared PID namespace's PID 1 reaps them), until only the waiter itself is left.
-/// Bounded: a member that will not go (stuck in the kernel) is left after about 2 s.
-fn kill_leftovers(dirs: &[OwnedFd]) {
-    let me = std::process::id();
-    for _ in 0..200 {
-        let mut left = false;
-        for dir in dirs {
-            for pid in members(dir) {
-                if pid == me {
-                    continue;
-                }
-                left = true;
-                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                }
-            }
-        }
-        if !left {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }
 
 fn io_errno(e: &std::io::Error) -> Errno {

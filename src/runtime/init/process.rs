@@ -114,6 +114,8 @@ fn set_capabilities(caps: CapabilitySet, uid: u32) -> Result<(), SetupFailed> {
     ))
 }
 
+/// The parent is the shim (or the test) that started the container as its child:
+/// without it nobody would reap, log or stop the container, so it does not outlive it.
 fn die_with_waiter() -> Result<(), SetupFailed> {
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(failed(Step::DieWithWaiter, "SIGKILL"))

@@ -12,7 +12,7 @@
 //! namespace. As PID 1 it gets no signal from inside the pod that it has no handler for,
 //! so a container cannot kill it.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 
@@ -86,6 +86,35 @@ pub fn start() -> Result<PidNamespace, ReaperError> {
 }
 
 impl PidNamespace {
+    /// Its PID 1, whose exit (reaped by the caller) ends the namespace.
+    pub fn process(&self) -> rustix::process::Pid {
+        rustix::process::Pid::from_raw(self.pid as i32).expect("a child's pid is positive")
+    }
+
+    /// Whether PID 1 is on its way out: killed, it first waits until every other process
+    /// of the namespace has been reaped (by their parents: the shim, for containers),
+    /// and no process can join the namespace meanwhile (a fork into it fails, ENOMEM).
+    /// From the `flags` of /proc/PID/stat (`PF_EXITING`), or its zombie state.
+    pub fn exiting(&self) -> bool {
+        const PF_EXITING: u64 = 0x4;
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp session tty_nr tpgid flags ...".
+        let mut fields = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace();
+        let state = fields.next();
+        let flags: u64 = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
+        state == Some("Z") || flags & PF_EXITING != 0
+    }
+
+    /// Readable once PID 1 has exited.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
     /// How a container joins the namespace.
     pub fn join(&self) -> Join {
         Join {

@@ -141,26 +141,3 @@ fn static_pods_come_and_go_at_once() {
     assert!(seen < Duration::from_secs(1), "{seen:?}");
     assert!(gone < Duration::from_secs(3), "{gone:?} (grace period 1 s)");
 }
-
-#[test]
-fn a_shim_that_dies_leaves_an_unknown_status() {
-    if !privileged("a_shim_that_dies_leaves_an_unknown_status") {
-        return;
-    }
-    let mut w = World::new("agent-shimlost");
-    w.start_agent();
-    let p = pod_name("shimlost");
-    let pod = w.apply(&p, &manifest(&p, &["one"], "1"));
-    w.wait_running(&pod);
-    let d = state::PodDirs::new(&w.env.dir.join("root"), &w.run_dir(), &p);
-    let pid = state::shim_pid(&d).unwrap();
-    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-    // Its socket closed while the pod ran: not Running forever.
-    eventually(WAIT, "the status says Unknown", || {
-        w.status(&p).is_some_and(|s| {
-            s.phase == PodPhase::Unknown
-                && s.reason.as_ref().map(|r| r.as_str()) == Some("ShimLost")
-        })
-    });
-}
