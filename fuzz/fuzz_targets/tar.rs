@@ -31,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
                 Ok(n) => got += n as u64,
             }
         }
-        assert!(got <= entry.size, "read {got} of an entry of {}", entry.size);
+        assert!(
+            got <= entry.size,
+            "read {got} of an entry of {}",
+            entry.size
+        );
     }
 });
