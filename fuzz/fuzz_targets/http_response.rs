@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         let _ = Chunked::new(rest).take(1 << 20).read_to_end(&mut out);
     }
-    let _ = Chunked::new(data).take(1 << 20).read_to_end(&mut Vec::new());
+    let _ = Chunked::new(data)
+        .take(1 << 20)
+        .read_to_end(&mut Vec::new());
 
     // Probe: the first byte says where the wire splits the data into two reads.
     let Some((&split, wire)) = data.split_first() else {

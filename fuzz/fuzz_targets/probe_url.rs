@@ -12,7 +12,10 @@ use pealet::spec::Scheme;
 fn check(url: &Url) {
     let target = url.target();
     assert!(target.starts_with('/'), "{target:?}");
-    assert!(!target.bytes().any(|b| b <= b' ' || b == 0x7f), "{target:?}");
+    assert!(
+        !target.bytes().any(|b| b <= b' ' || b == 0x7f),
+        "{target:?}"
+    );
     let _ = url.to_string();
     let _ = url.host_port();
 }
